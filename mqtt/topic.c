@@ -62,26 +62,23 @@ static size_t utf8_seq(const uint8_t *s, size_t left)
         return n;
 }
 
-/*
- * Scans s for UTF-8 validity and U+0000; with names set, also for '+' and '#'.
- * Returns MQTT_OK, MQTT_ERR_UTF8 or MQTT_ERR_TOPIC_WILDCARD.
- */
-static enum mqtt_err scan(const uint8_t *s, size_t len, bool names)
+/* Bytes of w that need a closer look: non-ASCII, NUL, and with names also
+ * '#' (0x23) and '+' (0x2B), which differ only in bit 3, so one test covers
+ * both. Zero only when every byte is fine. */
+static inline uint64_t suspects(uint64_t w, bool names)
 {
-        size_t i = 0;
+        uint64_t bad = (w & HIGHS) | has_byte(w, 0);
 
+        if (names)
+                bad |= has_byte(w | (ONES * 0x08), 0x2B);
+        return bad;
+}
+
+/* The byte-at-a-time check from s[i]: returns MQTT_OK, MQTT_ERR_UTF8 or
+ * MQTT_ERR_TOPIC_WILDCARD. */
+static enum mqtt_err scan_slow(const uint8_t *s, size_t i, size_t len, bool names)
+{
         while (i < len) {
-                if (i + 8 <= len) {
-                        uint64_t w = load64(s + i);
-                        uint64_t bad = (w & HIGHS) | has_byte(w, 0);
-
-                        if (names)
-                                bad |= has_byte(w, '+') | has_byte(w, '#');
-                        if (!bad) {
-                                i += 8;
-                                continue;
-                        }
-                }
                 uint8_t c = s[i];
 
                 if (c < 0x80) {
@@ -101,6 +98,26 @@ static enum mqtt_err scan(const uint8_t *s, size_t len, bool names)
         return MQTT_OK;
 }
 
+/*
+ * Scans s for UTF-8 validity and U+0000; with names set, also for '+' and '#'.
+ * Eight bytes at a time while they are plain ASCII (the last word overlaps
+ * the one before it rather than going byte by byte); the exact check from
+ * the first suspect word on.
+ */
+static inline enum mqtt_err scan(const uint8_t *s, size_t len, bool names)
+{
+        size_t i = 0;
+
+        if (len < 8)
+                return scan_slow(s, 0, len, names);
+        for (; i + 8 <= len; i += 8)
+                if (suspects(load64(s + i), names))
+                        return scan_slow(s, i, len, names);
+        if (i < len && suspects(load64(s + len - 8), names))
+                return scan_slow(s, i, len, names);
+        return MQTT_OK;
+}
+
 enum mqtt_err mqtt_utf8__check(const uint8_t *s, size_t len)
 {
         return scan(s, len, false);
@@ -110,6 +127,8 @@ enum mqtt_err mqtt_topic__check_name(const uint8_t *s, size_t len)
 {
         if (len == 0)
                 return MQTT_ERR_TOPIC_EMPTY;
+        if (mqtt_topic__plain(s, len))
+                return MQTT_OK;
         return scan(s, len, true);
 }
 

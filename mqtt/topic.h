@@ -45,6 +45,70 @@ struct mqtt_str mqtt_topic__unshare(const uint8_t *s, size_t len);
  */
 bool mqtt_topic__match(const uint8_t *filter, size_t flen, const uint8_t *topic, size_t tlen);
 
+/*
+ * The common case of mqtt_topic__check_name(), inline for the per-PUBLISH
+ * path: true when s (len >= 8) is plain ASCII without NUL, '+' or '#'.
+ * Eight bytes a step, the last word overlapping the one before it. For an
+ * ASCII byte b, (b & 0x7f) + 0x7f sets bit 7 exactly when b != 0 and cannot
+ * carry into the next byte; '#' (0x23) and '+' (0x2B) differ only in bit 3,
+ * so (b | 0x08) ^ 0x2B is zero for both. False means "look closer", not
+ * "invalid".
+ */
+static inline bool mqtt_topic__plain_words(const uint8_t *s, size_t len)
+{
+        const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, highs = 0x8080808080808080ull;
+        const uint64_t bit3 = 0x0808080808080808ull, plus = 0x2b2b2b2b2b2b2b2bull;
+        uint64_t bad = 0;
+        size_t i = 0;
+
+        if (len < 8)
+                return false;
+        for (;;) {
+                uint64_t w, y;
+
+                __builtin_memcpy(&w, s + i, 8);
+                y = (w | bit3) ^ plus;
+                bad |= w | ~(((w & low7) + low7) & ((y & low7) + low7));
+                i += 8;
+                if (i >= len)
+                        return !(bad & highs);
+                if (i + 8 > len)
+                        i = len - 8;
+        }
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+static inline bool mqtt_topic__plain(const uint8_t *s, size_t len)
+{
+        /* x86-64 baseline: 16 bytes a step; a byte is bad when its top bit
+         * is set (not ASCII), or it is NUL, '#' or '+' */
+        const __m128i zero = _mm_setzero_si128(), bit3 = _mm_set1_epi8(0x08),
+                      plus = _mm_set1_epi8(0x2b);
+        __m128i bad = zero, w;
+
+        if (len < 16)
+                return len >= 8 && mqtt_topic__plain_words(s, len);
+        /* whole blocks, then the last 16 bytes (overlapping the one before) */
+        for (size_t i = 0;; i += 16) {
+                if (i + 16 >= len)
+                        i = len - 16;
+                w = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+                bad = _mm_or_si128(bad, _mm_cmpeq_epi8(w, zero));
+                bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_or_si128(w, bit3), plus));
+                bad = _mm_or_si128(bad, w);
+                if (i + 16 == len)
+                        return !_mm_movemask_epi8(bad);
+        }
+}
+#else
+static inline bool mqtt_topic__plain(const uint8_t *s, size_t len)
+{
+        return mqtt_topic__plain_words(s, len);
+}
+#endif
+
 /* A short lower-case name of an error reason, "ok" for MQTT_OK. */
 const char *mqtt_err__str(enum mqtt_err err);
 

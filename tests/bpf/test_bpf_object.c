@@ -14,21 +14,20 @@
 #include <bpf/libbpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
-#include <linux/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "verdict_probe.skel.h"
 
 static int run(struct verdict_probe *skel, uint8_t proto, uint16_t ethertype)
 {
         uint8_t frame[64] = {0};
-        struct ethhdr *eth = (struct ethhdr *)frame;
-        struct iphdr *ip = (struct iphdr *)(eth + 1);
+        struct ethhdr eth = {.h_proto = htons(ethertype)};
+        struct iphdr ip = {.version = 4, .ihl = 5, .protocol = proto};
 
-        eth->h_proto = htons(ethertype);
-        ip->version = 4;
-        ip->ihl = 5;
-        ip->protocol = proto;
+        /* headers built aligned, then copied: the IP header sits at offset 14 */
+        memcpy(frame, &eth, sizeof(eth));
+        memcpy(frame + sizeof(eth), &ip, sizeof(ip));
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
                     .repeat = 1);
         assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.verdict_probe), &opts),
