@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one definition of everything the XDP redirector (redirect.bpf.c) and
+ * userspace share: map keys and values, map names and sizes, and the counter
+ * list with its names. Both sides include this file; nothing else may
+ * redeclare these types. Only <linux/types.h> types, no libc, no BPF helpers:
+ * the header must compile for -target bpf and for the host alike.
+ *
+ * Address convention (listener and source keys): `addr` holds the address in
+ * network byte order. IPv6 uses all 16 bytes; IPv4 uses addr[0] (the first 4
+ * bytes) and addr[1..3] are zero. It is not the IPv4-mapped form (::ffff:a.b.c.d):
+ * `family` already tells the two apart. Every byte of a key, padding included,
+ * must be zero before the fields are set (hash maps compare raw bytes).
+ */
+#ifndef MQTTLB_BPF_LB_SHARED_H
+#define MQTTLB_BPF_LB_SHARED_H
+
+#include <linux/types.h>
+
+/* Map names as in the object file (bpf_object__find_map_by_name), and sizes. */
+#define LB_MAP_XSKS      "xsks"
+#define LB_MAP_LISTENERS "listeners"
+#define LB_MAP_SOURCES   "sources"
+#define LB_MAP_COUNTERS  "counters"
+
+#define LB_XSKS_MAX      64  /* RX queues: XSKMAP index = rx_queue_index */
+#define LB_LISTENERS_MAX 256 /* address:port the balancer accepts clients on */
+#define LB_SOURCES_MAX   64  /* full-NAT source addresses for broker legs */
+
+/* Values of `family` in keys: the IP version number, as in the header nibble. */
+enum lb_family {
+        LB_FAMILY_IPV4 = 4,
+        LB_FAMILY_IPV6 = 6,
+};
+
+/* listeners: key → struct lb_listener_val. A client-facing address:port. */
+struct lb_listener_key {
+        __u8 family;    /* enum lb_family */
+        __u8 pad;       /* zero */
+        __be16 port;    /* TCP destination port, network byte order */
+        __be32 addr[4]; /* see the address convention above */
+};
+
+struct lb_listener_val {
+        __u32 id; /* userspace's listener index; the program only tests presence */
+};
+
+/*
+ * sources: key → struct lb_source_val. An address the balancer opens broker
+ * connections from; a TCP segment to it is ours only when its destination
+ * port lies in the local port range [port_lo, port_hi] of that address.
+ */
+struct lb_source_key {
+        __u8 family;    /* enum lb_family */
+        __u8 pad[3];    /* zero */
+        __be32 addr[4]; /* see the address convention above */
+};
+
+struct lb_source_val {
+        __u16 port_lo; /* host byte order, inclusive */
+        __u16 port_hi; /* host byte order, inclusive */
+};
+
+/*
+ * counters: BPF_MAP_TYPE_PERCPU_ARRAY, key enum lb_counter (__u32), value
+ * __u64 per CPU (userspace sums over the possible CPUs). Every frame the
+ * program sees moves exactly one counter.
+ *
+ *   redirect_listener     to a listener, handed to the queue's AF_XDP socket
+ *   redirect_source       to a source address in its port range, handed over
+ *   pass_no_xsk_listener  a listener match, but no socket on this RX queue
+ *   pass_no_xsk_source    a source match, but no socket on this RX queue
+ *   pass_not_ip           neither IPv4 nor IPv6 (ARP, LLDP, 3+ VLAN tags …)
+ *   pass_ipv6_disabled    IPv6 while the ipv6 setting is off
+ *   pass_not_tcp          IP, but not TCP (UDP, ICMP, ESP, no next header …)
+ *   pass_fragment         an IPv4 TCP fragment (MF or offset), an IPv6
+ *                         fragment header: userspace cannot reassemble
+ *   pass_ipv6_ext         IPv6 with another extension header before TCP
+ *   pass_truncated        a header cut short or malformed (version, IHL, doff)
+ *   pass_no_match         TCP, but to no listener and no source port range
+ */
+#define LB_COUNTERS(X)                                  \
+        X(REDIRECT_LISTENER, "redirect_listener")       \
+        X(REDIRECT_SOURCE, "redirect_source")           \
+        X(PASS_NO_XSK_LISTENER, "pass_no_xsk_listener") \
+        X(PASS_NO_XSK_SOURCE, "pass_no_xsk_source")     \
+        X(PASS_NOT_IP, "pass_not_ip")                   \
+        X(PASS_IPV6_DISABLED, "pass_ipv6_disabled")     \
+        X(PASS_NOT_TCP, "pass_not_tcp")                 \
+        X(PASS_FRAGMENT, "pass_fragment")               \
+        X(PASS_IPV6_EXT, "pass_ipv6_ext")               \
+        X(PASS_TRUNCATED, "pass_truncated")             \
+        X(PASS_NO_MATCH, "pass_no_match")
+
+#define LB_COUNTER_ENUM_(id, name) LB_CNT_##id,
+enum lb_counter { LB_COUNTERS(LB_COUNTER_ENUM_) LB_CNT__MAX };
+#undef LB_COUNTER_ENUM_
+
+#ifndef __bpf__
+/* The counter's name for metrics and logs; NULL when out of range. */
+static inline const char *lb_counter__name(__u32 counter)
+{
+#define LB_COUNTER_NAME_(id, name) name,
+        static const char *const names[LB_CNT__MAX] = {LB_COUNTERS(LB_COUNTER_NAME_)};
+#undef LB_COUNTER_NAME_
+
+        return counter < LB_CNT__MAX ? names[counter] : (const char *)0;
+}
+#endif /* !__bpf__ */
+
+#endif /* MQTTLB_BPF_LB_SHARED_H */

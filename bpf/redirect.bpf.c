@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The XDP redirector: hands the balancer's TCP segments to the AF_XDP socket
+ * of the RX queue they arrived on, and leaves every other frame to the kernel
+ * untouched. A segment is the balancer's when its destination is
+ *   - a listener address:port (clients connecting), or
+ *   - a full-NAT source address with the destination port in that address's
+ *     local port range (brokers answering the balancer's own connections).
+ * It reads Ethernet, up to two VLAN tags (802.1ad/802.1Q), IPv4 or IPv6 and
+ * the TCP header; every access is bounds-checked against data_end. It never
+ * rewrites, drops or transmits a frame: its verdicts are XDP_REDIRECT and
+ * XDP_PASS only, and each frame moves exactly one counter (lb_shared.h).
+ *
+ * It is loaded through libxdp, which chains it behind or before other XDP
+ * programs through the dispatcher (the XDP_RUN_CONFIG below); the maps and
+ * their types are in redirect_maps.h and lb_shared.h.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdp/xdp_helpers.h>
+
+#include "bpf/lb_shared.h"
+#include "bpf/redirect_consts.h"
+#include "bpf/redirect_maps.h"
+
+/* Load-time settings (rodata: the verifier prunes what they switch off). */
+const volatile __u8 ipv6_enabled = 1;
+
+/* libxdp dispatcher metadata: run early (priority 10, lower runs first) and
+ * let the next program see what this one passes (XDP_PASS chains on). */
+struct {
+        __uint(priority, 10);
+        __uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(mqttlb_redirect);
+
+static __always_inline int count(enum lb_counter counter, int verdict)
+{
+        __u32 key = counter;
+        __u64 *n = bpf_map_lookup_elem(&counters, &key);
+
+        if (n)
+                *n += 1; /* per-CPU slot: nobody else writes it meanwhile */
+        return verdict;
+}
+
+/* Why an IPv6 header whose next header is not TCP is passed. */
+static __always_inline enum lb_counter ipv6_not_tcp(__u8 nexthdr)
+{
+        switch (nexthdr) {
+        case IPPROTO_FRAGMENT: return LB_CNT_PASS_FRAGMENT;
+        case IPPROTO_HOPOPTS:
+        case IPPROTO_ROUTING:
+        case IPPROTO_DSTOPTS:
+        case IPPROTO_AH:
+        case IPPROTO_MH:
+        case LB_IPPROTO_HIP:
+        case LB_IPPROTO_SHIM6: return LB_CNT_PASS_IPV6_EXT;
+        default: return LB_CNT_PASS_NOT_TCP;
+        }
+}
+
+/*
+ * Reads the headers into key (family, destination address and port; the rest
+ * stays zero). Returns LB_CNT__MAX when the frame is a TCP segment with every
+ * header in full, otherwise the counter saying why it goes to the kernel.
+ */
+static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_listener_key *key)
+{
+        void *data = (void *)(long)ctx->data;
+        void *end = (void *)(long)ctx->data_end;
+        struct ethhdr *eth = data;
+        struct tcphdr *tcp;
+        __be16 proto;
+        void *l3;
+
+        if ((void *)(eth + 1) > end)
+                return LB_CNT_PASS_TRUNCATED;
+        proto = eth->h_proto;
+        l3 = eth + 1;
+
+#pragma unroll
+        for (int i = 0; i < LB_VLAN_MAX; i++) {
+                struct lb_vlan_hdr *vlan = l3;
+
+                if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+                        break;
+                if ((void *)(vlan + 1) > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                proto = vlan->encap_proto;
+                l3 = vlan + 1;
+        }
+
+        if (proto == bpf_htons(ETH_P_IP)) {
+                struct iphdr *ip = l3;
+                __u32 hlen;
+
+                if ((void *)(ip + 1) > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                /* RFC 791 section 3.1: IHL counts 32-bit words, 5 at least */
+                if (ip->version != 4 || ip->ihl < 5)
+                        return LB_CNT_PASS_TRUNCATED;
+                hlen = ip->ihl * 4;
+                if (l3 + hlen > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                if (ip->protocol != IPPROTO_TCP)
+                        return LB_CNT_PASS_NOT_TCP;
+                /* userspace sees single frames: a fragment goes to the kernel */
+                if (ip->frag_off & bpf_htons(LB_IP_MF | LB_IP_OFFSET))
+                        return LB_CNT_PASS_FRAGMENT;
+                tcp = l3 + hlen;
+                key->family = LB_FAMILY_IPV4;
+                key->addr[0] = ip->daddr;
+        } else if (proto == bpf_htons(ETH_P_IPV6)) {
+                struct ipv6hdr *ip6 = l3;
+
+                if (!ipv6_enabled)
+                        return LB_CNT_PASS_IPV6_DISABLED;
+                if ((void *)(ip6 + 1) > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                if (ip6->version != 6)
+                        return LB_CNT_PASS_TRUNCATED;
+                /* TCP right after the fixed header only (RFC 8200 section 4) */
+                if (ip6->nexthdr != IPPROTO_TCP)
+                        return ipv6_not_tcp(ip6->nexthdr);
+                tcp = (void *)(ip6 + 1);
+                key->family = LB_FAMILY_IPV6;
+                __builtin_memcpy(key->addr, &ip6->daddr, sizeof(key->addr));
+        } else {
+                return LB_CNT_PASS_NOT_IP;
+        }
+
+        /* RFC 9293 section 3.1: Data Offset counts 32-bit words, 5 at least */
+        if ((void *)(tcp + 1) > end || tcp->doff < 5 || (void *)tcp + tcp->doff * 4 > end)
+                return LB_CNT_PASS_TRUNCATED;
+        key->port = tcp->dest;
+        return LB_CNT__MAX;
+}
+
+/* Whose segment key is: LB_CNT_REDIRECT_LISTENER / _SOURCE, or no match. */
+static __always_inline enum lb_counter match(const struct lb_listener_key *key)
+{
+        struct lb_source_key skey = {.family = key->family};
+        struct lb_source_val *src;
+        __u16 port;
+
+        if (bpf_map_lookup_elem(&listeners, key))
+                return LB_CNT_REDIRECT_LISTENER;
+        __builtin_memcpy(skey.addr, key->addr, sizeof(skey.addr));
+        src = bpf_map_lookup_elem(&sources, &skey);
+        if (!src)
+                return LB_CNT_PASS_NO_MATCH;
+        port = bpf_ntohs(key->port);
+        if (port < src->port_lo || port > src->port_hi)
+                return LB_CNT_PASS_NO_MATCH;
+        return LB_CNT_REDIRECT_SOURCE;
+}
+
+SEC("xdp")
+int mqttlb_redirect(struct xdp_md *ctx)
+{
+        struct lb_listener_key key = {};
+        enum lb_counter reason = parse(ctx, &key);
+        int verdict = XDP_PASS;
+
+        if (reason == LB_CNT__MAX)
+                reason = match(&key);
+        if (reason == LB_CNT_REDIRECT_LISTENER || reason == LB_CNT_REDIRECT_SOURCE) {
+                /*
+                 * bpf_redirect_map() returns its fallback (XDP_PASS, the low
+                 * bits of flags) when this queue has no socket in xsks: the
+                 * kernel keeps the frame, and the counter says the balancer's
+                 * traffic landed on a queue nobody serves.
+                 */
+                verdict = (int)bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+                if (verdict != XDP_REDIRECT)
+                        reason = reason == LB_CNT_REDIRECT_LISTENER ? LB_CNT_PASS_NO_XSK_LISTENER
+                                                                    : LB_CNT_PASS_NO_XSK_SOURCE;
+        }
+        return count(reason, verdict);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Constants and wire headers of the XDP redirector that the uapi headers do
+ * not export (they live in kernel-internal headers). BPF side only: nothing
+ * here is shared with userspace (that is lb_shared.h).
+ */
+#ifndef MQTTLB_BPF_REDIRECT_CONSTS_H
+#define MQTTLB_BPF_REDIRECT_CONSTS_H
+
+#include <linux/types.h>
+
+/* VLAN tags parsed before giving up: 802.1ad outer + 802.1Q inner (QinQ). */
+#define LB_VLAN_MAX 2
+
+/* IPv4 frag_off bits (RFC 791 section 3.1), host order: More Fragments and
+ * the 13-bit fragment offset. DF is not a fragment. */
+#define LB_IP_MF     0x2000
+#define LB_IP_OFFSET 0x1fff
+
+/* IPv6 extension headers (RFC 8200 section 4, IANA "IPv6 Extension Header
+ * Types") not in <linux/in6.h>. ESP (50) is not listed: nothing after it is
+ * readable, so it counts as "not TCP". */
+#define LB_IPPROTO_HIP   139
+#define LB_IPPROTO_SHIM6 140
+
+/* An 802.1Q / 802.1ad tag as it follows the MAC addresses (IEEE 802.1Q
+ * section 9.6): TCI, then the EtherType it encapsulates. */
+struct lb_vlan_hdr {
+        __be16 tci;
+        __be16 encap_proto;
+};
+
+#endif /* MQTTLB_BPF_REDIRECT_CONSTS_H */

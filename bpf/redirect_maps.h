@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The maps of the XDP redirector. Key and value types, names and sizes come
+ * from lb_shared.h, which userspace includes too; this file only declares the
+ * maps for the BPF side. Userspace fills listeners and sources at start, one
+ * AF_XDP socket per RX queue in xsks, and reads counters.
+ */
+#ifndef MQTTLB_BPF_REDIRECT_MAPS_H
+#define MQTTLB_BPF_REDIRECT_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/lb_shared.h"
+
+/* RX queue index → AF_XDP socket fd. The kernel refuses BTF on XSKMAP, hence
+ * sizes instead of types (as libxdp's xsk_def_xdp_prog.c). */
+struct {
+        __uint(type, BPF_MAP_TYPE_XSKMAP);
+        __uint(max_entries, LB_XSKS_MAX);
+        __uint(key_size, sizeof(__u32));
+        __uint(value_size, sizeof(__u32));
+} xsks SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, LB_LISTENERS_MAX);
+        __type(key, struct lb_listener_key);
+        __type(value, struct lb_listener_val);
+} listeners SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, LB_SOURCES_MAX);
+        __type(key, struct lb_source_key);
+        __type(value, struct lb_source_val);
+} sources SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+        __uint(max_entries, LB_CNT__MAX);
+        __type(key, __u32);
+        __type(value, __u64);
+} counters SEC(".maps");
+
+#endif /* MQTTLB_BPF_REDIRECT_MAPS_H */

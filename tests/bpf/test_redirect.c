@@ -1,0 +1,670 @@
+/*
+ * The XDP redirector (bpf/redirect.bpf.c) under BPF_PROG_TEST_RUN: a table of
+ * frames, each with the verdict it must get and the one counter it must move;
+ * every frame must come back unmodified. The table runs twice:
+ *   - with an empty XSKMAP: a match falls back to XDP_PASS and moves the
+ *     pass_no_xsk_* counter (bpf_redirect_map's fallback);
+ *   - with a real AF_XDP socket (copy mode, on queue 0 of a veth in a private
+ *     network namespace) at XSKMAP index 0: a match is XDP_REDIRECT.
+ * The namespace is the test process's own (unshare), so it and its veth pair
+ * vanish when the test leaves it or the process dies.
+ * Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN); fails loudly without.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <linux/if_ether.h>
+#include <linux/if_xdp.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/xsk.h>
+
+#include "bpf/lb_shared.h"
+#include "redirect.skel.h"
+
+#define FRAME_MAX 256
+
+#define LISTEN_PORT 1883
+#define PORT_LO     40000
+#define PORT_HI     59999
+
+/* The veth pair inside the test's private namespace. */
+#define VETH      "mqlb0"
+#define VETH_PEER "mqlb1"
+
+/* ---- frames ---------------------------------------------------------- */
+
+enum tweak {
+        T_NONE,
+        T_CUT_ETH,       /* Ethernet header only */
+        T_CUT_VLAN,      /* ends inside the VLAN tag */
+        T_CUT_IP,        /* ends inside the IP header */
+        T_CUT_TCP,       /* ends inside the TCP header */
+        T_IP_OPTIONS,    /* IPv4 IHL 6 (4 bytes of NOP options) */
+        T_IHL_4,         /* IPv4 IHL below the minimum */
+        T_IHL_PAST_END,  /* IPv4 IHL 15: 60 bytes, the frame is shorter */
+        T_BAD_VERSION,   /* version 6 in an IPv4 (0x0800) frame */
+        T_BAD_VERSION6,  /* version 4 in an IPv6 (0x86dd) frame */
+        T_FRAG_MF,       /* IPv4 More Fragments (first fragment) */
+        T_FRAG_OFFSET,   /* IPv4 fragment offset != 0 (a later fragment) */
+        T_HOPOPTS,       /* IPv6 hop-by-hop options header before TCP */
+        T_FRAG6,         /* IPv6 fragment header before TCP */
+        T_TCP_OPTIONS,   /* TCP doff 8 (MSS, window scale, SACK permitted) */
+        T_DOFF_4,        /* TCP doff below the minimum */
+        T_DOFF_PAST_END, /* TCP doff 15: 60 bytes, the frame is shorter */
+};
+
+enum expect {
+        LISTENER, /* a listener: redirect (or no_xsk fallback) */
+        SOURCE,   /* a source address in range: redirect (or fallback) */
+        PASS,     /* XDP_PASS, moving .counter */
+};
+
+struct frame_case {
+        const char *name;
+        const char *hex;    /* a raw frame; the fields below are then unused */
+        int vlans;          /* 0; 1 (802.1Q); 2 (802.1ad + 802.1Q); 3 */
+        uint16_t ethertype; /* after the tags */
+        uint8_t proto;      /* IPPROTO_* */
+        const char *dst;    /* destination address, IPv4 or IPv6 by ethertype */
+        uint16_t dport;     /* TCP/UDP destination port */
+        enum tweak tweak;
+        enum expect expect;
+        enum lb_counter counter; /* with PASS */
+};
+
+#define V4 ETH_P_IP
+#define V6 ETH_P_IPV6
+
+/* A SYN 10.0.0.1:50000 → 10.10.0.100:1883, DF, padded to 60 bytes. */
+#define HEX_SYN4                                          \
+        "020000000002 020000000001 0800"                  \
+        "4500 0028 0001 4000 4006 2661 0a000001 0a0a0064" \
+        "c350 075b 00000001 00000000 5002 ffff 0000 0000" \
+        "000000000000"
+
+/* ARP who-has 10.10.0.100 tell 10.10.0.1, padded to 60 bytes. */
+#define HEX_ARP                                                            \
+        "ffffffffffff 020000000001 0806"                                   \
+        "0001 0800 06 04 0001 020000000001 0a0a0001 000000000000 0a0a0064" \
+        "000000000000000000000000000000000000"
+
+/* A matching frame: `who` is LISTENER or SOURCE. */
+#define HIT(name, vlans, ethertype, proto, dst, dport, tweak, who)                       \
+        {                                                                                \
+                name, NULL, vlans, ethertype, proto, dst, dport, tweak, who, LB_CNT__MAX \
+        }
+/* A frame left to the kernel, moving `counter`. */
+#define MISS(name, vlans, ethertype, proto, dst, dport, tweak, counter)               \
+        {                                                                             \
+                name, NULL, vlans, ethertype, proto, dst, dport, tweak, PASS, counter \
+        }
+#define RAW(name, hex, who, counter)                              \
+        {                                                         \
+                name, hex, 0, 0, 0, NULL, 0, T_NONE, who, counter \
+        }
+
+#define TCP   IPPROTO_TCP
+#define L4    "10.10.0.100"
+#define L6    "2001:db8::100"
+#define S4    "10.20.0.1"
+#define S6    "2001:db8:20::1"
+#define TRUNC LB_CNT_PASS_TRUNCATED
+
+static const struct frame_case cases[] = {
+    RAW("raw SYN to IPv4 listener", HEX_SYN4, LISTENER, LB_CNT__MAX),
+    RAW("raw ARP request", HEX_ARP, PASS, LB_CNT_PASS_NOT_IP),
+
+    HIT("IPv4 TCP to listener", 0, V4, TCP, L4, 1883, T_NONE, LISTENER),
+    HIT("IPv6 TCP to listener", 0, V6, TCP, L6, 1883, T_NONE, LISTENER),
+    HIT("IPv4 with IP options to listener", 0, V4, TCP, L4, 1883, T_IP_OPTIONS, LISTENER),
+    HIT("IPv4 with TCP options to listener", 0, V4, TCP, L4, 1883, T_TCP_OPTIONS, LISTENER),
+    HIT("IPv6 with TCP options to listener", 0, V6, TCP, L6, 1883, T_TCP_OPTIONS, LISTENER),
+    HIT("one VLAN tag, IPv4 to listener", 1, V4, TCP, L4, 1883, T_NONE, LISTENER),
+    HIT("two VLAN tags, IPv4 to listener", 2, V4, TCP, L4, 1883, T_NONE, LISTENER),
+    HIT("two VLAN tags, IPv6 to listener", 2, V6, TCP, L6, 1883, T_NONE, LISTENER),
+
+    HIT("IPv4 to source, port lo", 0, V4, TCP, S4, PORT_LO, T_NONE, SOURCE),
+    HIT("IPv4 to source, port hi", 0, V4, TCP, S4, PORT_HI, T_NONE, SOURCE),
+    HIT("IPv4 to source, port inside", 0, V4, TCP, S4, 50000, T_NONE, SOURCE),
+    HIT("IPv6 to source, port inside", 0, V6, TCP, S6, 45000, T_NONE, SOURCE),
+    HIT("one VLAN tag, IPv6 to source", 1, V6, TCP, S6, 45000, T_NONE, SOURCE),
+    MISS("IPv4 to source, port below", 0, V4, TCP, S4, PORT_LO - 1, T_NONE, LB_CNT_PASS_NO_MATCH),
+    MISS("IPv4 to source, port above", 0, V4, TCP, S4, PORT_HI + 1, T_NONE, LB_CNT_PASS_NO_MATCH),
+    MISS("IPv4 to source, listener port", 0, V4, TCP, S4, 1883, T_NONE, LB_CNT_PASS_NO_MATCH),
+    MISS("IPv6 to source, port above", 0, V6, TCP, S6, 61000, T_NONE, LB_CNT_PASS_NO_MATCH),
+    MISS("IPv6 to source, port below", 0, V6, TCP, S6, 22, T_NONE, LB_CNT_PASS_NO_MATCH),
+
+    MISS("IPv4 to listener address, other port", 0, V4, TCP, L4, 1884, T_NONE,
+         LB_CNT_PASS_NO_MATCH),
+    MISS("IPv6 to listener address, other port", 0, V6, TCP, L6, 8883, T_NONE,
+         LB_CNT_PASS_NO_MATCH),
+    MISS("IPv4 to other address, listener port", 0, V4, TCP, "10.10.0.101", 1883, T_NONE,
+         LB_CNT_PASS_NO_MATCH),
+    MISS("IPv4-mapped IPv6 of the listener", 0, V6, TCP, "::ffff:10.10.0.100", 1883, T_NONE,
+         LB_CNT_PASS_NO_MATCH),
+    MISS("IPv4 UDP to listener", 0, V4, IPPROTO_UDP, L4, 1883, T_NONE, LB_CNT_PASS_NOT_TCP),
+    MISS("IPv6 UDP to listener", 0, V6, IPPROTO_UDP, L6, 1883, T_NONE, LB_CNT_PASS_NOT_TCP),
+    MISS("ICMP echo to listener", 0, V4, IPPROTO_ICMP, L4, 0, T_NONE, LB_CNT_PASS_NOT_TCP),
+    MISS("ICMPv6 echo to listener", 0, V6, IPPROTO_ICMPV6, L6, 0, T_NONE, LB_CNT_PASS_NOT_TCP),
+    MISS("three VLAN tags", 3, V4, TCP, L4, 1883, T_NONE, LB_CNT_PASS_NOT_IP),
+
+    MISS("Ethernet header only", 0, V4, TCP, L4, 1883, T_CUT_ETH, TRUNC),
+    MISS("VLAN tag cut", 1, V4, TCP, L4, 1883, T_CUT_VLAN, TRUNC),
+    MISS("IPv4 header cut", 0, V4, TCP, L4, 1883, T_CUT_IP, TRUNC),
+    MISS("IPv6 header cut", 0, V6, TCP, L6, 1883, T_CUT_IP, TRUNC),
+    MISS("IPv4 TCP header cut", 0, V4, TCP, L4, 1883, T_CUT_TCP, TRUNC),
+    MISS("IPv6 TCP header cut", 0, V6, TCP, L6, 1883, T_CUT_TCP, TRUNC),
+    MISS("IPv4 IHL 4", 0, V4, TCP, L4, 1883, T_IHL_4, TRUNC),
+    MISS("IPv4 IHL past the end", 0, V4, TCP, L4, 1883, T_IHL_PAST_END, TRUNC),
+    MISS("TCP doff 4", 0, V4, TCP, L4, 1883, T_DOFF_4, TRUNC),
+    MISS("TCP doff past the end", 0, V4, TCP, L4, 1883, T_DOFF_PAST_END, TRUNC),
+    MISS("bad IPv4 version nibble", 0, V4, TCP, L4, 1883, T_BAD_VERSION, TRUNC),
+    MISS("bad IPv6 version nibble", 0, V6, TCP, L6, 1883, T_BAD_VERSION6, TRUNC),
+
+    MISS("IPv4 first fragment (MF)", 0, V4, TCP, L4, 1883, T_FRAG_MF, LB_CNT_PASS_FRAGMENT),
+    MISS("IPv4 later fragment (offset)", 0, V4, TCP, L4, 1883, T_FRAG_OFFSET, LB_CNT_PASS_FRAGMENT),
+    MISS("IPv6 fragment header", 0, V6, TCP, L6, 1883, T_FRAG6, LB_CNT_PASS_FRAGMENT),
+    MISS("IPv6 hop-by-hop header", 0, V6, TCP, L6, 1883, T_HOPOPTS, LB_CNT_PASS_IPV6_EXT),
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+        put16(p, (uint16_t)(v >> 16));
+        put16(p + 2, (uint16_t)v);
+}
+
+static size_t unhex(const char *hex, uint8_t *out)
+{
+        size_t n = 0;
+
+        for (const char *p = hex; *p;) {
+                unsigned int byte;
+
+                if (*p == ' ') {
+                        p++;
+                        continue;
+                }
+                assert_int_equal(sscanf(p, "%2x", &byte), 1);
+                assert_true(n < FRAME_MAX);
+                out[n++] = (uint8_t)byte;
+                p += 2;
+        }
+        return n;
+}
+
+/* Builds the frame of c into f (FRAME_MAX bytes); returns its length. */
+static size_t build(const struct frame_case *c, uint8_t *f)
+{
+        static const uint8_t macs[12] = {2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1};
+        bool v4 = c->ethertype == ETH_P_IP;
+        size_t off, l3, l4, end;
+
+        memset(f, 0, FRAME_MAX);
+        if (c->hex)
+                return unhex(c->hex, f);
+
+        memcpy(f, macs, sizeof(macs));
+        off = sizeof(macs);
+        for (int i = 0; i < c->vlans; i++) {
+                /* outermost S-tag (802.1ad) when stacked, C-tags (802.1Q) inside */
+                put16(f + off, c->vlans > 1 && i == 0 ? ETH_P_8021AD : ETH_P_8021Q);
+                put16(f + off + 2, (uint16_t)(100 + i)); /* VID */
+                off += 4;
+        }
+        if (c->tweak == T_CUT_VLAN)
+                return off - 2;
+        put16(f + off, c->ethertype);
+        l3 = off + 2;
+        if (c->tweak == T_CUT_ETH)
+                return l3;
+
+        if (v4) {
+                unsigned int ihl = c->tweak == T_IP_OPTIONS ? 6 : 5;
+
+                f[l3] = (uint8_t)(0x40 | ihl);
+                if (c->tweak == T_IHL_4)
+                        f[l3] = 0x44;
+                else if (c->tweak == T_IHL_PAST_END)
+                        f[l3] = 0x4f;
+                else if (c->tweak == T_BAD_VERSION)
+                        f[l3] = 0x65;
+                put16(f + l3 + 4, 1); /* identification */
+                put16(f + l3 + 6,     /* DF everywhere: DF is no fragment */
+                      c->tweak == T_FRAG_MF       ? 0x4000 | 0x2000
+                      : c->tweak == T_FRAG_OFFSET ? 0x0010
+                                                  : 0x4000);
+                f[l3 + 8] = 64;
+                f[l3 + 9] = c->proto;
+                put32(f + l3 + 12, 0x0a000001); /* 10.0.0.1 */
+                assert_int_equal(inet_pton(AF_INET, c->dst, f + l3 + 16), 1);
+                l4 = l3 + ihl * 4;
+                if (ihl > 5)
+                        memset(f + l3 + 20, 1, 4); /* NOP options */
+        } else {
+                uint8_t next = c->proto;
+
+                f[l3] = c->tweak == T_BAD_VERSION6 ? 0x40 : 0x60;
+                f[l3 + 7] = 64;
+                assert_int_equal(inet_pton(AF_INET6, "2001:db8:1::1", f + l3 + 8), 1);
+                assert_int_equal(inet_pton(AF_INET6, c->dst, f + l3 + 24), 1);
+                l4 = l3 + 40;
+                if (c->tweak == T_HOPOPTS) {
+                        next = IPPROTO_HOPOPTS;
+                        f[l4] = c->proto;
+                        f[l4 + 2] = 1; /* PadN, 4 bytes of padding */
+                        f[l4 + 3] = 4;
+                        l4 += 8;
+                } else if (c->tweak == T_FRAG6) {
+                        next = IPPROTO_FRAGMENT;
+                        f[l4] = c->proto;
+                        put16(f + l4 + 2, 1); /* offset 0, M set */
+                        put32(f + l4 + 4, 0x1234);
+                        l4 += 8;
+                }
+                f[l3 + 6] = next;
+        }
+        if (c->tweak == T_CUT_IP)
+                return l3 + 10;
+
+        if (c->proto == IPPROTO_TCP) {
+                unsigned int doff = c->tweak == T_TCP_OPTIONS ? 8 : 5;
+                static const uint8_t opts[12] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 1, 1};
+
+                put16(f + l4, 50000);
+                put16(f + l4 + 2, c->dport);
+                put32(f + l4 + 4, 1); /* seq */
+                f[l4 + 12] = (uint8_t)(doff << 4);
+                if (c->tweak == T_DOFF_4)
+                        f[l4 + 12] = 4 << 4;
+                else if (c->tweak == T_DOFF_PAST_END)
+                        f[l4 + 12] = 15 << 4;
+                f[l4 + 13] = 0x02; /* SYN */
+                put16(f + l4 + 14, 0xffff);
+                if (doff > 5)
+                        memcpy(f + l4 + 20, opts, sizeof(opts));
+                if (c->tweak == T_CUT_TCP)
+                        return l4 + 10;
+                end = l4 + doff * 4;
+        } else if (c->proto == IPPROTO_UDP) {
+                put16(f + l4, 50000);
+                put16(f + l4 + 2, c->dport);
+                put16(f + l4 + 4, 8);
+                end = l4 + 8;
+        } else { /* ICMP / ICMPv6 echo request */
+                f[l4] = v4 ? 8 : 128;
+                end = l4 + 8;
+        }
+
+        if (v4)
+                put16(f + l3 + 2, (uint16_t)(end - l3));
+        else
+                put16(f + l3 + 4, (uint16_t)(end - l3 - 40));
+        return end < ETH_ZLEN ? ETH_ZLEN : end; /* padded as on the wire */
+}
+
+/* ---- fixture --------------------------------------------------------- */
+
+struct xsk_env {
+        int orig_netns; /* -1: still in the original namespace */
+        int ifindex;    /* of VETH */
+        void *area;
+        size_t area_size;
+        struct xsk_umem *umem;
+        struct xsk_socket *xsk;
+        struct xsk_ring_prod fill;
+        struct xsk_ring_cons comp;
+        struct xsk_ring_cons rx;
+        struct xsk_ring_prod tx;
+};
+
+struct fixture {
+        struct redirect *skel;
+        uint64_t *percpu; /* one counter's per-CPU values */
+        int ncpus;
+        struct xsk_env env;
+};
+
+static void require_root(void)
+{
+        if (geteuid() != 0)
+                fail_msg("test_redirect needs root (CAP_BPF, CAP_NET_ADMIN) to load BPF "
+                         "programs and create AF_XDP sockets; run it as root");
+}
+
+static void fill_maps(struct redirect *skel)
+{
+        struct lb_listener_val lval = {.id = 1};
+        struct lb_source_val sval = {.port_lo = PORT_LO, .port_hi = PORT_HI};
+        struct lb_listener_key lkey;
+        struct lb_source_key skey;
+
+        memset(&lkey, 0, sizeof(lkey));
+        lkey.family = LB_FAMILY_IPV4;
+        lkey.port = htons(LISTEN_PORT);
+        assert_int_equal(inet_pton(AF_INET, "10.10.0.100", lkey.addr), 1);
+        assert_int_equal(bpf_map__update_elem(skel->maps.listeners, &lkey, sizeof(lkey), &lval,
+                                              sizeof(lval), BPF_NOEXIST),
+                         0);
+        memset(&lkey, 0, sizeof(lkey));
+        lkey.family = LB_FAMILY_IPV6;
+        lkey.port = htons(LISTEN_PORT);
+        assert_int_equal(inet_pton(AF_INET6, "2001:db8::100", lkey.addr), 1);
+        lval.id = 2;
+        assert_int_equal(bpf_map__update_elem(skel->maps.listeners, &lkey, sizeof(lkey), &lval,
+                                              sizeof(lval), BPF_NOEXIST),
+                         0);
+
+        memset(&skey, 0, sizeof(skey));
+        skey.family = LB_FAMILY_IPV4;
+        assert_int_equal(inet_pton(AF_INET, "10.20.0.1", skey.addr), 1);
+        assert_int_equal(bpf_map__update_elem(skel->maps.sources, &skey, sizeof(skey), &sval,
+                                              sizeof(sval), BPF_NOEXIST),
+                         0);
+        memset(&skey, 0, sizeof(skey));
+        skey.family = LB_FAMILY_IPV6;
+        assert_int_equal(inet_pton(AF_INET6, "2001:db8:20::1", skey.addr), 1);
+        assert_int_equal(bpf_map__update_elem(skel->maps.sources, &skey, sizeof(skey), &sval,
+                                              sizeof(sval), BPF_NOEXIST),
+                         0);
+}
+
+static int setup(void **state)
+{
+        struct fixture *fx = calloc(1, sizeof(*fx));
+
+        if (!fx)
+                return -1;
+        fx->env.orig_netns = -1;
+        *state = fx;
+        return 0;
+}
+
+static void xsk_env__destroy(struct xsk_env *env)
+{
+        if (env->xsk)
+                xsk_socket__delete(env->xsk);
+        env->xsk = NULL;
+        if (env->umem)
+                xsk_umem__delete(env->umem);
+        env->umem = NULL;
+        if (env->area)
+                munmap(env->area, env->area_size);
+        env->area = NULL;
+        if (env->orig_netns >= 0) {
+                /* leaving it drops the last reference: namespace and veth go */
+                if (setns(env->orig_netns, CLONE_NEWNET) != 0)
+                        fprintf(stderr, "test_redirect: setns back: %s\n", strerror(errno));
+                close(env->orig_netns);
+                env->orig_netns = -1;
+        }
+}
+
+static int teardown(void **state)
+{
+        struct fixture *fx = *state;
+
+        xsk_env__destroy(&fx->env);
+        redirect__destroy(fx->skel);
+        free(fx->percpu);
+        free(fx);
+        return 0;
+}
+
+/* Loads the program (ipv6_enabled as given) and fills the maps. */
+static struct redirect *load(struct fixture *fx, bool ipv6)
+{
+        /* maps are charged to the memory cgroup (kernel >= 5.11) and UMEM
+         * pinning needs CAP_IPC_LOCK or RLIMIT_MEMLOCK room (256 KiB here) */
+        require_root();
+        fx->skel = redirect__open();
+        if (!fx->skel)
+                fail_msg("redirect__open: %s", strerror(errno));
+        fx->skel->rodata->ipv6_enabled = ipv6;
+        if (redirect__load(fx->skel) != 0)
+                fail_msg("redirect__load: %s (verifier log above)", strerror(errno));
+        fill_maps(fx->skel);
+        fx->ncpus = libbpf_num_possible_cpus();
+        assert_true(fx->ncpus > 0);
+        fx->percpu = calloc((size_t)fx->ncpus, sizeof(*fx->percpu));
+        assert_non_null(fx->percpu);
+        return fx->skel;
+}
+
+static void read_counters(struct fixture *fx, uint64_t out[LB_CNT__MAX])
+{
+        for (uint32_t k = 0; k < LB_CNT__MAX; k++) {
+                assert_int_equal(bpf_map__lookup_elem(fx->skel->maps.counters, &k, sizeof(k),
+                                                      fx->percpu,
+                                                      (size_t)fx->ncpus * sizeof(*fx->percpu), 0),
+                                 0);
+                out[k] = 0;
+                for (int cpu = 0; cpu < fx->ncpus; cpu++)
+                        out[k] += fx->percpu[cpu];
+        }
+}
+
+/*
+ * Runs one frame. ifindex 0: the test run's default RX queue (index 0 of no
+ * device); otherwise that device's queue `queue` through ctx_in.
+ */
+static void run_one(struct fixture *fx, const struct frame_case *c, int ifindex, uint32_t queue,
+                    bool socket_on_queue)
+{
+        uint8_t in[FRAME_MAX], out[FRAME_MAX];
+        uint64_t before[LB_CNT__MAX], after[LB_CNT__MAX];
+        size_t len = build(c, in);
+        struct xdp_md ctx = {.data_end = (uint32_t)len,
+                             .ingress_ifindex = (uint32_t)ifindex,
+                             .rx_queue_index = queue};
+        enum lb_counter want_counter = c->counter;
+        unsigned int want = XDP_PASS;
+        int err;
+
+        if (c->expect == LISTENER) {
+                want = socket_on_queue ? XDP_REDIRECT : XDP_PASS;
+                want_counter =
+                    socket_on_queue ? LB_CNT_REDIRECT_LISTENER : LB_CNT_PASS_NO_XSK_LISTENER;
+        } else if (c->expect == SOURCE) {
+                want = socket_on_queue ? XDP_REDIRECT : XDP_PASS;
+                want_counter = socket_on_queue ? LB_CNT_REDIRECT_SOURCE : LB_CNT_PASS_NO_XSK_SOURCE;
+        }
+
+        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (uint32_t)len,
+                    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+        if (ifindex) {
+                opts.ctx_in = &ctx;
+                opts.ctx_size_in = sizeof(ctx);
+        }
+        read_counters(fx, before);
+        err = bpf_prog_test_run_opts(bpf_program__fd(fx->skel->progs.mqttlb_redirect), &opts);
+        if (err)
+                fail_msg("%s: BPF_PROG_TEST_RUN: %s", c->name, strerror(-err));
+        read_counters(fx, after);
+
+        if (opts.retval != want)
+                fail_msg("%s: verdict %u, want %u", c->name, opts.retval, want);
+        for (uint32_t k = 0; k < LB_CNT__MAX; k++) {
+                uint64_t moved = after[k] - before[k];
+                uint64_t expected = k == (uint32_t)want_counter ? 1 : 0;
+
+                if (moved != expected)
+                        fail_msg("%s: counter %s moved by %llu, want %llu (want %s)", c->name,
+                                 lb_counter__name(k), (unsigned long long)moved,
+                                 (unsigned long long)expected, lb_counter__name(want_counter));
+        }
+        if (opts.data_size_out != len || memcmp(in, out, len) != 0)
+                fail_msg("%s: the program modified the frame", c->name);
+}
+
+static void run_table(struct fixture *fx, int ifindex, uint32_t queue, bool socket_on_queue)
+{
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                run_one(fx, &cases[i], ifindex, queue, socket_on_queue);
+}
+
+/*
+ * A private namespace with a veth pair (2 RX queues each), and an AF_XDP
+ * socket in copy mode on queue 0 of VETH; libxdp must not attach its own
+ * program (INHIBIT_PROG_LOAD): the XSKMAP entry is ours to set.
+ */
+static void xsk_env__create(struct xsk_env *env)
+{
+        const struct xsk_umem_config ucfg = {.fill_size = 64,
+                                             .comp_size = 64,
+                                             .frame_size = XSK_UMEM__DEFAULT_FRAME_SIZE,
+                                             .frame_headroom = 0,
+                                             .flags = 0};
+        const struct xsk_socket_config scfg = {.rx_size = 64,
+                                               .tx_size = 64,
+                                               .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+                                               .bind_flags = XDP_COPY};
+        int err;
+
+        env->orig_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (env->orig_netns < 0)
+                fail_msg("open /proc/self/ns/net: %s", strerror(errno));
+        if (unshare(CLONE_NEWNET) != 0) {
+                err = errno;
+                close(env->orig_netns);
+                env->orig_netns = -1;
+                fail_msg("unshare(CLONE_NEWNET): %s", strerror(err));
+        }
+        err =
+            system("ip link add " VETH " numtxqueues 2 numrxqueues 2 type veth peer name " VETH_PEER
+                   " numtxqueues 2 numrxqueues 2 && ip link set " VETH
+                   " up && ip link set " VETH_PEER " up");
+        if (err != 0)
+                fail_msg("creating the veth pair with ip(8) failed (status %d)", err);
+        env->ifindex = (int)if_nametoindex(VETH);
+        assert_true(env->ifindex > 0);
+
+        env->area_size = 64 * (size_t)XSK_UMEM__DEFAULT_FRAME_SIZE;
+        env->area =
+            mmap(NULL, env->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (env->area == MAP_FAILED) {
+                env->area = NULL;
+                fail_msg("mmap UMEM: %s", strerror(errno));
+        }
+        err =
+            xsk_umem__create(&env->umem, env->area, env->area_size, &env->fill, &env->comp, &ucfg);
+        if (err) {
+                env->umem = NULL;
+                fail_msg("xsk_umem__create: %s", strerror(-err));
+        }
+        err = xsk_socket__create(&env->xsk, VETH, 0, env->umem, &env->rx, &env->tx, &scfg);
+        if (err) {
+                env->xsk = NULL;
+                fail_msg("xsk_socket__create on " VETH " queue 0: %s", strerror(-err));
+        }
+}
+
+/* ---- tests ----------------------------------------------------------- */
+
+static void counter_names_are_complete(void **state)
+{
+        (void)state;
+        for (uint32_t i = 0; i < LB_CNT__MAX; i++) {
+                assert_non_null(lb_counter__name(i));
+                for (uint32_t j = 0; j < i; j++)
+                        assert_string_not_equal(lb_counter__name(i), lb_counter__name(j));
+        }
+        assert_null(lb_counter__name(LB_CNT__MAX));
+        assert_string_equal(lb_counter__name(LB_CNT_PASS_TRUNCATED), "pass_truncated");
+}
+
+static void loads_and_is_small(void **state)
+{
+        struct fixture *fx = *state;
+        struct redirect *skel = load(fx, true);
+        struct bpf_prog_info info;
+        __u32 len = sizeof(info);
+
+        memset(&info, 0, sizeof(info));
+        assert_int_equal(
+            bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.mqttlb_redirect), &info, &len), 0);
+        print_message("mqttlb_redirect: %u xlated insns, verifier processed %u insns\n",
+                      info.xlated_prog_len / 8, info.verified_insns);
+        /* a budget, not a measurement: a parse path that grows past it is a smell */
+        assert_true(info.xlated_prog_len / 8 < 300);
+        assert_true(info.verified_insns < 2000);
+}
+
+static void verdicts_without_socket(void **state)
+{
+        struct fixture *fx = *state;
+
+        load(fx, true);
+        run_table(fx, 0, 0, false);
+}
+
+static void verdicts_with_socket(void **state)
+{
+        struct fixture *fx = *state;
+        uint32_t queue = 0;
+        int fd;
+
+        load(fx, true);
+        xsk_env__create(&fx->env);
+        fd = xsk_socket__fd(fx->env.xsk);
+        assert_int_equal(
+            bpf_map__update_elem(fx->skel->maps.xsks, &queue, sizeof(queue), &fd, sizeof(fd), 0),
+            0);
+
+        /* the test run's default queue is index 0: it has the socket */
+        run_table(fx, 0, 0, true);
+        /* the same through ctx_in: queue 0 of the veth has it, queue 1 not */
+        run_table(fx, fx->env.ifindex, 0, true);
+        run_table(fx, fx->env.ifindex, 1, false);
+
+        /* and once the socket leaves the map, matches fall back again */
+        assert_int_equal(bpf_map__delete_elem(fx->skel->maps.xsks, &queue, sizeof(queue), 0), 0);
+        run_table(fx, 0, 0, false);
+}
+
+static void ipv6_disabled_passes_ipv6(void **state)
+{
+        struct fixture *fx = *state;
+        const struct frame_case v6 = MISS("IPv6 to listener, IPv6 off", 0, V6, TCP, L6, 1883,
+                                          T_NONE, LB_CNT_PASS_IPV6_DISABLED);
+        const struct frame_case v4 =
+            HIT("IPv4 to listener, IPv6 off", 0, V4, TCP, L4, 1883, T_NONE, LISTENER);
+
+        load(fx, false);
+        run_one(fx, &v6, 0, 0, false);
+        run_one(fx, &v4, 0, 0, false);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(counter_names_are_complete),
+            cmocka_unit_test_setup_teardown(loads_and_is_small, setup, teardown),
+            cmocka_unit_test_setup_teardown(verdicts_without_socket, setup, teardown),
+            cmocka_unit_test_setup_teardown(verdicts_with_socket, setup, teardown),
+            cmocka_unit_test_setup_teardown(ipv6_disabled_passes_ipv6, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
