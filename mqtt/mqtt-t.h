@@ -105,8 +105,8 @@ enum mqtt_event_type {
         MQTT_EV_WILL,         /* will properties and topic: .will */
         MQTT_EV_CONNECT_END,  /* the whole CONNECT was read: .connect again */
         MQTT_EV_CONNACK,      /* .connack */
-        MQTT_EV_PUBLISH,      /* header, topic (alias resolved); payload follows: .publish */
-        MQTT_EV_PUBLISH_END,  /* the whole PUBLISH was read (payload skipped): .publish */
+        MQTT_EV_PUBLISH,      /* header, topic (alias resolved): .publish; the payload is
+                               * skipped after it without an event */
         MQTT_EV_ACK,          /* PUBACK, PUBREC, PUBREL, PUBCOMP: .ack */
         MQTT_EV_SUBSCRIBE,    /* packet id and properties: .sub */
         MQTT_EV_SUB_FILTER,   /* one filter with its options: .filter */

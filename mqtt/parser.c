@@ -107,10 +107,20 @@ static int take_varint(struct mqtt_parser *p, const uint8_t **cur, const uint8_t
                        uint32_t *out)
 {
         const uint8_t *c = *cur;
+        int r;
 
-        while (c < end) {
-                if (p->left == 0)
-                        return fail(p, MQTT_ERR_LENGTH);
+        for (;;) {
+                /* checked before waiting for bytes: a packet that ends where
+                 * a varint (or its next byte) should be is wrong now, not
+                 * when the next packet's bytes arrive */
+                if (p->left == 0) {
+                        r = fail(p, MQTT_ERR_LENGTH);
+                        break;
+                }
+                if (c == end) {
+                        r = MORE;
+                        break;
+                }
                 uint8_t b = *c++;
 
                 p->left--;
@@ -119,18 +129,22 @@ static int take_varint(struct mqtt_parser *p, const uint8_t **cur, const uint8_t
                 p->vacc |= (uint32_t)(b & 0x7f) << (7 * p->nsmall);
                 p->nsmall++;
                 if (!(b & 0x80)) {
-                        *cur = c;
-                        if (p->nsmall > 1 && b == 0)
-                                return fail(p, MQTT_ERR_VARINT_NONMINIMAL);
+                        if (p->nsmall > 1 && b == 0) {
+                                r = fail(p, MQTT_ERR_VARINT_NONMINIMAL);
+                                break;
+                        }
                         p->nsmall = 0;
                         *out = p->vacc;
-                        return DONE;
+                        r = DONE;
+                        break;
                 }
-                if (p->nsmall == 4)
-                        return fail(p, MQTT_ERR_VARINT);
+                if (p->nsmall == 4) {
+                        r = fail(p, MQTT_ERR_VARINT);
+                        break;
+                }
         }
         *cur = c;
-        return MORE;
+        return r;
 }
 
 /* Room for at least need bytes in the reassembly buffer; need <= max_string. */
@@ -285,7 +299,11 @@ static int prop_value(struct mqtt_parser *p, uint8_t id, uint32_t v)
                 c->present |= MQTT_HAS_TOPIC_ALIAS_MAX;
                 c->topic_alias_max = (uint16_t)v;
                 break;
-        case 0x23: p->alias = (uint16_t)v; break;
+        case 0x23: /* Topic Alias 0 is not permitted [MQTT-3.3.2-8] */
+                if (!v)
+                        return fail(p, MQTT_ERR_ALIAS_INVALID);
+                p->alias = (uint16_t)v;
+                break;
         case 0x24:
                 boolean = true;
                 c->present |= MQTT_HAS_MAX_QOS;
@@ -445,6 +463,11 @@ static int packet_header(struct mqtt_parser *p, uint8_t b)
         } else if (type == MQTT_CONNECT || type == MQTT_CONNACK) {
                 return fail(p, MQTT_ERR_ORDER);
         }
+        /* Only 5.0 has AUTH, and a server's DISCONNECT: on a stream whose
+         * version nobody set, they say which version it is. */
+        if (p->version == MQTT_V_UNKNOWN && p->dir == MQTT_DIR_S2C &&
+            (type == MQTT_AUTH || type == MQTT_DISCONNECT))
+                p->version = MQTT_V5;
         /* 3.x servers send no DISCONNECT; no AUTH before 5.0 */
         if ((type == MQTT_AUTH || (type == MQTT_DISCONNECT && p->dir == MQTT_DIR_S2C)) &&
             p->version != MQTT_V5 && p->version != MQTT_V_UNKNOWN)
@@ -649,10 +672,11 @@ bool mqtt_parser__at_boundary(const struct mqtt_parser *p)
  * The fast path for the packet that dominates a balancer's traffic: a PUBLISH
  * whose fixed header, topic and packet id are all in [*cur, end). It reads
  * them straight, fills *ev without the intermediate copy, and skips the
- * payload at once when it is there too. It never decides an error: anything
- * unusual (a split header, a bad flag, an invalid topic, an alias) returns
- * FAST_NO before consuming a byte and the general machine reads the packet,
- * so both paths report the same things; the split-at-every-offset tests run
+ * payload at once when it is there too. It decides no error of its own:
+ * anything unusual (a split header, a bad flag, an invalid topic) returns
+ * FAST_NO before consuming a byte and the general machine reads the packet;
+ * a topic alias goes through the general path's publish_topic(). So both
+ * paths report the same things; the split-at-every-offset tests run
  * every fixture through both. A 5.0 PUBLISH takes it when its properties
  * are empty or a lone Topic Alias.
  */
@@ -730,6 +754,8 @@ publish_fast(struct mqtt_parser *p, const uint8_t **cur, const uint8_t *end, con
                         if (pr[0] != 3 || pr[1] != 0x23)
                                 return FAST_NO;
                         alias = (uint16_t)(pr[2] << 8 | pr[3]);
+                        if (!alias) /* an error: the general path reports it */
+                                return FAST_NO;
                 }
                 head += 1 + pr[0];
         }
@@ -973,8 +999,10 @@ __attribute__((noinline)) static enum mqtt_status run(struct mqtt_parser *p, con
 
                 /* ---- CONNACK, 3.1.1 §3.2 / 5.0 §3.2 ---- */
                 case ST_CONNACK_FLAGS:
-                        if (p->version == MQTT_V_UNKNOWN)
+                        if (p->version == MQTT_V_UNKNOWN) {
                                 p->version = p->left > 2 ? MQTT_V5 : MQTT_V311;
+                                CHECK(!(p->rl_nonminimal && v5(p)), MQTT_ERR_VARINT_NONMINIMAL);
+                        }
                         TAKE(take_uint(p, cur, end, 1, &v));
                         CHECK(!(v & 0xfe), MQTT_ERR_CONNECT_FLAGS);
                         event_begin(p, MQTT_EV_CONNACK);
@@ -1175,7 +1203,7 @@ __attribute__((noinline)) static enum mqtt_status feed_general(struct mqtt_parse
         p->offset += *used;
         /* A topic or filter read in place whose packet goes on in the next
          * call: keep its bytes, the caller's buffer may be gone by then. */
-        if (st == MQTT_NEED_MORE && p->pending && p->pending->ptr != p->buf) {
+        if (st == MQTT_NEED_MORE && p->pending && p->pending->ptr != p->buf && p->pending->len) {
                 if (reserve(p, p->pending->len)) {
                         fail(p, MQTT_ERR_NOMEM);
                         return MQTT_ERROR;

@@ -43,7 +43,8 @@ int mqtt_parser__set_alias_max(struct mqtt_parser *p, uint16_t max);
  * Reads from buf[0..len). Sets *used to the bytes consumed and returns
  *   MQTT_EVENT      *ev is filled; call again with buf + *used;
  *   MQTT_NEED_MORE  all len bytes consumed (*used == len), no event;
- *   MQTT_ERROR      protocol error (mqtt_parser__error()), sticky.
+ *   MQTT_ERROR      protocol error (mqtt_parser__error()), sticky; *used is
+ *                   then not meaningful (the stream is dead).
  * Views in *ev are valid until the next call.
  */
 enum mqtt_status mqtt_parser__feed(struct mqtt_parser *p, const uint8_t *buf, size_t len,
