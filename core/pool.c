@@ -162,38 +162,28 @@ int pool__set_up(struct pool *p, uint32_t idx, bool up)
         return maglev__populate(p->maglev);
 }
 
-/*
- * The up broker with the least load / weight, ties to the lowest index.
- * Compares a_load * b_weight < b_load * a_weight: no division, and exact
- * for the connection counts (uint32 x weight fits in 64 bits).
- */
-static int select_least_conn(const struct pool *p)
+/* A broker's load for the least-* policies. Connection counts (uint32)
+ * and weights (<= 256) multiply exactly in a double (< 2^53). */
+static double load(const struct pool_broker *b, enum pool_policy policy)
 {
-        int best = POOL_NONE;
-
-        for (uint32_t i = 0; i < p->n; i++) {
-                const struct pool_broker *b = &p->brokers[i];
-
-                if (!b->up || !b->weight)
-                        continue;
-                if (best == POOL_NONE || (uint64_t)b->active * p->brokers[best].weight <
-                                             (uint64_t)p->brokers[best].active * b->weight)
-                        best = (int)i;
-        }
-        return best;
+        return policy == POOL_POLICY_LEAST_CONN ? (double)b->active : b->rate;
 }
 
-static int select_least_rate(const struct pool *p)
+/*
+ * The up broker with the least load / weight, ties to the lowest index.
+ * Compares a_load * b_weight < b_load * a_weight: no division.
+ */
+static int select_least(const struct pool *p)
 {
         int best = POOL_NONE;
 
         for (uint32_t i = 0; i < p->n; i++) {
-                const struct pool_broker *b = &p->brokers[i];
+                const struct pool_broker *b = &p->brokers[i], *o;
 
                 if (!b->up || !b->weight)
                         continue;
-                if (best == POOL_NONE ||
-                    b->rate * p->brokers[best].weight < p->brokers[best].rate * b->weight)
+                o = best == POOL_NONE ? NULL : &p->brokers[best];
+                if (!o || load(b, p->policy) * o->weight < load(o, p->policy) * b->weight)
                         best = (int)i;
         }
         return best;
@@ -224,8 +214,8 @@ int pool__select(const struct pool *p, const struct pool_key *key)
                         return select_hash(p, hash__client_id(key->client_id, key->client_id_len));
                 return select_hash(p, hash__addr(key->addr, key->addr_len));
         case POOL_POLICY_SOURCE_IP: return select_hash(p, hash__addr(key->addr, key->addr_len));
-        case POOL_POLICY_LEAST_CONN: return select_least_conn(p);
-        case POOL_POLICY_LEAST_RATE: return select_least_rate(p);
+        case POOL_POLICY_LEAST_CONN:
+        case POOL_POLICY_LEAST_RATE: return select_least(p);
         default: return POOL_NONE;
         }
 }

@@ -57,6 +57,30 @@ static void frame_for(uint8_t *f, int i, size_t *len)
                 f[k] = (uint8_t)(i + k);
 }
 
+/* A UMEM with its frame pool, one worker's cache and the AF_XDP registration. */
+struct env {
+        struct umem_area area;
+        struct frame_pool *pool;
+        struct frame_cache cache;
+        struct xsk_umem_set *u;
+};
+
+static void env_open(struct env *e, uint32_t frames, bool huge, uint32_t ring)
+{
+        assert_int_equal(umem_area__map(&e->area, frames, UMEM_FRAME_SIZE, huge), 0);
+        assert_int_equal(frame_pool__new(&e->pool, frames, UMEM_FRAME_SIZE), 0);
+        frame_cache__init(&e->cache, e->pool);
+        assert_int_equal(xsk_umem_set__new(&e->u, &e->area, ring), 0);
+}
+
+static void env_close(struct env *e)
+{
+        xsk_umem_set__free(e->u);
+        frame_cache__drain(&e->cache);
+        frame_pool__free(e->pool);
+        umem_area__unmap(&e->area);
+}
+
 static double now(void)
 {
         struct timespec ts;
@@ -78,19 +102,13 @@ static void receive_and_send_back(void **state)
                                 "ip link set vb up && ip link set lo up"),
                          0);
 
-        struct umem_area area;
-        struct frame_pool *pool;
-        struct frame_cache cache;
-        struct xsk_umem_set *u;
+        struct env e;
         struct port *p;
         char err[256] = "";
         struct xsk_port_cfg cfg = {.ifname = "va", .queue = 0, .load_default_prog = true};
 
-        assert_int_equal(umem_area__map(&area, FRAMES, UMEM_FRAME_SIZE, true), 0);
-        assert_int_equal(frame_pool__new(&pool, FRAMES, UMEM_FRAME_SIZE), 0);
-        frame_cache__init(&cache, pool);
-        assert_int_equal(xsk_umem_set__new(&u, &area, 0), 0);
-        if (xsk_port__open(&p, u, &cfg, &cache, err, sizeof(err)))
+        env_open(&e, FRAMES, true, 0);
+        if (xsk_port__open(&p, e.u, &cfg, &e.cache, err, sizeof(err)))
                 fail_msg("xsk_port__open: %s", err);
         assert_true(xsk_port__in_kernel(p) > 0); /* the fill ring was filled */
 
@@ -118,15 +136,15 @@ static void receive_and_send_back(void **state)
         if (n != N)
                 for (int i = 0; i < n; i++)
                         fprintf(stderr, "# got[%d] len %u byte14 %u\n", i, got[i].len,
-                                umem_area__data(&area, got[i].addr)[14]);
+                                umem_area__data(&e.area, got[i].addr)[14]);
         assert_int_equal(n, N);
         for (int i = 0; i < N; i++) {
                 frame_for(f, i, &len);
                 assert_int_equal(got[i].len, len);
-                assert_memory_equal(umem_area__data(&area, got[i].addr), f, len);
+                assert_memory_equal(umem_area__data(&e.area, got[i].addr), f, len);
                 /* rewrite in place, as the balancer does, and send back */
-                umem_area__data(&area, got[i].addr)[6] = 0x02;
-                umem_area__data(&area, got[i].addr)[11] = 0x09;
+                umem_area__data(&e.area, got[i].addr)[6] = 0x02;
+                umem_area__data(&e.area, got[i].addr)[11] = 0x09;
         }
         assert_int_equal(port__tx(p, got, N), N);
 
@@ -161,37 +179,26 @@ static void receive_and_send_back(void **state)
                 usleep(1000);
         }
         /* every frame accounted for: free, cached, or lent to the kernel */
-        assert_int_equal(frame_pool__count(pool) + cache.n + xsk_port__in_kernel(p), FRAMES);
+        assert_int_equal(frame_pool__count(e.pool) + e.cache.n + xsk_port__in_kernel(p), FRAMES);
         printf("# zero copy: %s, huge pages: %s\n", xsk_port__zerocopy(p) ? "yes" : "no",
-               area.huge ? "yes" : "no");
+               e.area.huge ? "yes" : "no");
         close(peer);
         port__close(p);
-        xsk_umem_set__free(u);
-        frame_cache__drain(&cache);
-        frame_pool__free(pool);
-        umem_area__unmap(&area);
+        env_close(&e);
 }
 
 static void busy_queue_named_in_error(void **state)
 {
         (void)state;
-        struct umem_area area;
-        struct frame_pool *pool;
-        struct frame_cache cache;
-        struct xsk_umem_set *u;
+        struct env e;
         struct port *p;
         char err[256] = "";
         struct xsk_port_cfg cfg = {.ifname = "no-such-if", .queue = 0};
 
-        assert_int_equal(umem_area__map(&area, 256, UMEM_FRAME_SIZE, false), 0);
-        assert_int_equal(frame_pool__new(&pool, 256, UMEM_FRAME_SIZE), 0);
-        frame_cache__init(&cache, pool);
-        assert_int_equal(xsk_umem_set__new(&u, &area, 64), 0);
-        assert_true(xsk_port__open(&p, u, &cfg, &cache, err, sizeof(err)) < 0);
+        env_open(&e, 256, false, 64);
+        assert_true(xsk_port__open(&p, e.u, &cfg, &e.cache, err, sizeof(err)) < 0);
         assert_non_null(strstr(err, "no-such-if queue 0"));
-        xsk_umem_set__free(u);
-        frame_pool__free(pool);
-        umem_area__unmap(&area);
+        env_close(&e);
 }
 
 int main(void)
