@@ -87,7 +87,7 @@ static bool breached(const char *log)
         return log[0] == '!' || strstr(log, "\n!");
 }
 
-static void mismatch(const char *what, const uint8_t *sel, const char *a, const char *b)
+static void fail_mismatch(const char *what, const uint8_t *sel, const char *a, const char *b)
 {
         fprintf(stderr,
                 "fuzz_parser: %s (selector 0x%02x)\n--- whole\n%.4000s\n--- split\n%.4000s\n", what,
@@ -132,8 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         at += len;
                 }
                 if (whole.err != split.err)
-                        mismatch("different errors", &sel, fx_sb_str(&whole.log),
-                                 fx_sb_str(&split.log));
+                        fail_mismatch("different errors", &sel, fx_sb_str(&whole.log),
+                                      fx_sb_str(&split.log));
                 if (whole.err == MQTT_OK || whole.consumed + 1 >= n - pos)
                         break;
                 pos += whole.consumed + 1;
@@ -141,9 +141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *a = end(&whole), *b = end(&split);
 
         if (strcmp(a, b) != 0)
-                mismatch("different events", &sel, a, b);
+                fail_mismatch("different events", &sel, a, b);
         if (breached(a) || breached(b))
-                mismatch("contract breached", &sel, a, b);
+                fail_mismatch("contract breached", &sel, a, b);
         fx_sb_free(&whole.log);
         fx_sb_free(&split.log);
         return 0;
