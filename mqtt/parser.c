@@ -761,8 +761,7 @@ publish_fast(struct mqtt_parser *p, const uint8_t **cur, const uint8_t *end, con
         }
         if (!tlen && !alias)
                 return FAST_NO;
-        if (tlen && !mqtt_topic__plain(topic, tlen) &&
-            mqtt_topic__check_name(topic, tlen) != MQTT_OK)
+        if (tlen && mqtt_topic__check_name(topic, tlen) != MQTT_OK)
                 return FAST_NO;
 
         struct mqtt_event *e = alias ? &p->ev : ev;

@@ -1,30 +1,12 @@
 /*
  * Topic names, topic filters and UTF-8 checks (3.1.1 §1.5.3 and §4.7,
- * 5.0 §1.5.4, §4.7 and §4.8.2). Runs on every PUBLISH topic the balancer
- * sees, so the common case (short ASCII) is checked eight bytes at a time.
+ * 5.0 §1.5.4, §4.7 and §4.8.2). The common case (plain ASCII) is checked
+ * inline a block at a time (topic.h); this file has the exact byte-by-byte
+ * check for the rest, and the filter rules.
  */
 #include "mqtt/topic.h"
 
 #include <string.h>
-
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* Non-zero when some byte of w equals b (the classic "has zero byte" test). */
-static inline uint64_t has_byte(uint64_t w, uint8_t b)
-{
-        uint64_t x = w ^ (ONES * b);
-
-        return (x - ONES) & ~x & HIGHS;
-}
-
-static inline uint64_t load64(const uint8_t *s)
-{
-        uint64_t w;
-
-        memcpy(&w, s, sizeof(w));
-        return w;
-}
 
 /*
  * One multi-byte sequence starting at s[0] (>= 0x80), Unicode Table 3-7
@@ -62,21 +44,7 @@ static size_t utf8_seq(const uint8_t *s, size_t left)
         return n;
 }
 
-/* Bytes of w that need a closer look: non-ASCII, NUL, and with names also
- * '#' (0x23) and '+' (0x2B), which differ only in bit 3, so one test covers
- * both. Zero only when every byte is fine. */
-static inline uint64_t suspects(uint64_t w, bool names)
-{
-        uint64_t bad = (w & HIGHS) | has_byte(w, 0);
-
-        if (names)
-                bad |= has_byte(w | (ONES * 0x08), 0x2B);
-        return bad;
-}
-
-/* The byte-at-a-time check from s[i]: returns MQTT_OK, MQTT_ERR_UTF8 or
- * MQTT_ERR_TOPIC_WILDCARD. */
-static enum mqtt_err scan_slow(const uint8_t *s, size_t i, size_t len, bool names)
+enum mqtt_err mqtt_topic__check_from(const uint8_t *s, size_t i, size_t len, bool names)
 {
         while (i < len) {
                 uint8_t c = s[i];
@@ -96,40 +64,6 @@ static enum mqtt_err scan_slow(const uint8_t *s, size_t i, size_t len, bool name
                 i += n;
         }
         return MQTT_OK;
-}
-
-/*
- * Scans s for UTF-8 validity and U+0000; with names set, also for '+' and '#'.
- * Eight bytes at a time while they are plain ASCII (the last word overlaps
- * the one before it rather than going byte by byte); the exact check from
- * the first suspect word on.
- */
-static inline enum mqtt_err scan(const uint8_t *s, size_t len, bool names)
-{
-        size_t i = 0;
-
-        if (len < 8)
-                return scan_slow(s, 0, len, names);
-        for (; i + 8 <= len; i += 8)
-                if (suspects(load64(s + i), names))
-                        return scan_slow(s, i, len, names);
-        if (i < len && suspects(load64(s + len - 8), names))
-                return scan_slow(s, i, len, names);
-        return MQTT_OK;
-}
-
-enum mqtt_err mqtt_utf8__check(const uint8_t *s, size_t len)
-{
-        return scan(s, len, false);
-}
-
-enum mqtt_err mqtt_topic__check_name(const uint8_t *s, size_t len)
-{
-        if (len == 0)
-                return MQTT_ERR_TOPIC_EMPTY;
-        if (mqtt_topic__plain(s, len))
-                return MQTT_OK;
-        return scan(s, len, true);
 }
 
 /* Wildcard placement in a plain (not shared) filter, 3.1.1 §4.7.1. */
@@ -161,7 +95,7 @@ static bool is_shared(const uint8_t *s, size_t len)
 
 enum mqtt_err mqtt_topic__check_filter(const uint8_t *s, size_t len, bool shared)
 {
-        enum mqtt_err err = scan(s, len, false);
+        enum mqtt_err err = mqtt_utf8__check(s, len);
 
         if (err != MQTT_OK)
                 return err;
