@@ -15,59 +15,55 @@
 
 #define ETH_HLEN_ 14
 
+/*
+ * How a captured frame of a link type becomes an Ethernet frame: drop
+ * `strip` header bytes and, unless Ethernet already, put an Ethernet header
+ * in front whose EtherType is read at `proto_at` (or, for raw IP, from the IP
+ * version nibble). The one list of supported link types.
+ */
+struct link_shape {
+        uint32_t strip;
+        int proto_at; /* -1: Ethernet as is; -2: from the IP version */
+};
+
 struct pcap_port {
         struct port port;
         pcap_t *in;
         pcap_t *dead;
         pcap_dumper_t *out;
         int linktype;
+        struct link_shape shape;
         uint64_t skipped;
 };
 
-static bool linktype_ok(int linktype)
+static bool link_shape(int linktype, struct link_shape *ls)
 {
         switch (linktype) {
-        case DLT_EN10MB:
-        case DLT_LINUX_SLL:
-        case DLT_LINUX_SLL2:
+        case DLT_EN10MB: *ls = (struct link_shape){0, -1}; return true;
+        case DLT_LINUX_SLL: *ls = (struct link_shape){16, 14}; return true; /* protocol at 14 */
+        case DLT_LINUX_SLL2: *ls = (struct link_shape){20, 0}; return true; /* protocol at 0 */
         case DLT_RAW:
-        case 228:
-        case 229: return true;
+        case 228: /* LINKTYPE_IPV4 */
+        case 229: /* LINKTYPE_IPV6 */ *ls = (struct link_shape){0, -2}; return true;
         default: return false;
         }
 }
 
-/* Bytes to drop from a captured frame and the EtherType to put in front. */
-static int frame_shape(int linktype, const uint8_t *b, uint32_t len, uint32_t *strip,
+/* Bytes to drop from a captured frame and the EtherType to put in front
+ * (0: none, the frame is Ethernet); -1 when the frame is too short. */
+static int frame_shape(const struct link_shape *ls, const uint8_t *b, uint32_t len, uint32_t *strip,
                        uint16_t *ethertype)
 {
-        switch (linktype) {
-        case DLT_EN10MB:
-                *strip = 0;
+        if (len < ls->strip + (ls->proto_at == -2 ? 1 : 0))
+                return -1;
+        *strip = ls->strip;
+        if (ls->proto_at == -1)
                 *ethertype = 0;
-                return 0;
-        case DLT_LINUX_SLL: /* 16-byte header, protocol at 14 */
-                if (len < 16)
-                        return -1;
-                *strip = 16;
-                *ethertype = (uint16_t)(b[14] << 8 | b[15]);
-                return 0;
-        case DLT_LINUX_SLL2: /* 20-byte header, protocol at 0 */
-                if (len < 20)
-                        return -1;
-                *strip = 20;
-                *ethertype = (uint16_t)(b[0] << 8 | b[1]);
-                return 0;
-        case DLT_RAW:
-        case 228: /* LINKTYPE_IPV4 */
-        case 229: /* LINKTYPE_IPV6 */
-                if (len < 1)
-                        return -1;
-                *strip = 0;
+        else if (ls->proto_at == -2)
                 *ethertype = (b[0] >> 4) == 6 ? 0x86DD : 0x0800;
-                return 0;
-        default: return -1;
-        }
+        else
+                *ethertype = (uint16_t)(b[ls->proto_at] << 8 | b[ls->proto_at + 1]);
+        return 0;
 }
 
 static uint32_t pcap_rx(struct port *port, struct frame_desc *d, uint32_t n)
@@ -90,7 +86,7 @@ static uint32_t pcap_rx(struct port *port, struct frame_desc *d, uint32_t n)
                 port->clock_ns =
                     (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec * 1000ull;
                 if (h->caplen != h->len ||
-                    frame_shape(pp->linktype, b, h->caplen, &strip, &ethertype)) {
+                    frame_shape(&pp->shape, b, h->caplen, &strip, &ethertype)) {
                         pp->skipped++;
                         continue;
                 }
@@ -194,7 +190,7 @@ int pcap_port__open(struct port **out, const char *in_path, const char *out_path
                         goto fail;
                 }
                 pp->linktype = pcap_datalink(pp->in);
-                if (!linktype_ok(pp->linktype)) {
+                if (!link_shape(pp->linktype, &pp->shape)) {
                         if (err)
                                 snprintf(err, errlen,
                                          "%s: link type %s is not supported (Ethernet, Linux "
