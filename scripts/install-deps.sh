@@ -9,7 +9,7 @@ packages=(
   libbpf-dev libxdp-dev bpftool xdp-tools linux-libc-dev gcc-multilib
   liburing-dev libpcap-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
   liburcu-dev libmnl-dev libxxhash-dev libcmocka-dev
-  iproute2 ethtool nftables tcpdump
+  iproute2 iputils-ping ethtool nftables tcpdump
   mosquitto mosquitto-clients python3-paho-mqtt python3-scapy
 )
 
