@@ -279,6 +279,11 @@ uint32_t xsk_port__in_kernel(const struct port *p)
         return x->fill_held + x->tx_held;
 }
 
+uint32_t xsk_port__tx_in_flight(const struct port *p)
+{
+        return ((const struct xsk_port *)p)->tx_held;
+}
+
 void xsk_port__reclaim(struct port *p)
 {
         struct xsk_port *x = (struct xsk_port *)p;

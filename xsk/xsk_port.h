@@ -45,6 +45,8 @@ int xsk_port__fd(const struct port *p);
 bool xsk_port__zerocopy(const struct port *p);
 /* Frames the kernel holds for this socket (fill ring + TX in flight). */
 uint32_t xsk_port__in_kernel(const struct port *p);
+/* Frames submitted for TX whose completion has not come back yet. */
+uint32_t xsk_port__tx_in_flight(const struct port *p);
 /* Gives back every frame the kernel no longer holds; for shutdown. */
 void xsk_port__reclaim(struct port *p);
 

@@ -1,0 +1,510 @@
+/*
+ * mqttlb null-forward: the datapath with the null forwarder as its handler
+ * (core/nullfwd.h). It takes the frames the redirector hands over (TCP to a
+ * --listen address:port, or to a --source address within its port range),
+ * swaps them back or forwards them to the other interface, and at the end
+ * prints every counter and the frame ledger. Exit 2 when a frame is missing
+ * from the ledger (a leak), so a test can rely on the exit code.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/dataplane.h"
+#include "core/netaddr.h"
+#include "core/nullfwd.h"
+
+static const char USAGE[] =
+    "usage: mqttlb null-forward -i IF [-i IF2] [options]\n"
+    "\n"
+    "Runs the AF_XDP datapath with no MQTT: each frame of a listener or of a\n"
+    "source port range is sent back with its addresses swapped (--mode swap)\n"
+    "or forwarded to the other interface (--mode cross). Prints the counters\n"
+    "and the frame ledger at exit (SIGINT/SIGTERM or --duration).\n"
+    "\n"
+    "  -i, --interface IF      an interface (twice for --mode cross)\n"
+    "  -w, --workers N         workers = queues used on every interface (default 1)\n"
+    "      --cores A,B,...     pin worker i to core i of the list\n"
+    "  -m, --mode swap|cross   (default swap)\n"
+    "  -l, --listen ADDR:PORT  a listener (repeatable)\n"
+    "  -s, --source ADDR[:LO-HI]  a source address and its port range\n"
+    "                          (repeatable; default range 10000-59999): frames to\n"
+    "                          it belong to worker port %% workers (handover)\n"
+    "      --peer-mac N=MAC    cross: destination MAC out of interface N (0, 1)\n"
+    "      --next-hop N=IP     cross: MACs out of interface N from the kernel's\n"
+    "                          neighbour entry for IP (resolved, kept fresh)\n"
+    "      --xsk-mode auto|zerocopy|copy   (default auto)\n"
+    "      --xdp-mode auto|native|generic  (default auto)\n"
+    "      --busy-poll US      busy polling (SO_PREFER_BUSY_POLL); workers spin\n"
+    "      --ring N            ring entries (default 2048)\n"
+    "      --frames N          UMEM frames (default: enough for every ring)\n"
+    "      --ipv6              redirect IPv6 too\n"
+    "  -d, --duration S        stop after S seconds (default: until a signal)\n"
+    "      --json              print the final counters as one JSON object\n"
+    "  -h, --help\n";
+
+struct opts {
+        struct dataplane_cfg dp;
+        struct nullfwd nf;
+        struct lb_listener_key listeners[LB_LISTENERS_MAX];
+        struct dataplane_source sources[WORKER_SOURCES_MAX];
+        double duration;
+        bool json;
+};
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || !*s || v > max)
+                return -EINVAL;
+        *out = (uint32_t)v;
+        return 0;
+}
+
+static int parse_cores(const char *s, struct dataplane_cfg *c)
+{
+        char buf[256], *save, *tok;
+        uint32_t n = 0, v;
+
+        snprintf(buf, sizeof(buf), "%s", s);
+        for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (n == WORKER_MAX || parse_u32(tok, 4095, &v))
+                        return -EINVAL;
+                c->cores[n++] = (int)v;
+        }
+        c->pin = n > 0;
+        return n ? (int)n : -EINVAL;
+}
+
+static int add_listener(struct opts *o, const char *s)
+{
+        struct net_addr a;
+        const char *why;
+        struct lb_listener_key *k;
+
+        if (net_addr__parse(s, true, &a, &why)) {
+                cli__error("--listen %s: %s", s, why);
+                return -EINVAL;
+        }
+        if (o->dp.nlisteners == LB_LISTENERS_MAX) {
+                cli__error("--listen %s: at most %d listeners", s, LB_LISTENERS_MAX);
+                return -EINVAL;
+        }
+        k = &o->listeners[o->dp.nlisteners++];
+        memset(k, 0, sizeof(*k));
+        k->family = a.family;
+        k->port = htons(a.port);
+        memcpy(k->addr, a.addr, 16);
+        return 0;
+}
+
+static int add_source(struct opts *o, const char *s)
+{
+        char host[64];
+        const char *why, *range = NULL, *colon = strrchr(s, ':');
+        struct net_addr a;
+        struct dataplane_source *src;
+
+        snprintf(host, sizeof(host), "%s", s);
+        /* the range follows the last colon unless that colon is inside an IPv6 address */
+        if (colon && strchr(colon, '-') && (s[0] == '[' || strchr(s, ':') == colon)) {
+                host[colon - s] = 0;
+                range = colon + 1;
+        }
+        if (host[0] == '[') {
+                memmove(host, host + 1, strlen(host));
+                host[strcspn(host, "]")] = 0;
+        }
+        if (net_addr__parse(host, false, &a, &why)) {
+                cli__error("--source %s: %s", s, why);
+                return -EINVAL;
+        }
+        if (o->dp.nsources == WORKER_SOURCES_MAX) {
+                cli__error("--source %s: at most %d source addresses", s, WORKER_SOURCES_MAX);
+                return -EINVAL;
+        }
+        src = &o->sources[o->dp.nsources++];
+        memset(src, 0, sizeof(*src));
+        src->key.family = a.family;
+        memcpy(src->key.addr, a.addr, 16);
+        src->port_lo = 10000;
+        src->port_hi = 59999;
+        if (range && port_range__parse(range, &src->port_lo, &src->port_hi)) {
+                cli__error("--source %s: the port range is not LO-HI within 1-65535", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int interface_mac(const char *ifname, uint8_t mac[6])
+{
+        struct ifreq ifr = {0};
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), e = 0;
+
+        if (fd < 0)
+                return -errno;
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+        if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+                e = -errno;
+        else
+                memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+        close(fd);
+        return e;
+}
+
+enum {
+        OPT_CORES = 256,
+        OPT_PEER_MAC,
+        OPT_NEXT_HOP,
+        OPT_XSK_MODE,
+        OPT_XDP_MODE,
+        OPT_BUSY_POLL,
+        OPT_RING,
+        OPT_FRAMES,
+        OPT_IPV6,
+        OPT_JSON,
+};
+
+static const struct option LONGOPTS[] = {
+    {"interface", required_argument, NULL, 'i'},
+    {"workers", required_argument, NULL, 'w'},
+    {"cores", required_argument, NULL, OPT_CORES},
+    {"mode", required_argument, NULL, 'm'},
+    {"listen", required_argument, NULL, 'l'},
+    {"source", required_argument, NULL, 's'},
+    {"peer-mac", required_argument, NULL, OPT_PEER_MAC},
+    {"next-hop", required_argument, NULL, OPT_NEXT_HOP},
+    {"xsk-mode", required_argument, NULL, OPT_XSK_MODE},
+    {"xdp-mode", required_argument, NULL, OPT_XDP_MODE},
+    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
+    {"ring", required_argument, NULL, OPT_RING},
+    {"frames", required_argument, NULL, OPT_FRAMES},
+    {"ipv6", no_argument, NULL, OPT_IPV6},
+    {"duration", required_argument, NULL, 'd'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* Returns 0, or EXIT_USER after saying what is wrong; -1 for --help. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+        int c, ncores = 0;
+        uint32_t v;
+
+        o->dp.nworkers = 1;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "i:w:m:l:s:d:h", LONGOPTS, NULL)) != -1) {
+                switch (c) {
+                case 'i':
+                        if (o->dp.nifs == 2) {
+                                cli__error("--interface %s: at most two interfaces", optarg);
+                                return EXIT_USER;
+                        }
+                        if (!if_nametoindex(optarg)) {
+                                cli__error("--interface %s: no such interface", optarg);
+                                return EXIT_USER;
+                        }
+                        o->dp.ifnames[o->dp.nifs++] = optarg;
+                        break;
+                case 'w':
+                        if (parse_u32(optarg, WORKER_MAX, &o->dp.nworkers) || !o->dp.nworkers) {
+                                cli__error("--workers %s: a number from 1 to %d", optarg,
+                                           WORKER_MAX);
+                                return EXIT_USER;
+                        }
+                        break;
+                case OPT_CORES:
+                        ncores = parse_cores(optarg, &o->dp);
+                        if (ncores < 0) {
+                                cli__error("--cores %s: a comma-separated list of CPU numbers",
+                                           optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case 'm':
+                        if (!strcmp(optarg, "swap"))
+                                o->nf.mode = NULLFWD_SWAP;
+                        else if (!strcmp(optarg, "cross"))
+                                o->nf.mode = NULLFWD_CROSS;
+                        else {
+                                cli__error("--mode %s: swap or cross", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case 'l':
+                        if (add_listener(o, optarg))
+                                return EXIT_USER;
+                        break;
+                case 's':
+                        if (add_source(o, optarg))
+                                return EXIT_USER;
+                        break;
+                case OPT_PEER_MAC:
+                        if (parse_u32(optarg, 1, &v) || optarg[1] != '=' ||
+                            mac__parse(optarg + 2, o->nf.peer_mac[v])) {
+                                cli__error("--peer-mac %s: N=MAC with N 0 or 1", optarg);
+                                return EXIT_USER;
+                        }
+                        o->nf.peer_known[v] = true;
+                        break;
+                case OPT_NEXT_HOP:
+                        if (parse_u32(optarg, 1, &v) || optarg[1] != '=' ||
+                            nh_addr__parse(&o->nf.next_hop[v], optarg + 2)) {
+                                cli__error("--next-hop %s: N=IP with N 0 or 1", optarg);
+                                return EXIT_USER;
+                        }
+                        o->nf.next_hop_set[v] = true;
+                        break;
+                case OPT_XSK_MODE:
+                        if (!strcmp(optarg, "auto"))
+                                o->dp.xsk_mode = XSK_MODE_AUTO;
+                        else if (!strcmp(optarg, "zerocopy"))
+                                o->dp.xsk_mode = XSK_MODE_ZEROCOPY;
+                        else if (!strcmp(optarg, "copy"))
+                                o->dp.xsk_mode = XSK_MODE_COPY;
+                        else {
+                                cli__error("--xsk-mode %s: auto, zerocopy or copy", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case OPT_XDP_MODE:
+                        if (!strcmp(optarg, "auto"))
+                                o->dp.xdp_mode = REDIRECTOR_AUTO;
+                        else if (!strcmp(optarg, "native"))
+                                o->dp.xdp_mode = REDIRECTOR_NATIVE;
+                        else if (!strcmp(optarg, "generic"))
+                                o->dp.xdp_mode = REDIRECTOR_GENERIC;
+                        else {
+                                cli__error("--xdp-mode %s: auto, native or generic", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case OPT_BUSY_POLL:
+                        if (parse_u32(optarg, 1000000, &o->dp.busy_poll_us)) {
+                                cli__error("--busy-poll %s: microseconds", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case OPT_RING:
+                        if (parse_u32(optarg, 1u << 16, &o->dp.ring_size) || o->dp.ring_size < 64 ||
+                            (o->dp.ring_size & (o->dp.ring_size - 1))) {
+                                cli__error("--ring %s: a power of two from 64 to 65536", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case OPT_FRAMES:
+                        if (parse_u32(optarg, 1u << 24, &o->dp.frames) || o->dp.frames < 1024) {
+                                cli__error("--frames %s: a number from 1024 to 16777216", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case OPT_IPV6: o->dp.ipv6 = true; break;
+                case 'd': {
+                        char *end;
+
+                        o->duration = strtod(optarg, &end);
+                        if (*end || !(o->duration > 0)) {
+                                cli__error("--duration %s: seconds, more than 0", optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                }
+                case OPT_JSON: o->json = true; break;
+                case 'h': fputs(USAGE, stdout); return -1;
+                default: fputs(USAGE, stderr); return EXIT_USER;
+                }
+        }
+        if (optind < argc) {
+                cli__error("null-forward: unexpected argument '%s'", argv[optind]);
+                return EXIT_USER;
+        }
+        if (!o->dp.nifs) {
+                cli__error("null-forward: --interface is required");
+                return EXIT_USER;
+        }
+        if (o->nf.mode == NULLFWD_CROSS && o->dp.nifs != 2) {
+                cli__error("--mode cross: needs two --interface");
+                return EXIT_USER;
+        }
+        if (!o->dp.nlisteners && !o->dp.nsources) {
+                cli__error("null-forward: give at least one --listen or --source (nothing "
+                           "would be redirected)");
+                return EXIT_USER;
+        }
+        if (o->dp.pin && (uint32_t)ncores < o->dp.nworkers) {
+                cli__error("--cores: %d cores for %u workers", ncores, o->dp.nworkers);
+                return EXIT_USER;
+        }
+        return 0;
+}
+
+static void print_text(struct dataplane *dp, const struct opts *o, const struct dataplane_ledger *l,
+                       double secs)
+{
+        uint64_t rx = 0;
+
+        for (uint32_t w = 0; w < dataplane__nworkers(dp); w++) {
+                struct worker_stats s;
+                const uint64_t *v = (const uint64_t *)&s;
+
+                dataplane__worker_stats(dp, w, &s);
+                rx += s.rx;
+                fprintf(stderr, "worker %u:", w);
+                for (size_t k = 0; k < WORKER_NCOUNTERS; k++)
+                        if (v[k])
+                                fprintf(stderr, " %s %llu", worker_counter_names[k],
+                                        (unsigned long long)v[k]);
+                fputc('\n', stderr);
+        }
+        for (uint32_t i = 0; i < o->dp.nifs; i++) {
+                uint64_t c[LB_CNT__MAX];
+
+                if (dataplane__xdp_counters(dp, i, c))
+                        continue;
+                fprintf(stderr, "xdp %s:", o->dp.ifnames[i]);
+                for (uint32_t k = 0; k < LB_CNT__MAX; k++)
+                        if (c[k])
+                                fprintf(stderr, " %s %llu", lb_counter__name(k),
+                                        (unsigned long long)c[k]);
+                fputc('\n', stderr);
+        }
+        fprintf(stderr,
+                "frames: total %llu = pool %llu + caches %llu + kernel %llu + handover %llu%s\n",
+                (unsigned long long)l->total, (unsigned long long)l->pool,
+                (unsigned long long)l->caches, (unsigned long long)l->in_kernel,
+                (unsigned long long)l->handover, l->sum == l->total ? "" : "  LEAK");
+        fprintf(stderr, "%.1f s, %.0f frames/s received\n", secs, secs > 0 ? rx / secs : 0.0);
+}
+
+static void print_json(struct dataplane *dp, const struct opts *o, const struct dataplane_ledger *l,
+                       double secs)
+{
+        printf("{\"seconds\":%.3f,\"zerocopy\":%s,\"workers\":[", secs,
+               dataplane__zerocopy(dp) ? "true" : "false");
+        for (uint32_t w = 0; w < dataplane__nworkers(dp); w++) {
+                struct worker_stats s;
+                const uint64_t *v = (const uint64_t *)&s;
+
+                dataplane__worker_stats(dp, w, &s);
+                printf("%s{\"worker\":%u", w ? "," : "", w);
+                for (size_t k = 0; k < WORKER_NCOUNTERS; k++)
+                        printf(",\"%s\":%llu", worker_counter_names[k], (unsigned long long)v[k]);
+                putchar('}');
+        }
+        printf("],\"xdp\":[");
+        for (uint32_t i = 0; i < o->dp.nifs; i++) {
+                uint64_t c[LB_CNT__MAX] = {0};
+
+                dataplane__xdp_counters(dp, i, c);
+                printf("%s{\"interface\":\"%s\",\"native\":%s", i ? "," : "", o->dp.ifnames[i],
+                       dataplane__xdp_native(dp, i) ? "true" : "false");
+                for (uint32_t k = 0; k < LB_CNT__MAX; k++)
+                        printf(",\"%s\":%llu", lb_counter__name(k), (unsigned long long)c[k]);
+                putchar('}');
+        }
+        printf("],\"frames\":{\"total\":%llu,\"pool\":%llu,\"caches\":%llu,\"in_kernel\":%llu,"
+               "\"handover\":%llu,\"leaked\":%lld}}\n",
+               (unsigned long long)l->total, (unsigned long long)l->pool,
+               (unsigned long long)l->caches, (unsigned long long)l->in_kernel,
+               (unsigned long long)l->handover, (long long)(l->total - l->sum));
+}
+
+static double now_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cmd_null_forward(int argc, char **argv)
+{
+        static struct opts o; /* large: keep it off the stack */
+        struct dataplane *dp;
+        struct dataplane_ledger l;
+        char err[512] = "";
+        double start;
+        int r, e;
+
+        memset(&o, 0, sizeof(o));
+        r = parse_args(argc, argv, &o);
+        if (r)
+                return r < 0 ? 0 : r;
+        o.dp.listeners = o.listeners;
+        o.dp.sources = o.sources;
+        o.dp.ops = &nullfwd_ops;
+        o.dp.huge_pages = true;
+        for (uint32_t i = 0; i < o.dp.nifs; i++)
+                if ((e = interface_mac(o.dp.ifnames[i], o.nf.own_mac[i]))) {
+                        cli__error("%s: cannot read its MAC address: %s", o.dp.ifnames[i],
+                                   strerror(-e));
+                        return EXIT_RUNTIME;
+                }
+        for (uint32_t w = 0; w < o.dp.nworkers; w++)
+                o.dp.ctx[w] = &o.nf;
+
+        cli__block_signals();
+        struct control *ctl = NULL;
+        struct nh_addr hops[WORKER_PORTS_MAX];
+        struct control_cfg cc = {.nexthops = hops};
+
+        for (uint32_t i = 0; i < WORKER_PORTS_MAX; i++)
+                if (o.nf.next_hop_set[i])
+                        hops[cc.nnexthops++] = o.nf.next_hop[i];
+        if (cc.nnexthops) {
+                if ((e = control__start(&ctl, &cc, err, sizeof(err)))) {
+                        cli__error("%s", err);
+                        return EXIT_RUNTIME;
+                }
+                o.nf.ctl = ctl;
+        }
+        e = dataplane__start(&dp, &o.dp, err, sizeof(err));
+        if (e) {
+                cli__error("%s", err);
+                control__stop(ctl);
+                return EXIT_RUNTIME;
+        }
+        fprintf(stderr, "mqttlb null-forward: %u worker(s) on", o.dp.nworkers);
+        for (uint32_t i = 0; i < o.dp.nifs; i++)
+                fprintf(stderr, " %s (%s XDP)", o.dp.ifnames[i],
+                        dataplane__xdp_native(dp, i) ? "native" : "generic");
+        fprintf(stderr, ", %s AF_XDP, UMEM on %s pages\n",
+                dataplane__zerocopy(dp) ? "zero-copy" : "copy-mode",
+                dataplane__huge_pages(dp) ? "huge" : "4 KiB");
+        start = now_s();
+        for (;;) {
+                double left = o.duration > 0 ? start + o.duration - now_s() : 1.0;
+
+                if (left <= 0 || cli__wait_signal(left < 1.0 ? (long)(left * 1000) + 1 : 1000))
+                        break;
+        }
+        double secs = now_s() - start;
+
+        dataplane__stop(dp);
+        dataplane__ledger(dp, &l);
+        if (o.json)
+                print_json(dp, &o, &l, secs);
+        print_text(dp, &o, &l, secs);
+        dataplane__free(dp);
+        control__stop(ctl);
+        if (l.sum != l.total) {
+                cli__error("frame ledger: %lld frame(s) unaccounted for",
+                           (long long)(l.total - l.sum));
+                return EXIT_RUNTIME;
+        }
+        return 0;
+}

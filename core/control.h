@@ -1,0 +1,40 @@
+/*
+ * The control thread: one io_uring event loop for everything that is not per
+ * packet. Today it keeps the next-hop table (destination → interface and
+ * MACs, from the kernel's route and neighbour tables) fresh: it rebuilds the
+ * table when netlink says a neighbour, route or link changed, and on a timer
+ * (a probe the kernel answers changes nothing on our side until we look). It
+ * publishes each new table through RCU (liburcu, QSBR flavour): workers read
+ * the current one without a lock and announce a quiescent state once per
+ * round; the old table is freed after a grace period.
+ * Health checks, the admin socket, metrics and reload join this loop later.
+ */
+#ifndef MQTTLB_CORE_CONTROL_H
+#define MQTTLB_CORE_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/nexthop.h"
+
+struct control_cfg {
+        const struct nh_addr *nexthops; /* destinations to keep resolved */
+        size_t nnexthops;
+        uint32_t refresh_ms; /* periodic rebuild; 0: 1000 */
+};
+
+struct control;
+
+/* Builds the first table and starts the thread. Returns 0 or -errno with the
+ * reason in err. */
+int control__start(struct control **out, const struct control_cfg *cfg, char *err, size_t errlen);
+/* Stops the thread and frees everything (the workers must be stopped first). */
+void control__stop(struct control *c);
+
+/* The current table; a worker reads it between two quiescent states
+ * (worker rounds). NULL when none could be built yet. */
+const struct nh_table *control__nexthops(const struct control *c);
+/* Tables published so far (for tests and logs). */
+uint64_t control__generation(const struct control *c);
+
+#endif
