@@ -7,6 +7,9 @@
  * instances and restarts). Never seed from time, randomness or pointers.
  * Changing a seed moves every client to another broker on upgrade: treat the
  * values as part of the on-the-wire behaviour.
+ * The rule covers the selection hashes only: a process-private index (the
+ * per-worker flow table) is seeded randomly by its caller on purpose, so that
+ * nobody can aim keys at one bucket.
  */
 #ifndef MQTTLB_CORE_HASH_H
 #define MQTTLB_CORE_HASH_H
