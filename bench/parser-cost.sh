@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 build=${1:-build/bench}
 
-command -v valgrind >/dev/null || { echo "parser-cost: valgrind is missing (apt-get install valgrind)" >&2; exit 1; }
+source bench/callgrind.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target bench_parser -j "$(nproc)" >/dev/null
 bin=$build/bench/bench_parser
@@ -19,12 +19,7 @@ echo
 echo "== instructions per PUBLISH (valgrind --tool=callgrind: inclusive cost of mqtt_parser__feed / N;"
 echo "   the whole parse of the PUBLISH as the worker sees it, its calls and its topic check included)"
 printf '%-24s %8s %14s\n' case N instr/PUBLISH
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
 for c in v311-qos0-topic16 v311-qos1-topic16 v5-qos1-alias-topic16 v311-qos0-topic200 v311-qos0-topic65535; do
   case $c in *65535) n=200 ;; *) n=100000 ;; esac
-  valgrind --tool=callgrind --toggle-collect=mqtt_parser__feed \
-    --callgrind-out-file="$out/$c.out" "$bin" "$c" "$n" 2>/dev/null
-  ir=$(callgrind_annotate "$out/$c.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
-  printf '%-24s %8d %14.1f\n' "$c" "$n" "$(echo "$ir / $n" | bc -l)"
+  printf '%-24s %8d %14.1f\n' "$c" "$n" "$(ir_per mqtt_parser__feed "$n" "$bin" "$c" "$n")"
 done

@@ -254,7 +254,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                                 return EXIT_USER;
                         break;
                 case OPT_PEER_MAC:
-                        if (parse_u32(optarg, 1, &v) || optarg[1] != '=' ||
+                        v = (uint32_t)(optarg[0] - '0');
+                        if (v > 1 || optarg[1] != '=' ||
                             mac__parse(optarg + 2, o->nf.peer_mac[v])) {
                                 cli__error("--peer-mac %s: N=MAC with N 0 or 1", optarg);
                                 return EXIT_USER;
@@ -262,7 +263,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                         o->nf.peer_known[v] = true;
                         break;
                 case OPT_NEXT_HOP:
-                        if (parse_u32(optarg, 1, &v) || optarg[1] != '=' ||
+                        v = (uint32_t)(optarg[0] - '0');
+                        if (v > 1 || optarg[1] != '=' ||
                             nh_addr__parse(&o->nf.next_hop[v], optarg + 2)) {
                                 cli__error("--next-hop %s: N=IP with N 0 or 1", optarg);
                                 return EXIT_USER;

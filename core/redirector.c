@@ -113,18 +113,6 @@ static void remove_stale(int ifindex)
         xdp_multiprog__close(mp);
 }
 
-static int quiet(enum libxdp_print_level level, const char *fmt, va_list ap)
-{
-        (void)level, (void)fmt, (void)ap;
-        return 0;
-}
-
-static int quiet_bpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-        (void)level, (void)fmt, (void)ap;
-        return 0;
-}
-
 int redirector__attach(struct redirector **out, const char *ifname, enum redirector_mode mode,
                        bool ipv6, char *err, size_t errlen)
 {
@@ -148,8 +136,8 @@ int redirector__attach(struct redirector **out, const char *ifname, enum redirec
         /* libxdp and libbpf report on stderr what libxdp tries and falls back
          * from (no dispatcher → a single program); the outcome is what we
          * report, in err, so both stay quiet */
-        libxdp_set_print(quiet);
-        libbpf_set_print(quiet_bpf);
+        libxdp_set_print(NULL);
+        libbpf_set_print(NULL);
         remove_stale(r->ifindex);
 
         r->skel = redirect__open();
