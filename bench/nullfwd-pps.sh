@@ -30,10 +30,16 @@ trap cleanup EXIT
 eval "$("$topo" up "$P" --queues 2 --brokers 1 --env)"
 
 echo "== null forwarder, swap mode, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), ${secs} s per row"
-printf '%-8s %-7s %12s %12s %10s\n' workers queues "sent pps" "back pps" "back %"
+printf '%-8s %-7s %12s %12s %7s %11s %11s %11s %11s\n' workers queues "sent pps" "back pps" "back" \
+  "veth->lb" "lb socket" "veth->gen" "gen socket"
+echo "   frames lost, where: veth = the veth's NAPI ring was full (tx_dropped of the sending end);"
+echo "   socket = the AF_XDP socket's RX ring was full or its fill ring empty (XDP_STATISTICS)"
+# txdrop NS DEV: the device's tx_dropped counter
+txdrop() { ip -n "$1" -s -j link show dev "$2" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["tx"]["dropped"])'; }
 for w in 1 2; do
+  cli0=$(txdrop "$TOPO_NS_CLI" "$TOPO_IF_CLI") lbc=$(txdrop "$TOPO_NS_LB" "$TOPO_IF_LB_C")
   ip netns exec "$TOPO_NS_LB" "$mqttlb" null-forward -i lb-c -w "$w" -l "$TOPO_VIP:1883" \
-    -s "$TOPO_VIP:20000-29999" 2>"$tmp/lb.err" &
+    -s "$TOPO_VIP:20000-29999" --json >"$tmp/lb.json" 2>"$tmp/lb.err" &
   lb_pid=$!
   for _ in $(seq 100); do grep -q "^mqttlb null-forward:" "$tmp/lb.err" && break; sleep 0.1; done
   ip netns exec "$TOPO_NS_CLI" "$xdpgen" --dev "$TOPO_IF_CLI" --queues "$w" \
@@ -41,11 +47,15 @@ for w in 1 2; do
     --sport 40000-40063 --dport 1883 --flows 64 --duration "$secs" --rx --json --quiet \
     >"$tmp/gen.json" 2>/dev/null
   kill -TERM "$lb_pid"; wait "$lb_pid" || true; lb_pid=""
-  /usr/bin/python3 - "$tmp/gen.json" "$w" <<'PY'
+  [ -n "${VERBOSE:-}" ] && cat "$tmp/lb.err" >&2
+  cli0=$(( $(txdrop "$TOPO_NS_CLI" "$TOPO_IF_CLI") - cli0 )) lbc=$(( $(txdrop "$TOPO_NS_LB" "$TOPO_IF_LB_C") - lbc ))
+  /usr/bin/python3 - "$tmp/gen.json" "$tmp/lb.json" "$w" "$cli0" "$lbc" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-w = sys.argv[2]
+lb = json.load(open(sys.argv[2]))
+w, veth_in, veth_out = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 back = 100.0 * j["received"] / j["sent"] if j["sent"] else 0
-print(f'{w:<8} {w:<7} {j["tx_pps"]:12.0f} {j["rx_pps"]:12.0f} {back:9.1f}%')
+at_lb = sum(x["kernel_rx_ring_full"] + x["kernel_rx_dropped"] for x in lb["workers"])
+print(f'{w:<8} {w:<7} {j["tx_pps"]:12.0f} {j["rx_pps"]:12.0f} {back:6.1f}% {veth_in:11d} {at_lb:11d} {veth_out:11d} {j["rx_kernel_dropped"]:11d}')
 PY
 done

@@ -106,6 +106,8 @@ static void setup(struct bench *b, uint32_t nworkers, uint32_t dst, uint16_t dpo
                 exit(2);
         }
         b->src.family = 4;
+        b->src.port_lo = 10000;
+        b->src.port_hi = 59999;
         memcpy(b->src.addr, &dst, 4);
         for (uint32_t w = 0; w < nworkers; w++) {
                 frame_cache__init(&b->cache[w], b->pool);
@@ -140,7 +142,8 @@ static void setup(struct bench *b, uint32_t nworkers, uint32_t dst, uint16_t dpo
         for (uint32_t i = 0; i < WIRE; i++) {
                 uint64_t addr;
 
-                frame_cache__alloc(&b->cache[0], &addr, 1);
+                if (frame_cache__alloc(&b->cache[0], &addr, 1) != 1)
+                        exit(2);
                 build_frame(umem_area__data(&b->area, addr), i % 16, dst, dport);
                 b->port[0].ring[b->port[0].head++ % FRAMES] = addr;
         }

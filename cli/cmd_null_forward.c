@@ -363,13 +363,21 @@ static void print_text(struct dataplane *dp, const struct opts *o, const struct 
                 struct worker_stats s;
                 const uint64_t *v = (const uint64_t *)&s;
 
+                struct dataplane_kernel_stats ks;
+                const uint64_t *kv = (const uint64_t *)&ks;
+
                 dataplane__worker_stats(dp, w, &s);
+                dataplane__kernel_stats(dp, w, &ks);
                 rx += s.rx;
                 fprintf(stderr, "worker %u:", w);
                 for (size_t k = 0; k < WORKER_NCOUNTERS; k++)
                         if (v[k])
                                 fprintf(stderr, " %s %llu", worker_counter_names[k],
                                         (unsigned long long)v[k]);
+                for (size_t k = 0; k < DATAPLANE_NKERNEL; k++)
+                        if (kv[k])
+                                fprintf(stderr, " %s %llu", dataplane_kernel_counter_names[k],
+                                        (unsigned long long)kv[k]);
                 fputc('\n', stderr);
         }
         for (uint32_t i = 0; i < o->dp.nifs; i++) {
@@ -401,10 +409,17 @@ static void print_json(struct dataplane *dp, const struct opts *o, const struct 
                 struct worker_stats s;
                 const uint64_t *v = (const uint64_t *)&s;
 
+                struct dataplane_kernel_stats ks;
+                const uint64_t *kv = (const uint64_t *)&ks;
+
                 dataplane__worker_stats(dp, w, &s);
+                dataplane__kernel_stats(dp, w, &ks);
                 printf("%s{\"worker\":%u", w ? "," : "", w);
                 for (size_t k = 0; k < WORKER_NCOUNTERS; k++)
                         printf(",\"%s\":%llu", worker_counter_names[k], (unsigned long long)v[k]);
+                for (size_t k = 0; k < DATAPLANE_NKERNEL; k++)
+                        printf(",\"%s\":%llu", dataplane_kernel_counter_names[k],
+                               (unsigned long long)kv[k]);
                 putchar('}');
         }
         printf("],\"xdp\":[");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/if_xdp.h>
 
 #define HANDOVER_SIZE 1024u /* per ordered pair of workers; a power of two */
 
@@ -35,8 +36,9 @@ struct dataplane {
 static uint32_t default_frames(const struct dataplane_cfg *c)
 {
         uint32_t ring = c->ring_size ? c->ring_size : 2048;
-        /* fill + TX ring per socket, a full cache and a full inbox per worker */
-        uint64_t need = (uint64_t)c->nworkers * c->nifs * 2 * ring +
+        /* fill (2 x ring) + TX ring per socket, a full cache and a full inbox
+         * per worker */
+        uint64_t need = (uint64_t)c->nworkers * c->nifs * 3 * ring +
                         (uint64_t)c->nworkers * (FRAME_CACHE + HANDOVER_SIZE * c->nworkers);
         uint32_t frames = 4096;
 
@@ -203,6 +205,8 @@ int dataplane__start(struct dataplane **out, const struct dataplane_cfg *cfg, ch
         for (uint32_t s = 0; s < cfg->nsources; s++) {
                 dp->sources[s].family = cfg->sources[s].key.family;
                 memcpy(dp->sources[s].addr, cfg->sources[s].key.addr, 16);
+                dp->sources[s].port_lo = cfg->sources[s].port_lo;
+                dp->sources[s].port_hi = cfg->sources[s].port_hi;
         }
         e = attach_redirectors(dp, err, errlen);
         if (e)
@@ -344,6 +348,26 @@ uint32_t dataplane__nworkers(const struct dataplane *dp)
 void dataplane__worker_stats(const struct dataplane *dp, uint32_t w, struct worker_stats *out)
 {
         worker__stats(&dp->workers[w], out);
+}
+
+#define DATAPLANE_KERNEL_NAME_(name, doc) #name,
+const char *const dataplane_kernel_counter_names[] = {
+    DATAPLANE_KERNEL_COUNTERS(DATAPLANE_KERNEL_NAME_)};
+
+void dataplane__kernel_stats(const struct dataplane *dp, uint32_t w,
+                             struct dataplane_kernel_stats *out)
+{
+        memset(out, 0, sizeof(*out));
+        for (uint32_t i = 0; i < dp->cfg.nifs; i++) {
+                struct xdp_statistics st;
+
+                if (!dp->ports[w][i] || xsk_port__kernel_stats(dp->ports[w][i], &st))
+                        continue;
+                out->kernel_rx_ring_full += st.rx_ring_full;
+                out->kernel_rx_dropped += st.rx_dropped + st.rx_invalid_descs;
+                out->kernel_fill_empty += st.rx_fill_ring_empty_descs;
+                out->kernel_tx_invalid += st.tx_invalid_descs;
+        }
 }
 
 int dataplane__xdp_counters(const struct dataplane *dp, uint32_t i, uint64_t *out)

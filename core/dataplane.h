@@ -68,6 +68,23 @@ void dataplane__free(struct dataplane *dp);
 
 uint32_t dataplane__nworkers(const struct dataplane *dp);
 void dataplane__worker_stats(const struct dataplane *dp, uint32_t w, struct worker_stats *out);
+/* What the kernel dropped on worker w's sockets (XDP_STATISTICS), summed:
+ * [0] RX ring full, [1] other RX drops (no frame in the fill ring …),
+ * [2] fill ring empty (times), [3] invalid TX descriptors. */
+#define DATAPLANE_KERNEL_COUNTERS(X)                                                             \
+        X(kernel_rx_ring_full, "frames the kernel dropped: the socket's RX ring was full")       \
+        X(kernel_rx_dropped, "frames the kernel dropped for other reasons (e.g. no fill frame)") \
+        X(kernel_fill_empty, "times the kernel found the fill ring empty")                       \
+        X(kernel_tx_invalid, "TX descriptors the kernel rejected")
+#define DATAPLANE_KERNEL_FIELD_(name, doc) uint64_t name;
+struct dataplane_kernel_stats {
+        DATAPLANE_KERNEL_COUNTERS(DATAPLANE_KERNEL_FIELD_)
+};
+#undef DATAPLANE_KERNEL_FIELD_
+extern const char *const dataplane_kernel_counter_names[];
+#define DATAPLANE_NKERNEL (sizeof(struct dataplane_kernel_stats) / sizeof(uint64_t))
+void dataplane__kernel_stats(const struct dataplane *dp, uint32_t w,
+                             struct dataplane_kernel_stats *out);
 /* The redirector counters of interface i, summed over CPUs. */
 int dataplane__xdp_counters(const struct dataplane *dp, uint32_t i, uint64_t *out);
 /* Whether the sockets run zero copy, and XDP natively (for the start log). */

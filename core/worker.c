@@ -41,7 +41,8 @@ uint32_t worker__owner(const struct worker *w, const uint8_t *data, const struct
         for (uint32_t i = 0; i < w->cfg.nsources; i++) {
                 const struct worker_source *s = &w->cfg.sources[i];
 
-                if (s->family == m->family && !memcmp(s->addr, dst, alen))
+                if (s->family == m->family && m->dport >= s->port_lo && m->dport <= s->port_hi &&
+                    !memcmp(s->addr, dst, alen))
                         return m->dport % w->cfg.nworkers;
         }
         return w->cfg.id;
@@ -54,6 +55,10 @@ static void push_tx(struct worker *w, uint16_t port)
         if (!n)
                 return;
         sent = port__tx(w->cfg.ports[port], w->txq[port], n);
+        if (sent < n) { /* ring full: let the kernel drain it once, then retry */
+                port__flush(w->cfg.ports[port]);
+                sent += port__tx(w->cfg.ports[port], w->txq[port] + sent, n - sent);
+        }
         STAT_ADD(w, tx, sent);
         if (sent < n) {
                 for (uint32_t i = sent; i < n; i++)

@@ -77,10 +77,12 @@ struct worker_ops {
         void (*tick)(void *ctx, struct worker *w, uint64_t now_ns);
 };
 
-/* One of the balancer's source addresses: segments to it are owned by port. */
+/* One of the balancer's source addresses: segments to it within its port
+ * range (the broker legs' local ports) are owned by port. */
 struct worker_source {
         uint8_t family; /* 4 or 6 */
         uint8_t addr[16];
+        uint16_t port_lo, port_hi; /* host order, inclusive */
 };
 
 struct worker_cfg {

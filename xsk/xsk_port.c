@@ -33,6 +33,7 @@ struct xsk_umem_set {
         struct xsk_ring_prod fill0; /* rings of the UMEM's own socket */
         struct xsk_ring_cons comp0;
         bool first_taken;
+        uint32_t fill_size;
 };
 
 struct xsk_port {
@@ -47,6 +48,7 @@ struct xsk_port {
         uint32_t fill_held; /* frames in the fill ring or being filled by the kernel */
         uint32_t tx_held;   /* frames submitted for TX, not completed */
         uint32_t ring_size;
+        uint32_t fill_size;
         uint64_t frame_mask;
         bool zerocopy;
 };
@@ -55,7 +57,10 @@ int xsk_umem_set__new(struct xsk_umem_set **out, struct umem_area *area, uint32_
 {
         struct xsk_umem_set *u = calloc(1, sizeof(*u));
         struct xsk_umem_config cfg = {
-            .fill_size = ring_size ? ring_size : DEFAULT_RING,
+            /* twice the RX ring: the kernel finds frames to receive into
+             * even when the worker was off its core for a while (copy mode
+             * on a shared machine drops into an empty fill ring otherwise) */
+            .fill_size = 2 * (ring_size ? ring_size : DEFAULT_RING),
             .comp_size = ring_size ? ring_size : DEFAULT_RING,
             .frame_size = area->frame_size,
             .frame_headroom = 0,
@@ -70,6 +75,7 @@ int xsk_umem_set__new(struct xsk_umem_set **out, struct umem_area *area, uint32_
                 return err < 0 ? err : -err;
         }
         u->area = area;
+        u->fill_size = cfg.fill_size;
         *out = u;
         return 0;
 }
@@ -85,7 +91,7 @@ void xsk_umem_set__free(struct xsk_umem_set *u)
 /* Tops the fill ring up with frames from the worker's cache. */
 static void refill(struct xsk_port *x)
 {
-        uint32_t want = x->ring_size - x->fill_held, idx, got;
+        uint32_t want = x->fill_size - x->fill_held, idx, got;
         uint64_t addrs[FRAME_BATCH];
 
         while (want >= FRAME_BATCH / 2) {
@@ -164,12 +170,38 @@ static void reclaim_completions(struct xsk_port *x)
         }
 }
 
+/* TX descriptors submitted that the kernel has not taken off the ring yet. */
+static uint32_t tx_unconsumed(const struct xsk_port *x)
+{
+        return *x->tx.producer - __atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * In copy mode one sendto() transmits at most 32 frames (the kernel's
+ * TX_BATCH_SIZE), fewer than a worker's burst: kick again while the kernel
+ * keeps taking frames, a bounded number of times, so that the TX ring does
+ * not back up into drops. Zero-copy drivers take the whole ring per kick.
+ */
+#define TX_KICKS_MAX 8
+
 static void xsk_flush(struct port *port)
 {
         struct xsk_port *x = (struct xsk_port *)port;
 
-        if (x->tx_held && xsk_ring_prod__needs_wakeup(&x->tx))
-                sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+        if (x->tx_held && xsk_ring_prod__needs_wakeup(&x->tx)) {
+                uint32_t left = tx_unconsumed(x);
+
+                for (int k = 0; left && k < TX_KICKS_MAX; k++) {
+                        uint32_t before = left;
+
+                        if (sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+                            errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+                                break;
+                        left = tx_unconsumed(x);
+                        if (left >= before) /* the kernel took nothing: try next round */
+                                break;
+                }
+        }
         reclaim_completions(x);
 }
 
@@ -213,6 +245,7 @@ int xsk_port__open(struct port **out, struct xsk_umem_set *u, const struct xsk_p
         if (!x)
                 return -ENOMEM;
         x->ring_size = cfg->ring_size ? cfg->ring_size : DEFAULT_RING;
+        x->fill_size = u->fill_size;
         sc.rx_size = sc.tx_size = x->ring_size;
         sc.libxdp_flags = cfg->load_default_prog ? 0 : XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
         sc.bind_flags = XDP_USE_NEED_WAKEUP;
@@ -277,6 +310,16 @@ uint32_t xsk_port__in_kernel(const struct port *p)
         const struct xsk_port *x = (const struct xsk_port *)p;
 
         return x->fill_held + x->tx_held;
+}
+
+int xsk_port__kernel_stats(const struct port *p, struct xdp_statistics *out)
+{
+        socklen_t len = sizeof(*out);
+
+        memset(out, 0, sizeof(*out));
+        if (getsockopt(xsk_port__fd(p), SOL_XDP, XDP_STATISTICS, out, &len))
+                return -errno;
+        return 0;
 }
 
 uint32_t xsk_port__tx_in_flight(const struct port *p)

@@ -45,6 +45,11 @@ int xsk_port__fd(const struct port *p);
 bool xsk_port__zerocopy(const struct port *p);
 /* Frames the kernel holds for this socket (fill ring + TX in flight). */
 uint32_t xsk_port__in_kernel(const struct port *p);
+struct xdp_statistics;
+/* The kernel's counters of the socket (XDP_STATISTICS): frames it dropped
+ * because the RX ring was full or the fill ring empty, bad descriptors.
+ * Returns 0 or -errno. */
+int xsk_port__kernel_stats(const struct port *p, struct xdp_statistics *out);
 /* Frames submitted for TX whose completion has not come back yet. */
 uint32_t xsk_port__tx_in_flight(const struct port *p);
 /* Gives back every frame the kernel no longer holds; for shutdown. */

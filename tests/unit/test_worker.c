@@ -415,7 +415,8 @@ static void two_workers_hand_over(void **state)
         struct capture *in0 = cap_new(), *in1 = cap_new(), *want0 = cap_new(), *want1 = cap_new(),
                        *got, *stay0 = cap_new(), *stay1 = cap_new(), *move01 = cap_new(),
                        *move10 = cap_new();
-        struct worker_source src[2] = {{.family = 4}, {.family = 6}};
+        struct worker_source src[2] = {{.family = 4, .port_lo = 1, .port_hi = 65535},
+                                       {.family = 6, .port_lo = 1, .port_hi = 65535}};
         struct nullfwd nf = {.mode = NULLFWD_SWAP};
         struct worker_stats x0 = {0}, x1 = {0};
         struct handover_ring *r[2][2] = {{NULL}};
@@ -539,6 +540,22 @@ static void two_workers_hand_over(void **state)
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
                 assert_int_equal(worker__owner(w[0], f, &m), 0);
                 assert_int_equal(worker__owner(w[1], f, &m), 1);
+                /* a source address is owned by port only within its range: a
+                 * listener on the same address (port 1883 here) stays */
+                src[0].port_lo = 40000;
+                src[0].port_hi = 49999;
+                s = fspec_tcp(4, "10.9.0.1", 1, S4, 1883);
+                assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
+                assert_int_equal(worker__owner(w[0], f, &m), 0);
+                assert_int_equal(worker__owner(w[1], f, &m), 1);
+                s = fspec_tcp(4, "10.9.0.1", 1, S4, 49999);
+                assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
+                assert_int_equal(worker__owner(w[0], f, &m), 1);
+                s = fspec_tcp(4, "10.9.0.1", 1, S4, 50001);
+                assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
+                assert_int_equal(worker__owner(w[0], f, &m), 0);
+                src[0].port_lo = 1;
+                src[0].port_hi = 65535;
         }
 
         struct worker *ws[2] = {w[0], w[1]};
@@ -594,7 +611,7 @@ static void full_handover_ring_drops(void **state)
 {
         struct env *e = *state;
         struct capture *in_a = cap_new(), *in_b = cap_new(), *want = cap_new(), *got;
-        struct worker_source src = {.family = 4};
+        struct worker_source src = {.family = 4, .port_lo = 1, .port_hi = 65535};
         struct nullfwd nf = {.mode = NULLFWD_SWAP};
         struct worker_stats x0 = {0}, x1 = {0};
         struct handover_ring *r[2][2] = {{NULL}};
@@ -677,7 +694,7 @@ static void handed_frame_keeps_its_port(void **state)
         struct env *e = *state;
         struct capture *in_a = cap_new(), *in_b = cap_new(), *want_a = cap_new(),
                        *want_b = cap_new(), *none = cap_new(), *got;
-        struct worker_source src = {.family = 6};
+        struct worker_source src = {.family = 6, .port_lo = 1, .port_hi = 65535};
         struct nullfwd nf = {.mode = NULLFWD_SWAP};
         struct worker_stats x0 = {0}, x1 = {0};
         struct handover_ring *r[2][2] = {{NULL}};
@@ -1017,7 +1034,7 @@ static void tx_ring_full_drops(void **state)
                 struct fspec rs = fspec_swapped(&s);
 
                 cap_add(in, &s);
-                if (i < 3)
+                if (i < 6)
                         cap_add(want, &rs);
         }
         cap_write(e, "in.pcap", in);
@@ -1028,10 +1045,11 @@ static void tx_ring_full_drops(void **state)
         w = worker_new(e, 0, 1, &p, 1, &nullfwd_ops, &nf);
         assert_int_equal(run(&w, 1, NULL), 2);
         x.rx = 10;
-        x.tx = 3;
-        x.drop_tx_full = 7;
+        x.tx = 6;
+        x.drop_tx_full = 4;
         assert_stats(w, &x);
-        assert_int_equal(sp.calls, 1); /* one push per round, nothing retried */
+        /* one push, a flush to let the ring drain, one retry; the rest dropped */
+        assert_int_equal(sp.calls, 2);
         assert_int_equal(e->cache[0].n, 64);
         port__close(p);
         got = cap_read(e, "out.pcap");
