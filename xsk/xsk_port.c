@@ -51,6 +51,7 @@ struct xsk_port {
         uint32_t fill_size;
         uint64_t frame_mask;
         bool zerocopy;
+        bool busy_poll;
 };
 
 int xsk_umem_set__new(struct xsk_umem_set **out, struct umem_area *area, uint32_t ring_size)
@@ -121,7 +122,9 @@ static uint32_t xsk_rx(struct port *port, struct frame_desc *d, uint32_t n)
         refill(x);
         got = xsk_ring_cons__peek(&x->rx, n, &idx);
         if (!got) {
-                if (xsk_ring_prod__needs_wakeup(x->fill))
+                /* busy polling: the syscall is what runs the NAPI poll on
+                 * this core (kernel AF_XDP docs, "busy polling") */
+                if (x->busy_poll || xsk_ring_prod__needs_wakeup(x->fill))
                         recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
                 return 0;
         }
@@ -275,6 +278,7 @@ int xsk_port__open(struct port **out, struct xsk_umem_set *u, const struct xsk_p
                 return r;
         }
         u->first_taken = true;
+        x->busy_poll = cfg->busy_poll_us > 0;
         if (cfg->busy_poll_us && (r = busy_poll(xsk_socket__fd(x->xsk), cfg))) {
                 if (err)
                         snprintf(err, errlen, "%s queue %u: busy polling: %s", cfg->ifname,
