@@ -11,6 +11,9 @@
  *     handover   two workers; every frame lands on worker 0 and belongs to
  *                worker 1 (a source address, odd port): handed over, then
  *                swapped and sent by worker 1
+ *     pcap       one worker, swap, reading ROUNDS x 64 frames from a capture
+ *                through the pcap port (the offline path of the tests and
+ *                of replay: libpcap's read and the copy into the UMEM count)
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -21,7 +24,11 @@
 #include "core/handover.h"
 #include "core/nullfwd.h"
 #include "core/worker.h"
+#include "xsk/pcap_port.h"
 #include "xsk/umem.h"
+
+#include <pcap/pcap.h>
+#include <unistd.h>
 
 #define FRAMES 4096u
 #define WIRE   1024u /* frames on the wire, in flight */
@@ -168,23 +175,78 @@ static void recirculate(struct bench *b)
         }
 }
 
+/* ROUNDS x 64 frames to the listener into a temporary capture, then one
+ * worker over a pcap port reading it. Returns the frames the worker took. */
+static uint64_t run_pcap(struct bench *b, long rounds)
+{
+        char path[] = "/tmp/worker_cost.XXXXXX";
+        int fd = mkstemp(path);
+        pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+        pcap_dumper_t *dump = fd >= 0 ? pcap_dump_fopen(dead, fdopen(fd, "w")) : NULL;
+        struct pcap_pkthdr h = {.caplen = 64, .len = 64};
+        uint8_t f[64];
+        struct port *p;
+        char err[256];
+        uint64_t frames = 0;
+        uint32_t n;
+
+        if (!dump) {
+                fprintf(stderr, "worker_cost: cannot write %s\n", path);
+                exit(2);
+        }
+        for (long i = 0; i < rounds * WORKER_BURST; i++) {
+                build_frame(f, (uint32_t)(i % 16), htonl(0x0a0a0064), 1883);
+                pcap_dump((u_char *)dump, &h, f);
+        }
+        pcap_dump_close(dump);
+        pcap_close(dead);
+        if (umem_area__map(&b->area, FRAMES, UMEM_FRAME_SIZE, false) ||
+            frame_pool__new(&b->pool, FRAMES, UMEM_FRAME_SIZE))
+                exit(2);
+        frame_cache__init(&b->cache[0], b->pool);
+        if (pcap_port__open(&p, path, NULL, &b->area, &b->cache[0], err, sizeof(err))) {
+                fprintf(stderr, "worker_cost: %s\n", err);
+                exit(2);
+        }
+        struct worker_cfg c = {.id = 0,
+                               .nworkers = 1,
+                               .core = -1,
+                               .nports = 1,
+                               .cache = &b->cache[0],
+                               .ops = &nullfwd_ops,
+                               .ctx = &b->nf,
+                               .stop = &b->stop};
+
+        c.ports[0] = p;
+        c.fds[0] = -1;
+        worker__init(&b->w[0], &c);
+        while ((n = worker__round(&b->w[0])))
+                frames += n;
+        port__close(p);
+        unlink(path);
+        return frames;
+}
+
 int main(int argc, char **argv)
 {
         static struct bench b;
         const char *mode = argc > 1 ? argv[1] : "swap";
         long rounds = argc > 2 ? atol(argv[2]) : 100000;
-        bool handover = !strcmp(mode, "handover");
+        bool handover = !strcmp(mode, "handover"), pcap = !strcmp(mode, "pcap");
         uint64_t frames = 0;
         struct timespec t0, t1;
 
-        if (!handover && strcmp(mode, "swap")) {
-                fprintf(stderr, "usage: worker_cost swap|handover [ROUNDS]\n");
+        if (!handover && !pcap && strcmp(mode, "swap")) {
+                fprintf(stderr, "usage: worker_cost swap|handover|pcap [ROUNDS]\n");
                 return 1;
         }
-        setup(&b, handover ? 2 : 1, htonl(handover ? 0x0a140001 : 0x0a0a0064),
-              handover ? 20001 : 1883);
+        if (!pcap)
+                setup(&b, handover ? 2 : 1, htonl(handover ? 0x0a140001 : 0x0a0a0064),
+                      handover ? 20001 : 1883);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (long r = 0; r < rounds; r++) {
+        if (pcap)
+                frames = run_pcap(&b, rounds);
+        for (long r = 0; !pcap && r < rounds; r++) {
                 frames += worker__round(&b.w[0]);
                 if (handover) {
                         worker__round(&b.w[1]);

@@ -199,6 +199,24 @@ static const struct option LONGOPTS[] = {
     {0},
 };
 
+/* Option values in the order of their enums. */
+static const char *const MODES[] = {[NULLFWD_SWAP] = "swap", [NULLFWD_CROSS] = "cross", NULL};
+static const char *const XSK_MODES[] = {
+    [XSK_MODE_AUTO] = "auto", [XSK_MODE_ZEROCOPY] = "zerocopy", [XSK_MODE_COPY] = "copy", NULL};
+static const char *const XDP_MODES[] = {[REDIRECTOR_AUTO] = "auto",
+                                        [REDIRECTOR_NATIVE] = "native",
+                                        [REDIRECTOR_GENERIC] = "generic",
+                                        NULL};
+
+/* The index of s in a NULL-terminated list, or -1. */
+static int choice(const char *s, const char *const *names)
+{
+        for (int i = 0; names[i]; i++)
+                if (!strcmp(s, names[i]))
+                        return i;
+        return -1;
+}
+
 /* Returns 0, or EXIT_USER after saying what is wrong; -1 for --help. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -236,14 +254,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
                         }
                         break;
                 case 'm':
-                        if (!strcmp(optarg, "swap"))
-                                o->nf.mode = NULLFWD_SWAP;
-                        else if (!strcmp(optarg, "cross"))
-                                o->nf.mode = NULLFWD_CROSS;
-                        else {
+                        if ((c = choice(optarg, MODES)) < 0) {
                                 cli__error("--mode %s: swap or cross", optarg);
                                 return EXIT_USER;
                         }
+                        o->nf.mode = (enum nullfwd_mode)c;
                         break;
                 case 'l':
                         if (add_listener(o, optarg))
@@ -272,28 +287,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
                         o->nf.next_hop_set[v] = true;
                         break;
                 case OPT_XSK_MODE:
-                        if (!strcmp(optarg, "auto"))
-                                o->dp.xsk_mode = XSK_MODE_AUTO;
-                        else if (!strcmp(optarg, "zerocopy"))
-                                o->dp.xsk_mode = XSK_MODE_ZEROCOPY;
-                        else if (!strcmp(optarg, "copy"))
-                                o->dp.xsk_mode = XSK_MODE_COPY;
-                        else {
+                        if ((c = choice(optarg, XSK_MODES)) < 0) {
                                 cli__error("--xsk-mode %s: auto, zerocopy or copy", optarg);
                                 return EXIT_USER;
                         }
+                        o->dp.xsk_mode = (enum xsk_mode)c;
                         break;
                 case OPT_XDP_MODE:
-                        if (!strcmp(optarg, "auto"))
-                                o->dp.xdp_mode = REDIRECTOR_AUTO;
-                        else if (!strcmp(optarg, "native"))
-                                o->dp.xdp_mode = REDIRECTOR_NATIVE;
-                        else if (!strcmp(optarg, "generic"))
-                                o->dp.xdp_mode = REDIRECTOR_GENERIC;
-                        else {
+                        if ((c = choice(optarg, XDP_MODES)) < 0) {
                                 cli__error("--xdp-mode %s: auto, native or generic", optarg);
                                 return EXIT_USER;
                         }
+                        o->dp.xdp_mode = (enum redirector_mode)c;
                         break;
                 case OPT_BUSY_POLL:
                         if (parse_u32(optarg, 1000000, &o->dp.busy_poll_us)) {
