@@ -72,9 +72,8 @@ uint64_t gen__kernel_rx_dropped(const struct gen *g)
 
         for (uint32_t q = 0; q < g->cfg.queues; q++) {
                 struct xdp_statistics st;
-                socklen_t len = sizeof(st);
 
-                if (!getsockopt(xsk_port__fd(g->th[q].port), SOL_XDP, XDP_STATISTICS, &st, &len))
+                if (!xsk_port__kernel_stats(g->th[q].port, &st))
                         n += st.rx_dropped + st.rx_ring_full;
         }
         return n;

@@ -42,6 +42,7 @@
  * PERMANENT or NOARP ones.
  */
 #include "core/nexthop.h"
+#include "core/netaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -142,17 +143,16 @@ static int addr__from_raw(struct nh_addr *a, int af, const void *p, size_t len)
 
 int nh_addr__parse(struct nh_addr *a, const char *s)
 {
+        struct net_addr n;
+        const char *why;
+
         memset(a, 0, sizeof(*a));
-        if (inet_pton(AF_INET, s, a->addr) == 1) {
-                a->family = 4;
-                return 0;
-        }
-        if (inet_pton(AF_INET6, s, a->addr) == 1) {
-                a->family = 6;
-                return 0;
-        }
-        memset(a, 0, sizeof(*a));
-        return -EINVAL;
+        /* one address parser for the project (netaddr.h); a next hop has no port */
+        if (net_addr__parse(s, false, &n, &why) || n.port || s[0] == '[')
+                return -EINVAL;
+        a->family = n.family;
+        memcpy(a->addr, n.addr, sizeof(a->addr));
+        return 0;
 }
 
 const char *nh_addr__format(const struct nh_addr *a, char *buf, size_t len)

@@ -29,6 +29,7 @@ void worker__init(struct worker *w, const struct worker_cfg *cfg)
         memset(w, 0, sizeof(*w));
         w->cfg = *cfg;
         w->frame_mask = ~(uint64_t)(cfg->ports[0]->umem->frame_size - 1);
+        w->umem_base = cfg->ports[0]->umem->base;
 }
 
 uint32_t worker__owner(const struct worker *w, const uint8_t *data, const struct packet *m)
@@ -124,7 +125,7 @@ static void process(struct worker *w, struct worker_pkt *p)
 {
         enum packet_err e;
 
-        p->data = umem_area__data(w->cfg.ports[0]->umem, p->d.addr);
+        p->data = w->umem_base + p->d.addr;
         e = packet__parse(p->data, p->d.len, &p->m);
         if (e != PACKET_OK) {
                 count_parse_drop(w, e);
@@ -191,7 +192,7 @@ uint32_t worker__round(struct worker *w)
                 total += n;
                 for (uint32_t k = 0; k < n; k++) {
                         p.d = (struct frame_desc){.addr = it[k].addr, .len = it[k].len};
-                        p.data = umem_area__data(w->cfg.ports[0]->umem, p.d.addr);
+                        p.data = w->umem_base + p.d.addr;
                         p.m = it[k].m;
                         p.in_port = it[k].port;
                         handle(w, &p);

@@ -106,6 +106,7 @@ struct worker {
         struct worker_cfg cfg;
         struct worker_stats stats;
         uint64_t frame_mask;
+        uint8_t *umem_base; /* frames' addresses are offsets from here */
         uint32_t idle;
         bool rcu_online; /* registered with RCU (a thread of its own, not offline use) */
         uint32_t ntx[WORKER_PORTS_MAX];
