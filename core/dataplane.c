@@ -278,14 +278,24 @@ static uint64_t tx_in_flight(struct dataplane *dp)
 
 void dataplane__stop(struct dataplane *dp)
 {
-        uint64_t deadline;
-
         if (!dp)
                 return;
         atomic_store(&dp->stop, true);
         for (uint32_t t = 0; t < dp->nthreads; t++)
                 pthread_join(dp->threads[t], NULL);
         dp->nthreads = 0;
+        dataplane__wait_tx(dp);
+}
+
+struct worker *dataplane__worker(struct dataplane *dp, uint32_t w)
+{
+        return w < dp->cfg.nworkers ? &dp->workers[w] : NULL;
+}
+
+void dataplane__wait_tx(struct dataplane *dp)
+{
+        uint64_t deadline;
+
         /* frames still on TX complete within microseconds; 200 ms is generous */
         deadline = now_ms() + 200;
         while (tx_in_flight(dp) && now_ms() < deadline) {

@@ -61,6 +61,11 @@ int dataplane__start(struct dataplane **out, const struct dataplane_cfg *cfg, ch
 /* Stops and joins the workers, then waits (bounded) for frames in flight on
  * TX to complete. Idempotent. */
 void dataplane__stop(struct dataplane *dp);
+/* After stop: worker w, to send what the handler has left to say (then
+ * worker__flush and dataplane__wait_tx). NULL past the last worker. */
+struct worker *dataplane__worker(struct dataplane *dp, uint32_t w);
+/* Waits (bounded) until the frames on TX have been sent. */
+void dataplane__wait_tx(struct dataplane *dp);
 /* After stop: where the frames are. */
 void dataplane__ledger(struct dataplane *dp, struct dataplane_ledger *l);
 /* Closes the sockets, detaches XDP, frees the UMEM. */

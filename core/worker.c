@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <urcu-qsbr.h>
 
 #define WORKER_COUNTER_NAME_(name, doc) #name,
@@ -67,6 +68,14 @@ static void push_tx(struct worker *w, uint16_t port)
                 STAT_ADD(w, drop_tx_full, n - sent);
         }
         w->ntx[port] = 0;
+}
+
+void worker__flush(struct worker *w)
+{
+        for (uint16_t i = 0; i < w->cfg.nports; i++) {
+                push_tx(w, i);
+                port__flush(w->cfg.ports[i]);
+        }
 }
 
 void worker__send(struct worker *w, uint16_t port, const struct frame_desc *d)
@@ -164,12 +173,28 @@ static void sleep_idle(struct worker *w)
                 rcu_thread_online();
 }
 
+/* Offline ports carry the capture's (or the harness's) clock; live ones run
+ * on the host's monotonic clock. */
+static uint64_t worker_clock(const struct worker *w)
+{
+        struct timespec ts;
+
+        if (w->cfg.ports[0]->virtual_clock)
+                return w->cfg.ports[0]->clock_ns;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 uint32_t worker__round(struct worker *w)
 {
         struct frame_desc d[WORKER_BURST];
         struct handover_item it[WORKER_BURST];
         struct worker_pkt p;
         uint32_t total = 0;
+
+        /* timers first: the handler then sees this round's clock */
+        if (w->cfg.ops->tick)
+                w->cfg.ops->tick(w->cfg.ctx, w, worker_clock(w));
 
         for (uint32_t i = 0; i < w->cfg.nports; i++) {
                 uint32_t n = port__rx(w->cfg.ports[i], d, WORKER_BURST);
@@ -198,8 +223,6 @@ uint32_t worker__round(struct worker *w)
                         handle(w, &p);
                 }
         }
-        if (w->cfg.ops->tick)
-                w->cfg.ops->tick(w->cfg.ctx, w, w->cfg.ports[0]->clock_ns);
         for (uint32_t to = 0; to < w->cfg.nworkers; to++)
                 if (w->nho[to])
                         push_handover(w, to);

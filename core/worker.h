@@ -73,7 +73,7 @@ struct worker;
 
 struct worker_ops {
         enum worker_verdict (*handle)(void *ctx, struct worker *w, struct worker_pkt *p);
-        /* Once per round with the worker's clock (optional): timers. */
+        /* Once per round, before its frames, with the worker's clock (optional): timers. */
         void (*tick)(void *ctx, struct worker *w, uint64_t now_ns);
 };
 
@@ -124,6 +124,8 @@ uint32_t worker__round(struct worker *w);
 void *worker__run(void *arg);
 /* Sends a frame the handler built or kept (it is the worker's from here). */
 void worker__send(struct worker *w, uint16_t port, const struct frame_desc *d);
+/* Pushes what worker__send queued out of every port (a stopped worker). */
+void worker__flush(struct worker *w);
 /* Gives a frame back to the worker's cache. */
 static inline void worker__free(struct worker *w, uint64_t addr)
 {

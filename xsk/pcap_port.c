@@ -181,6 +181,7 @@ int pcap_port__open(struct port **out, const char *in_path, const char *out_path
         pp->port.name = "pcap";
         pp->port.umem = umem;
         pp->port.cache = cache;
+        pp->port.virtual_clock = true;
         if (in_path) {
                 pp->in = pcap_open_offline_with_tstamp_precision(in_path,
                                                                  PCAP_TSTAMP_PRECISION_MICRO, perr);

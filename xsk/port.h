@@ -8,6 +8,7 @@
 #ifndef MQTTLB_XSK_PORT_H
 #define MQTTLB_XSK_PORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "xsk/frame_pool.h"
@@ -35,8 +36,9 @@ struct port {
         const struct port_ops *ops;
         const char *name;
         struct umem_area *umem;
-        struct frame_cache *cache;                 /* the owning worker's */
-        uint64_t clock_ns;                         /* offline ports: time of the last frame read */
+        struct frame_cache *cache; /* the owning worker's */
+        uint64_t clock_ns;         /* offline ports: time of the last frame read */
+        bool virtual_clock;        /* clock_ns is the time (offline), not the host's */
         uint64_t rx_frames, tx_frames, rx_dropped; /* rx_dropped: no free frame */
 };
 
