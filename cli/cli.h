@@ -10,6 +10,9 @@
 #define EXIT_RUNTIME 2
 
 int cmd_null_forward(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 /* "mqttlb: " + message on stderr. */
 void cli__error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
