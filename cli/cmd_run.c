@@ -1,0 +1,311 @@
+/*
+ * mqttlb run -c FILE: the balancer in the foreground. The configuration
+ * becomes a plan; the datapath runs the balancer's handler on every worker;
+ * the control thread keeps the brokers' next hops resolved. SIGINT/SIGTERM
+ * stop it: every connection still open is reset on both legs, the learned
+ * bindings are saved, the counters printed, the frame ledger checked.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/control.h"
+#include "core/dataplane.h"
+#include "core/lb.h"
+#include "core/plan.h"
+#include "core/rss.h"
+
+static const char USAGE[] =
+    "usage: mqttlb run -c FILE [-d SECONDS] [--json]\n"
+    "\n"
+    "Runs the balancer on the interfaces of FILE until SIGINT or SIGTERM.\n"
+    "  -c, --config FILE    the configuration (docs/config.md)\n"
+    "  -d, --duration S     stop by itself after S seconds (tests)\n"
+    "      --json           the counters at exit as one JSON object on stdout\n"
+    "  -h, --help           this text\n";
+
+struct run {
+        struct config *cfg;
+        struct control *ctl;
+        struct dataplane *dp;
+        struct lb *lb;
+        struct lb_worker *lw[WORKER_MAX];
+        struct rss *rss;
+        int ifindex[WORKER_PORTS_MAX];
+        struct lb_listener_key listeners[LB_LISTENERS_MAX];
+        struct dataplane_source sources[WORKER_SOURCES_MAX];
+};
+
+/* The brokers' next hops, from the control thread's table: out of the port
+ * whose interface the kernel's route uses. */
+static int nexthop(void *ctx, const struct nh_addr *dst, struct lb_nexthop *out)
+{
+        const struct run *r = ctx;
+        const struct nh_entry *e = nh_table__lookup(control__nexthops(r->ctl), dst);
+
+        if (!e || e->state == NH_INCOMPLETE)
+                return -EAGAIN;
+        if (e->state != NH_RESOLVED)
+                return -EHOSTUNREACH;
+        for (uint32_t i = 0; i < r->cfg->ninterfaces; i++)
+                if (r->ifindex[i] == e->ifindex) {
+                        out->port = (uint16_t)i;
+                        memcpy(out->src_mac, e->src_mac, 6);
+                        memcpy(out->dst_mac, e->dst_mac, 6);
+                        return 0;
+                }
+        return -EHOSTUNREACH; /* routed through an interface we do not own */
+}
+
+static int parse_args(int argc, char **argv, const char **path, double *duration, bool *json)
+{
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"duration", required_argument, NULL, 'd'},
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+        };
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'c': *path = optarg; break;
+                case 'd': *duration = atof(optarg); break;
+                case 'j': *json = true; break;
+                case 'h': fputs(USAGE, stdout); return -1;
+                default: fputs(USAGE, stderr); return EXIT_USER;
+                }
+        }
+        if (optind < argc) {
+                cli__error("run: unexpected argument '%s'", argv[optind]);
+                return EXIT_USER;
+        }
+        if (!*path) {
+                cli__error("run: -c FILE is required");
+                return EXIT_USER;
+        }
+        return 0;
+}
+
+static void fill_datapath(struct run *r, struct dataplane_cfg *dc)
+{
+        const struct config *c = r->cfg;
+
+        memset(dc, 0, sizeof(*dc));
+        for (uint32_t i = 0; i < c->ninterfaces; i++) {
+                dc->ifnames[i] = c->interfaces[i];
+                r->ifindex[i] = (int)if_nametoindex(c->interfaces[i]);
+        }
+        dc->nifs = c->ninterfaces;
+        dc->nworkers = c->workers;
+        dc->pin = c->cores[0] >= 0;
+        for (uint32_t w = 0; w < c->workers; w++)
+                dc->cores[w] = c->cores[w];
+        dc->xsk_mode = c->xsk.mode == CONFIG_XSK_ZEROCOPY ? XSK_MODE_ZEROCOPY
+                       : c->xsk.mode == CONFIG_XSK_COPY   ? XSK_MODE_COPY
+                                                          : XSK_MODE_AUTO;
+        dc->xdp_mode = c->xsk.xdp == CONFIG_XDP_NATIVE    ? REDIRECTOR_NATIVE
+                       : c->xsk.xdp == CONFIG_XDP_GENERIC ? REDIRECTOR_GENERIC
+                                                          : REDIRECTOR_AUTO;
+        dc->ring_size = c->xsk.ring_size;
+        dc->frames = c->xsk.frames;
+        dc->busy_poll_us = c->xsk.busy_poll_us;
+        dc->huge_pages = c->xsk.huge_pages;
+        for (uint32_t i = 0; i < c->nlisteners && i < LB_LISTENERS_MAX; i++) {
+                struct lb_listener_key *k = &r->listeners[i];
+
+                k->family = c->listeners[i].addr.family;
+                k->port = htons(c->listeners[i].port);
+                memcpy(k->addr, c->listeners[i].addr.addr, 16);
+                dc->ipv6 |= k->family == 6;
+        }
+        dc->listeners = r->listeners;
+        dc->nlisteners = c->nlisteners;
+        for (uint32_t i = 0; i < c->nsources && i < WORKER_SOURCES_MAX; i++) {
+                struct dataplane_source *s = &r->sources[i];
+
+                s->key.family = c->sources[i].addr.family;
+                memcpy(s->key.addr, c->sources[i].addr.addr, 16);
+                s->port_lo = c->sources[i].port_lo;
+                s->port_hi = c->sources[i].port_hi;
+                dc->ipv6 |= s->key.family == 6;
+        }
+        dc->sources = r->sources;
+        dc->nsources = c->nsources;
+        dc->ops = &lb_ops;
+        for (uint32_t w = 0; w < c->workers; w++)
+                dc->ctx[w] = r->lw[w];
+}
+
+static int start_control(struct run *r, char *err, size_t errlen)
+{
+        const struct plan *p = lb__plan(r->lb);
+        struct nh_addr *hops = calloc(p->nbrokers ? p->nbrokers : 1, sizeof(*hops));
+        struct control_cfg cc = {.nexthops = hops};
+        int e;
+
+        if (!hops)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < p->npools; i++)
+                for (uint32_t b = 0; b < p->pools[i].nbrokers; b++)
+                        hops[cc.nnexthops++] = p->pools[i].brokers[b].addr;
+        e = control__start(&r->ctl, &cc, err, errlen);
+        free(hops);
+        return e;
+}
+
+static void print_counters(struct run *r, bool json)
+{
+        struct lb_stats sum = {0}, s;
+        uint64_t *sv = (uint64_t *)&sum;
+        const uint64_t *v = (const uint64_t *)&s;
+
+        for (uint32_t w = 0; w < r->cfg->workers; w++) {
+                lb_worker__stats(r->lw[w], &s);
+                for (size_t k = 0; k < sizeof(s) / sizeof(uint64_t); k++)
+                        sv[k] += v[k];
+        }
+        if (json) {
+                printf("{");
+                for (size_t k = 0; k < LB_NSTATS; k++)
+                        printf("%s\"%s\":%llu", k ? "," : "", lb_stat_names[k],
+                               (unsigned long long)sv[k]);
+                printf("}\n");
+                fflush(stdout);
+        }
+        fprintf(stderr, "mqttlb: counters:");
+        for (size_t k = 0; k < LB_NSTATS; k++)
+                if (sv[k])
+                        fprintf(stderr, " %s %llu", lb_stat_names[k], (unsigned long long)sv[k]);
+        fputc('\n', stderr);
+}
+
+static void teardown(struct run *r)
+{
+        for (uint32_t w = 0; w < WORKER_MAX; w++)
+                lb_worker__free(r->lw[w]);
+        dataplane__free(r->dp);
+        control__stop(r->ctl);
+        lb__free(r->lb);
+        rss__free(r->rss);
+        config__free(r->cfg);
+}
+
+static double mono_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cmd_run(int argc, char **argv)
+{
+        static struct run r;
+        const char *path = NULL;
+        double duration = 0, start;
+        bool json = false;
+        struct dataplane_cfg dc;
+        struct dataplane_ledger l;
+        struct plan *plan;
+        char err[CONFIG_ERR_MAX] = "";
+        int e, rc = 0;
+
+        memset(&r, 0, sizeof(r));
+        e = parse_args(argc, argv, &path, &duration, &json);
+        if (e)
+                return e < 0 ? 0 : e;
+        e = config__load(path, &r.cfg, err, sizeof(err));
+        if (e) {
+                cli__error("%s", err);
+                return e == -ENOMEM ? EXIT_RUNTIME : EXIT_USER;
+        }
+        if (plan__build(r.cfg, &plan, err, sizeof(err))) {
+                cli__error("%s", err);
+                teardown(&r);
+                return EXIT_RUNTIME;
+        }
+        e = lb__new(&r.lb, &(struct lb_cfg){.plan = plan,
+                                            .nworkers = r.cfg->workers,
+                                            .nexthop = nexthop,
+                                            .nexthop_ctx = &r});
+        if (e) {
+                plan__free(plan);
+                teardown(&r);
+                return EXIT_RUNTIME;
+        }
+        if (r.cfg->connections.state_file) {
+                e = lb__load_bindings(r.lb, r.cfg->connections.state_file);
+                if (e && e != -ENOENT)
+                        fprintf(stderr, "mqttlb: %s: cannot read learned bindings: %s\n",
+                                r.cfg->connections.state_file, strerror(-e));
+        }
+        /* RSS on the broker side (the last interface): return traffic steered
+         * to the worker that opened the leg, where the NIC says how */
+        if (rss__read(r.cfg->interfaces[r.cfg->ninterfaces - 1], &r.rss, err, sizeof(err)))
+                r.rss = NULL;
+        for (uint32_t w = 0; w < r.cfg->workers; w++)
+                if ((e = lb_worker__new(&r.lw[w], r.lb, w, r.rss, w))) {
+                        cli__error("worker %u: %s", w, strerror(-e));
+                        teardown(&r);
+                        return EXIT_RUNTIME;
+                }
+        cli__block_signals();
+        if ((e = start_control(&r, err, sizeof(err)))) {
+                cli__error("%s", err);
+                teardown(&r);
+                return EXIT_RUNTIME;
+        }
+        fill_datapath(&r, &dc);
+        if ((e = dataplane__start(&r.dp, &dc, err, sizeof(err)))) {
+                cli__error("%s", err);
+                teardown(&r);
+                return EXIT_RUNTIME;
+        }
+        fprintf(stderr, "mqttlb: running %s: %u worker(s), %u pool(s), %s AF_XDP%s\n", path,
+                r.cfg->workers, lb__plan(r.lb)->npools,
+                dataplane__zerocopy(r.dp) ? "zero-copy" : "copy-mode",
+                r.rss ? ", RSS-steered broker ports" : "");
+        start = mono_s();
+        for (;;) {
+                double left = duration > 0 ? start + duration - mono_s() : 1.0;
+
+                if (left <= 0 || cli__wait_signal(left < 1.0 ? (long)(left * 1000) + 1 : 1000))
+                        break;
+        }
+        dataplane__stop(r.dp);
+        for (uint32_t w = 0; w < r.cfg->workers; w++) {
+                struct worker *wk = dataplane__worker(r.dp, w);
+
+                lb_worker__close_all(r.lw[w], wk);
+                worker__flush(wk);
+                if (lb_worker__connections(r.lw[w])) {
+                        cli__error("worker %u: %u connection(s) not freed", w,
+                                   lb_worker__connections(r.lw[w]));
+                        rc = EXIT_RUNTIME;
+                }
+        }
+        dataplane__wait_tx(r.dp);
+        print_counters(&r, json);
+        if (r.cfg->connections.state_file &&
+            (e = lb__save_bindings(r.lb, r.cfg->connections.state_file)))
+                fprintf(stderr, "mqttlb: %s: cannot save learned bindings: %s\n",
+                        r.cfg->connections.state_file, strerror(-e));
+        dataplane__ledger(r.dp, &l);
+        if (l.sum != l.total) {
+                cli__error("frame ledger: %lld frame(s) unaccounted for",
+                           (long long)(l.total - l.sum));
+                rc = EXIT_RUNTIME;
+        }
+        teardown(&r);
+        return rc;
+}

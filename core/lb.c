@@ -1,0 +1,459 @@
+/*
+ * The balancer's handler (lb.h): per segment, the flow lookup and the
+ * dispatch to the client leg, the broker leg or the splice; per round, the
+ * timers; per connection, its end (report, counters, memory back).
+ */
+#include "core/lb.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <urcu-qsbr.h>
+#include <xxhash.h>
+
+#include "core/learned.h"
+#include "core/lb_conn.h"
+
+#define LB_COOKIE_PERIOD_NS (64ull * 1000000000ull) /* a key per syncookie slot length */
+
+#define LB_NAME_(name, doc) #name,
+#define LB_DOC_(name, doc)  doc,
+const char *const lb_stat_names[] = {LB_STATS(LB_NAME_)};
+const char *const lb_stat_docs[] = {LB_STATS(LB_DOC_)};
+#undef LB_NAME_
+#undef LB_DOC_
+
+const char *lb_bound_at__str(enum lb_bound_at b)
+{
+        static const char *const s[] = {"none", "connect", "publish", "subscribe", "timeout"};
+
+        return (unsigned)b < sizeof(s) / sizeof(s[0]) ? s[b] : "?";
+}
+
+const char *lb_verdict__str(enum lb_verdict v)
+{
+        static const char *const s[] = {"spliced",   "closed_by_client", "refused", "malformed",
+                                        "no_broker", "timeout",          "aborted"};
+
+        return (unsigned)v < sizeof(s) / sizeof(s[0]) ? s[v] : "?";
+}
+
+int lb__new(struct lb **out, const struct lb_cfg *cfg)
+{
+        struct lb *lb = calloc(1, sizeof(*lb));
+
+        *out = NULL;
+        if (!lb) {
+                plan__free(cfg->plan);
+                return -ENOMEM;
+        }
+        lb->learned = learned__new();
+        if (!lb->learned) {
+                plan__free(cfg->plan);
+                free(lb);
+                return -ENOMEM;
+        }
+        lb->plan = cfg->plan;
+        lb->nworkers = cfg->nworkers ? cfg->nworkers : 1;
+        lb->nexthop = cfg->nexthop;
+        lb->nexthop_ctx = cfg->nexthop_ctx;
+        lb->report = cfg->report;
+        lb->report_ctx = cfg->report_ctx;
+        lb->keep_topics = cfg->keep_topics;
+        lb->seed = cfg->seed;
+        lb->deterministic = cfg->seed != 0;
+        if (lb->deterministic) {
+                for (size_t i = 0; i < sizeof(lb->cookie_master); i++)
+                        lb->cookie_master[i] = (uint8_t)((lb->seed >> (8 * (i % 8))) ^ (i * 131u));
+        } else if (getrandom(&lb->seed, sizeof(lb->seed), 0) != sizeof(lb->seed) ||
+                   getrandom(lb->cookie_master, sizeof(lb->cookie_master), 0) !=
+                       sizeof(lb->cookie_master)) {
+                plan__free(cfg->plan);
+                learned__free(lb->learned);
+                free(lb);
+                return -EAGAIN; /* no entropy yet (early boot) */
+        }
+        *out = lb;
+        return 0;
+}
+
+void lb__free(struct lb *lb)
+{
+        if (!lb)
+                return;
+        plan__free(lb->plan);
+        learned__free(lb->learned);
+        free(lb);
+}
+
+const struct plan *lb__plan(const struct lb *lb)
+{
+        return rcu_dereference(lb->plan);
+}
+
+void lb__set_plan(struct lb *lb, struct plan *p)
+{
+        struct plan *old = rcu_xchg_pointer(&lb->plan, p);
+
+        synchronize_rcu();
+        plan__free(old);
+}
+
+void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps)
+{
+        uint8_t n = 0;
+
+        /* CONNACK properties (5.0 §3.2.2.3), built once: workers copy them */
+        if ((caps->present & MQTT_HAS_TOPIC_ALIAS_MAX) && caps->topic_alias_max && n + 3 <= 32) {
+                lb->v5_props[n++] = 0x22;
+                lb->v5_props[n++] = (uint8_t)(caps->topic_alias_max >> 8);
+                lb->v5_props[n++] = (uint8_t)caps->topic_alias_max;
+        }
+        if (caps->present & MQTT_HAS_RECEIVE_MAX) {
+                lb->v5_props[n++] = 0x21;
+                lb->v5_props[n++] = (uint8_t)(caps->receive_max >> 8);
+                lb->v5_props[n++] = (uint8_t)caps->receive_max;
+        }
+        if (caps->present & MQTT_HAS_MAX_PACKET) {
+                lb->v5_props[n++] = 0x27;
+                for (int i = 3; i >= 0; i--)
+                        lb->v5_props[n++] = (uint8_t)(caps->max_packet >> (8 * i));
+        }
+        if (caps->present & MQTT_HAS_MAX_QOS) {
+                lb->v5_props[n++] = 0x24;
+                lb->v5_props[n++] = caps->max_qos;
+        }
+        if (caps->present & MQTT_HAS_RETAIN_AVAIL) {
+                lb->v5_props[n++] = 0x25;
+                lb->v5_props[n++] = caps->retain_avail;
+        }
+        if (caps->present & MQTT_HAS_WILDCARD_AVAIL) {
+                lb->v5_props[n++] = 0x28;
+                lb->v5_props[n++] = caps->wildcard_avail;
+        }
+        if (caps->present & MQTT_HAS_SHARED_AVAIL) {
+                lb->v5_props[n++] = 0x2a;
+                lb->v5_props[n++] = caps->shared_avail;
+        }
+        lb->alias_max = (caps->present & MQTT_HAS_TOPIC_ALIAS_MAX) ? caps->topic_alias_max : 0;
+        lb->v5_props_len = n;
+}
+
+int lb__load_bindings(struct lb *lb, const char *path)
+{
+        return learned__load(lb->learned, path, NULL);
+}
+
+int lb__save_bindings(const struct lb *lb, const char *path)
+{
+        return learned__save(lb->learned, path);
+}
+
+int lb_worker__new(struct lb_worker **out, struct lb *lb, uint32_t id, const struct rss *rss,
+                   uint32_t queue)
+{
+        const struct plan *plan = lb__plan(lb);
+        struct lb_worker *lw = calloc(1, sizeof(*lw));
+        int rc;
+
+        *out = NULL;
+        if (!lw)
+                return -ENOMEM;
+        lw->lb = lb;
+        lw->id = id;
+        lw->rss = rss;
+        lw->queue = queue;
+        rc = flow_table__new(&lw->flows, plan->max_connections ? plan->max_connections : 65536,
+                             sizeof(struct conn), lb->seed ^ (0x9e3779b97f4a7c15ull * (id + 1)));
+        if (!rc)
+                rc = timer_wheel__init(&lw->wheel, TIMER_WHEEL_TICK_NS_DEFAULT, 0);
+        if (rc) {
+                lb_worker__free(lw);
+                return rc;
+        }
+        lw->cookie_period = UINT64_MAX;
+        *out = lw;
+        return 0;
+}
+
+uint32_t lb_worker__connections(const struct lb_worker *lw)
+{
+        return flow_table__count(lw->flows);
+}
+
+void lb_worker__free(struct lb_worker *lw)
+{
+        if (!lw)
+                return;
+        flow_table__free(lw->flows);
+        free(lw);
+}
+
+void lb_worker__stats(const struct lb_worker *lw, struct lb_stats *out)
+{
+        const uint64_t *src = (const uint64_t *)&lw->stats;
+        uint64_t *dst = (uint64_t *)out;
+
+        for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+                dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+void lb_worker__broker_stats(const struct lb_worker *lw, struct lb_broker_stats *out, uint32_t n)
+{
+        for (uint32_t i = 0; i < n && i < PLAN_BROKERS_MAX; i++) {
+                const uint64_t *src = (const uint64_t *)&lw->brokers[i];
+                uint64_t *dst = (uint64_t *)&out[i];
+
+                for (size_t k = 0; k < sizeof(out[i]) / sizeof(uint64_t); k++)
+                        dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+        }
+}
+
+void conn__arm_rto(struct lb_worker *lw, struct conn *c)
+{
+        unsigned shift = c->rto_tries < 6 ? c->rto_tries : 6;
+
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_RTO], lw->now_ns + (CONN_RTO_NS << shift),
+                   CONN_T_RTO);
+}
+
+static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v)
+{
+        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan_broker *b = conn__broker(c, plan);
+        struct lb_report r = {
+            .family = c->f.client.family,
+            .client_port = c->f.client.sport,
+            .client_id = c->cid,
+            .client_id_len = c->cid_len,
+            .pool =
+                c->pool >= 0 && (uint32_t)c->pool < plan->npools ? plan->pools[c->pool].name : NULL,
+            .broker = b ? b->name : NULL,
+            .bound_at = (enum lb_bound_at)c->bound_at,
+            .verdict = v,
+            .err = (enum mqtt_err)c->err,
+            .refusal = c->refusal,
+            .topics = c->topics,
+            .ntopics = c->ntopics,
+            .bytes_from_client = c->bytes_from_client,
+            .publishes = c->publishes,
+        };
+
+        memcpy(r.client_addr, c->f.client.saddr, 16);
+        if (c->active_counted || c->r_isn_set)
+                r.bytes_to_broker = (uint32_t)(c->b_una - c->b_isn - 1 - c->prox) -
+                                    (c->fin_c2s && seq_lt(c->b_end, c->b_una) ? 1 : 0);
+        lw->lb->report(lw->lb->report_ctx, &r);
+}
+
+void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
+{
+        const struct plan *plan = lb__plan(lw->lb);
+
+        if (v == LB_VERDICT_SPLICED && c->err && c->parse_dead && !c->bytes_from_client)
+                v = LB_VERDICT_MALFORMED;
+        if (v == LB_VERDICT_SPLICED && c->refusal)
+                v = LB_VERDICT_REFUSED;
+        switch (v) {
+        case LB_VERDICT_CLOSED_BY_CLIENT: STAT(lw, closed_by_client); break;
+        case LB_VERDICT_TIMEOUT: STAT(lw, timeouts); break;
+        default: break;
+        }
+        if (c->active_counted) {
+                const struct plan_broker *b = conn__broker(c, plan);
+
+                if (b) {
+                        struct lb_broker_stats *bs = &lw->brokers[b->gid];
+                        struct pool_broker *pb =
+                            pool__broker(plan->pools[c->pool].pool, (uint32_t)c->broker);
+
+                        __atomic_store_n(&bs->active, bs->active - 1, __ATOMIC_RELAXED);
+                        if (pb)
+                                __atomic_fetch_sub(&pb->active, 1, __ATOMIC_RELAXED);
+                }
+        }
+        if (lw->lb->report)
+                report(lw, c, v);
+        for (int i = 0; i < FLOW_TIMERS; i++)
+                timer__cancel(&lw->wheel, &c->f.timer[i]);
+        mqtt_parser__fini(&c->mp);
+        free(c->buf);
+        free(c->cid);
+        for (uint8_t i = 0; i < c->ntopics; i++)
+                free((void *)c->topics[i].ptr);
+        free(c->topics);
+        flow__free(lw->flows, &c->f);
+        STAT_DEC(lw, conn_active);
+}
+
+/* Retransmission: whatever of ours is not ACKed yet, on either leg. */
+static void on_rto(struct lb_worker *lw, struct conn *c)
+{
+        const struct plan *plan = lb__plan(lw->lb);
+        uint32_t own_end = c->k_isn + 1 + c->own_len + (c->k_fin_sent ? 1 : 0);
+        bool again = false;
+
+        if (c->f.state == CONN_CONNECTING) {
+                if (c->syn_tries > plan->syn_retries) {
+                        conn__failover(lw, c);
+                        return;
+                }
+                if (c->syn_sent)
+                        STAT(lw, broker_syn_retries);
+                conn__connect(lw, c); /* the SYN again (same port), or the next hop again */
+                again = true;
+        }
+        if (++c->rto_tries > CONN_RTO_MAX) {
+                conn__rst_client(lw, c);
+                conn__rst_broker(lw, c);
+                conn__end(lw, c, LB_VERDICT_TIMEOUT);
+                return;
+        }
+        if (seq_lt(c->k_una, own_end)) {
+                STAT(lw, retransmits);
+                conn__send_client(lw, c, c->k_una, c->k_fin_sent);
+                again = true;
+        }
+        if (c->f.state == CONN_SPLICED && c->buf &&
+            seq_lt(c->b_una, c->b_end + (c->b_fin ? 1 : 0))) {
+                STAT(lw, retransmits);
+                c->b_nxt = c->b_una; /* go back N: the replay is a few segments */
+                conn__replay_push(lw, c);
+                again = true;
+        }
+        if (again && c->f.state != CONN_CONNECTING)
+                conn__arm_rto(lw, c);
+        else if (!again)
+                c->rto_tries = 0;
+}
+
+/* Bind timeout, idle timeout, linger. */
+static void on_life(struct lb_worker *lw, struct conn *c)
+{
+        const struct plan *plan = lb__plan(lw->lb);
+
+        switch (c->f.state) {
+        case CONN_OPEN:
+                if (c->connect_done) {
+                        conn__bind(lw, c, plan->default_pool, LB_BOUND_TIMEOUT);
+                } else {
+                        conn__close_client(lw, c, LB_VERDICT_TIMEOUT);
+                        STAT(lw, timeouts);
+                }
+                return;
+        case CONN_SPLICED:
+                if (c->fin_c2s && c->fin_s2c) {
+                        conn__end(lw, c, LB_VERDICT_SPLICED);
+                        return;
+                }
+                if (lw->now_ns - c->last_ns >= plan->idle_timeout_ns) {
+                        conn__rst_client(lw, c);
+                        conn__rst_broker(lw, c);
+                        conn__end(lw, c, LB_VERDICT_TIMEOUT);
+                        return;
+                }
+                timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], c->last_ns + plan->idle_timeout_ns,
+                           CONN_T_LIFE);
+                return;
+        case CONN_CLOSING: conn__end(lw, c, c->verdict); return;
+        default: return;
+        }
+}
+
+static void on_timer(void *ctx, struct timer *t, uint32_t cb_id, uint64_t now_ns)
+{
+        struct lb_worker *lw = ctx;
+        struct conn *c = (struct conn *)((uint8_t *)(t - cb_id) - offsetof(struct flow, timer));
+
+        (void)now_ns;
+        if (cb_id == CONN_T_RTO)
+                on_rto(lw, c);
+        else
+                on_life(lw, c);
+}
+
+/* The SYN cookie key of a period: XXH3-128 of the master key and the period
+ * number, 16 bytes at a time (every worker derives the same keys). */
+static void cookie_key(const struct lb *lb, uint64_t period, uint8_t key[SYNCOOKIE_KEY_SIZE])
+{
+        for (size_t i = 0; i < SYNCOOKIE_KEY_SIZE; i += 16) {
+                XXH128_hash_t h = XXH3_128bits_withSeed(lb->cookie_master,
+                                                        sizeof(lb->cookie_master), period * 64 + i);
+
+                memcpy(key + i, &h, 16);
+        }
+}
+
+static void lb_tick(void *ctx, struct worker *w, uint64_t now_ns)
+{
+        struct lb_worker *lw = ctx;
+        uint64_t period = now_ns / LB_COOKIE_PERIOD_NS;
+        uint8_t key[SYNCOOKIE_KEY_SIZE];
+
+        lw->w = w;
+        lw->now_ns = now_ns;
+        if (period != lw->cookie_period) {
+                /* the previous key first, so that cookies of the last period still check */
+                cookie_key(lw->lb, period - 1, key);
+                syncookie_secret__rotate_to(&lw->secret, key);
+                cookie_key(lw->lb, period, key);
+                syncookie_secret__rotate_to(&lw->secret, key);
+                lw->cookie_period = period;
+        }
+        timer_wheel__advance(&lw->wheel, now_ns, on_timer, lw);
+}
+
+static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_pkt *p)
+{
+        struct lb_worker *lw = ctx;
+        const struct plan *plan;
+        enum flow_leg leg;
+        struct flow_key k;
+        struct flow *f;
+        uint8_t flags;
+
+        lw->w = w;
+        flow_key__from_packet(&k, p->data, &p->m);
+        f = flow_table__lookup(lw->flows, &k, &leg);
+        if (f) {
+                struct conn *c = (struct conn *)f;
+
+                return leg == FLOW_LEG_CLIENT ? lb__client_segment(lw, c, p)
+                                              : lb__broker_segment(lw, c, p);
+        }
+        plan = lb__plan(lw->lb);
+        flags = p->data[p->m.l4 + 13];
+        if (plan__listener(plan, k.family, k.daddr, k.dport)) {
+                if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_SYN)
+                        return lb__client_syn(lw, p);
+                if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_ACK)
+                        return lb__client_ack_new(lw, p);
+        }
+        STAT(lw, stray);
+        return WORKER_DROP;
+}
+
+const struct worker_ops lb_ops = {.handle = lb_handle, .tick = lb_tick};
+
+struct close_ctx {
+        struct lb_worker *lw;
+};
+
+static int close_one(void *ctx, struct flow *f)
+{
+        struct lb_worker *lw = ctx;
+        struct conn *c = (struct conn *)f;
+
+        if (c->f.state != CONN_CLOSING)
+                conn__rst_client(lw, c);
+        conn__rst_broker(lw, c);
+        conn__end(lw, c, LB_VERDICT_ABORTED);
+        return 0;
+}
+
+void lb_worker__close_all(struct lb_worker *lw, struct worker *w)
+{
+        lw->w = w;
+        flow_table__for_each(lw->flows, close_one, lw);
+}

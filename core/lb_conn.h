@@ -1,0 +1,270 @@
+/*
+ * Inside the balancer (lb.h): one client connection and its broker leg, and
+ * the functions the lb_*.c files share. Not an API: only core/lb*.c include it.
+ *
+ * Sequence spaces (all arithmetic modulo 2^32, compared with seq_lt & co):
+ *   client -> us      client seq from c_isn + 1; we ACK up to c_ack_max
+ *   us -> client      k_isn (the cookie) + 1 on: first our own bytes (a
+ *                     self-answered CONNACK, PINGRESPs: own[0..own_len)),
+ *                     then the broker's bytes after the prefix we consumed
+ *   us -> broker      b_isn + 1 on: the PROXY header (prox bytes), then the
+ *                     client's stream from its first byte
+ *   broker -> us      r_isn + 1 on: its CONNACK (and the PINGRESPs answering
+ *                     PINGREQs we answered already) consumed when we had
+ *                     answered them, then everything forwarded
+ * so that, once spliced, broker seq = client seq + d_c2s and client-leg seq
+ * = broker seq + d_s2c.
+ */
+#ifndef MQTTLB_CORE_LB_CONN_H
+#define MQTTLB_CORE_LB_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/flow.h"
+#include "core/lb.h"
+#include "core/rss.h"
+#include "core/syncookie.h"
+#include "core/tcp_out.h"
+#include "core/timer_wheel.h"
+#include "mqtt/parser.h"
+
+enum conn_state {
+        CONN_OPEN = 1,   /* client leg up, bytes buffered and parsed, not bound */
+        CONN_CONNECTING, /* bound: SYN sent to the broker */
+        CONN_SPLICED,    /* broker leg up: segments translated both ways */
+        CONN_CLOSING,    /* closed before splicing: our FIN sent to the client */
+};
+
+enum conn_timer {
+        CONN_T_RTO = 0,  /* retransmission: SYN, replay, own bytes, FIN */
+        CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
+};
+
+#define LB_WSCALE      7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
+#define CONN_OWN_MAX   64 /* our own bytes to the client: CONNACK + PINGRESPs */
+#define CONN_RTO_NS    250000000ull
+#define CONN_RTO_MAX   8             /* retransmissions before giving up on a peer */
+#define CONN_LINGER_NS 2000000000ull /* after both FINs: late ACKs still translated */
+#define CONN_PROXY_MAX 52            /* PROXY v2 header for IPv6 */
+
+struct conn {
+        struct flow f; /* f.client: client -> listener; f.broker: broker -> source */
+
+        /* client leg */
+        uint8_t c_mac[6], l_mac[6]; /* client's MAC, ours (as its frames had them) */
+        uint16_t c_port;            /* port index the client's frames arrive on */
+        uint8_t c_nvlans;
+        uint16_t c_vlan_tpid[TCP_OUT_VLANS], c_vlan_tci[TCP_OUT_VLANS];
+        uint32_t c_isn, k_isn;
+        uint32_t c_nxt;     /* next in-order client byte (seq space of the client) */
+        uint32_t k_nxt;     /* next sequence number we send the client */
+        uint32_t c_ack_max; /* highest ACK sent to the client */
+        uint32_t k_una;     /* oldest own byte not ACKed by the client */
+        uint32_t c_edge;    /* right edge of the window last advertised to the client */
+        uint32_t c_rwnd;    /* the client's receive window (bytes), from its last segment */
+        uint16_t c_mss;
+        uint8_t c_ws, k_ws; /* shift counts; 0 when the client offered none */
+        bool c_sack;
+        bool c_fin;      /* the client's FIN is in (c_nxt counts it) */
+        bool k_fin_sent; /* CLOSING: our FIN to the client */
+        uint8_t own_len;
+        uint8_t own[CONN_OWN_MAX];
+
+        /* client bytes held until the broker ACKs them */
+        uint8_t *buf;
+        uint32_t buf_len, buf_cap;
+
+        /* MQTT */
+        struct mqtt_parser mp;
+        uint8_t *cid; /* client id (malloc'ed copy) */
+        uint16_t cid_len;
+        uint8_t version;
+        bool connect_done;
+        bool self_connack;
+        bool parse_dead; /* error or gap: no more parsing */
+        uint8_t pings;   /* PINGRESPs we answered (consumed from the broker) */
+        int16_t will_pool;
+        bool will;
+        bool persistent;
+
+        /* binding (indices into the current plan) */
+        int16_t pool, broker, first_broker;
+        uint8_t tried; /* brokers of the pool tried */
+        uint8_t bound_at, verdict;
+        uint8_t err, refusal;
+
+        /* broker leg */
+        uint16_t b_port;
+        uint8_t b_src_mac[6], b_dst_mac[6];
+        uint32_t b_isn, b_una, b_nxt, b_end; /* our stream to the broker; b_end: replay end */
+        bool b_fin;                          /* replay ends with the client's FIN */
+        uint32_t r_isn, r_nxt;               /* broker stream, while consuming its prefix */
+        bool r_isn_set;                      /* the broker's SYN-ACK came */
+        uint32_t r_ack_max;                  /* highest ACK sent to the broker */
+        uint32_t r_wnd;                      /* broker's window (bytes) from its last ACK */
+        uint16_t r_mss;
+        uint8_t r_ws, b_ws; /* shift counts in effect (0 when not negotiated) */
+        bool syn_sent;
+        bool r_sack;
+        uint8_t prox;          /* PROXY header bytes */
+        bool consume;          /* drop the broker's CONNACK (+ pings PINGRESPs) */
+        bool prefix_done;      /* the broker's CONNACK was read */
+        uint8_t pre_state;     /* prefix reader: header bytes seen */
+        uint8_t pre_vbytes;    /* remaining length bytes read */
+        uint32_t pre_body;     /* CONNACK body bytes read */
+        bool active_counted;   /* in the broker's active connections */
+        uint32_t pre_left;     /* CONNACK bytes left to skip */
+        uint32_t pre_consumed; /* broker bytes consumed */
+        uint8_t pre_pings;     /* PINGRESPs still to consume */
+        uint32_t d_c2s, d_s2c;
+        bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
+
+        /* timers and accounting */
+        uint8_t syn_tries, rto_tries;
+        uint64_t last_ns;
+        uint64_t bytes_from_client, publishes;
+        struct mqtt_str *topics; /* lb.keep_topics: up to LB_REPORT_TOPICS, malloc'ed */
+        uint8_t ntopics;
+};
+
+struct learned;
+
+struct lb {
+        struct plan *plan; /* RCU */
+        uint32_t nworkers;
+        lb_nexthop_fn *nexthop;
+        void *nexthop_ctx;
+        lb_report_fn *report;
+        void *report_ctx;
+        bool keep_topics;
+        uint64_t seed;
+        bool deterministic; /* seeded by the caller: cookies and ports repeat */
+        /* SYN cookie keys are derived from this and the 64 s period, so that
+         * every worker has the same keys without sharing state: a final ACK
+         * may land on another queue than its SYN (veth picks the queue from
+         * the sender's, which can change once the socket is established) */
+        uint8_t cookie_master[SYNCOOKIE_KEY_SIZE];
+        /* what a self-answered v5 CONNACK announces (lb__set_connack_caps) */
+        uint8_t v5_props[32];
+        uint8_t v5_props_len;
+        uint16_t alias_max;
+        struct learned *learned;
+};
+
+#define LB_SOURCES_MAX 16
+
+struct lb_worker {
+        struct lb *lb;
+        uint32_t id;
+        struct flow_table *flows;
+        struct timer_wheel wheel;
+        struct syncookie_secret secret;
+        uint64_t cookie_period; /* of the current key; UINT64_MAX before the first */
+        uint64_t now_ns;
+        struct worker *w; /* the worker running us (set per round) */
+        const struct rss *rss;
+        uint32_t queue;
+        struct rss_picker pickers[LB_SOURCES_MAX];
+        bool picker_ok[LB_SOURCES_MAX];
+        uint64_t id_counter;
+        struct lb_stats stats;
+        struct lb_broker_stats brokers[PLAN_BROKERS_MAX];
+};
+
+/* Single writer (the worker), read by the control thread: relaxed atomics. */
+#define STAT_N(lw, name, n)                                                          \
+        __atomic_store_n(&(lw)->stats.name,                                          \
+                         __atomic_load_n(&(lw)->stats.name, __ATOMIC_RELAXED) + (n), \
+                         __ATOMIC_RELAXED)
+#define STAT(lw, name)     STAT_N(lw, name, 1)
+#define STAT_DEC(lw, name) STAT_N(lw, name, (uint64_t)-1)
+
+/* Sequence comparisons (RFC 1982 serial arithmetic over 32 bits). */
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+        return (int32_t)(a - b) < 0;
+}
+static inline bool seq_le(uint32_t a, uint32_t b)
+{
+        return (int32_t)(a - b) <= 0;
+}
+static inline uint32_t seq_max(uint32_t a, uint32_t b)
+{
+        return seq_lt(a, b) ? b : a;
+}
+
+/* A received segment's TCP fields (host order). */
+struct seg {
+        uint8_t *tcp, *payload;
+        uint32_t seq, ack, len; /* len: payload bytes */
+        uint16_t win;
+        uint8_t flags; /* TCP_OUT_* bits */
+};
+
+static inline uint32_t be32_(const uint8_t *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void seg__read(const struct worker_pkt *p, struct seg *s)
+{
+        s->tcp = p->data + p->m.l4;
+        s->payload = p->data + p->m.payload;
+        s->len = (uint32_t)(p->m.end - p->m.payload);
+        s->seq = be32_(s->tcp + 4);
+        s->ack = be32_(s->tcp + 8);
+        s->flags = s->tcp[13] & 0x3f;
+        s->win = packet__be16(s->tcp + 14);
+}
+
+/* lb_send.c: segments we build ourselves. */
+void conn__client_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq);
+void conn__broker_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq);
+/* A fresh frame: its data pointer, or NULL (counted) when the cache is empty. */
+uint8_t *lb__frame(struct lb_worker *lw, struct frame_desc *d);
+void lb__send(struct lb_worker *lw, uint16_t port, struct frame_desc *d, int len);
+/* The window we advertise to the client while we buffer (scaled). */
+uint16_t conn__client_window(const struct conn *c);
+/* ACK (and our own bytes from seq k_from on) to the client, in a new frame. */
+void conn__send_client(struct lb_worker *lw, struct conn *c, uint32_t k_from, bool fin);
+void conn__send_broker_ack(struct lb_worker *lw, struct conn *c);
+void conn__rst_client(struct lb_worker *lw, struct conn *c);
+void conn__rst_broker(struct lb_worker *lw, struct conn *c);
+
+/* lb_client.c */
+enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p);
+enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p);
+enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+/* Appends own bytes for the client (CONNACK, PINGRESP); false when no room. */
+bool conn__own(struct conn *c, const uint8_t *b, uint8_t n);
+/* Closes the client leg before splicing: optional bytes, then FIN. */
+void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
+
+/* lb_bind.c */
+/* Feeds new in-order client bytes to the parser and acts on its events:
+ * self answers, binding, counters. May end the connection (returns false). */
+bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n);
+/* Binds to pool (ROUTE_NONE: no pool: closes as no_broker). */
+void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at at);
+
+/* lb_broker.c */
+/* The PROXY protocol v2 header for c (client -> listener) into out; its length. */
+uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
+void conn__connect(struct lb_worker *lw, struct conn *c);
+void conn__failover(struct lb_worker *lw, struct conn *c);
+enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+/* Sends replay bytes from b_nxt while the broker's window allows. */
+void conn__replay_push(struct lb_worker *lw, struct conn *c);
+
+/* lb_splice.c */
+enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+
+/* lb.c */
+void conn__arm_rto(struct lb_worker *lw, struct conn *c);
+void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
+/* The broker c is bound to in plan, or NULL. */
+const struct plan_broker *conn__broker(const struct conn *c, const struct plan *plan);
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * The splice: a segment of one leg rewritten in its own frame for the other
+ * leg. Sequence and acknowledgement numbers move by the per-direction
+ * offsets, SACK blocks with them, the window is rescaled between the legs'
+ * shift counts, addresses, ports and MACs are replaced, and the TCP checksum
+ * is patched (RFC 1624) rather than recomputed. The L2/L3 headers are written
+ * fresh (so a client over IPv6 may reach a broker over IPv4).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/csum.h"
+#include "core/lb_conn.h"
+
+#define TCPOPT_NOP  1
+#define TCPOPT_SACK 5
+
+static void put16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+        put16(p, (uint16_t)(v >> 16));
+        put16(p + 2, (uint16_t)v);
+}
+
+/* SACK blocks moved by -delta, or the option blanked (NOPs) when the other
+ * leg did not negotiate SACK. Options are few and rare: a plain walk. */
+static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
+{
+        uint32_t i = 0;
+
+        while (i < len) {
+                uint8_t kind = opt[i], olen;
+
+                if (kind == 0)
+                        return;
+                if (kind == TCPOPT_NOP) {
+                        i++;
+                        continue;
+                }
+                if (len - i < 2 || (olen = opt[i + 1]) < 2 || olen > len - i)
+                        return;
+                if (kind == TCPOPT_SACK) {
+                        if (!keep)
+                                memset(opt + i, TCPOPT_NOP, olen);
+                        else
+                                for (uint32_t b = i + 2; b + 8 <= i + olen; b += 4)
+                                        put32(opt + b, be32_(opt + b) - delta);
+                }
+                i += olen;
+        }
+}
+
+/*
+ * Rewrites p for the leg h describes (identity, seq, ack, window as they go
+ * on the wire). sack_delta: subtracted from SACK blocks; full: recompute the
+ * TCP checksum instead of patching it (the payload was changed).
+ */
+static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp_out_hdr *h,
+                    uint32_t sack_delta, bool sack_keep, bool full)
+{
+        uint8_t *chunk = lw->w->umem_base + (p->d.addr & lw->w->frame_mask);
+        const uint8_t *ip = p->data + p->m.l3;
+        uint8_t *tcp = p->data + p->m.l4, *start;
+        uint32_t tcp_len = (uint32_t)(p->m.end - p->m.l4), doff = (uint32_t)(tcp[12] >> 4) * 4;
+        uint32_t olen = p->m.family == 4 ? 4 : 16, nlen = h->family == 4 ? 4 : 16;
+        uint32_t hl = 14u + 4u * h->n_vlans + (h->family == 4 ? 20u : 40u), len;
+        uint64_t sum = 0;
+        uint16_t check;
+
+        if (!full) {
+                const uint8_t *os = ip + (p->m.family == 4 ? 12 : 8);
+
+                memcpy(&check, tcp + 16, 2);
+                sum = (uint16_t)~check;
+                sum += (uint16_t)~csum__fold16(csum__partial(os, 2 * olen, 0)); /* saddr, daddr */
+                sum += (uint16_t)~csum__fold16(csum__partial(tcp, 16, 0));
+                if (doff > 20)
+                        sum += (uint16_t)~csum__fold16(csum__partial(tcp + 20, doff - 20, 0));
+        }
+        put16(tcp, h->sport);
+        put16(tcp + 2, h->dport);
+        put32(tcp + 4, h->seq);
+        put32(tcp + 8, h->ack);
+        put16(tcp + 14, h->window);
+        if (doff > 20)
+                fix_sack(tcp + 20, doff - 20, sack_delta, sack_keep);
+
+        /* the new headers end where the TCP header starts (or the segment
+         * moves up when the frame has no room in front: no headroom) */
+        start = tcp - hl;
+        if (start < chunk) {
+                memmove(chunk + hl, tcp, tcp_len);
+                tcp = chunk + hl;
+                start = chunk;
+        }
+        memcpy(start, h->dst_mac, 6);
+        memcpy(start + 6, h->src_mac, 6);
+        uint8_t *q = start + 12;
+
+        for (unsigned i = 0; i < h->n_vlans; i++, q += 4) {
+                put16(q, h->vlan_tpid[i]);
+                put16(q + 2, h->vlan_tci[i]);
+        }
+        put16(q, h->family == 4 ? ETH_P_IPV4_ : ETH_P_IPV6_);
+        q += 2;
+        if (h->family == 4) {
+                memset(q, 0, 20);
+                q[0] = 0x45;
+                put16(q + 2, (uint16_t)(20 + tcp_len));
+                q[6] = 0x40; /* DF */
+                q[8] = TCP_OUT_TTL_DEFAULT;
+                q[9] = IPPROTO_TCP_;
+                memcpy(q + 12, h->saddr, 4);
+                memcpy(q + 16, h->daddr, 4);
+                check = csum__fold(csum__partial(q, 20, 0));
+                memcpy(q + 10, &check, 2);
+        } else {
+                memset(q, 0, 8);
+                q[0] = 0x60;
+                put16(q + 4, (uint16_t)tcp_len);
+                q[6] = IPPROTO_TCP_;
+                q[7] = TCP_OUT_TTL_DEFAULT;
+                memcpy(q + 8, h->saddr, 16);
+                memcpy(q + 24, h->daddr, 16);
+        }
+        if (full) {
+                memset(tcp + 16, 0, 2);
+                sum = h->family == 4
+                          ? csum__pseudo4(h->saddr, h->daddr, IPPROTO_TCP_, (uint16_t)tcp_len)
+                          : csum__pseudo6(h->saddr, h->daddr, IPPROTO_TCP_, tcp_len);
+                check = csum__fold(csum__partial(tcp, tcp_len, sum));
+        } else {
+                sum += csum__partial(h->saddr, nlen, csum__partial(h->daddr, nlen, 0));
+                sum += csum__partial(tcp, 16, 0);
+                if (doff > 20)
+                        sum += csum__partial(tcp + 20, doff - 20, 0);
+                check = csum__fold(sum);
+        }
+        memcpy(tcp + 16, &check, 2);
+        len = hl + tcp_len;
+        if (len < TCP_OUT_MIN_FRAME) {
+                memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
+                len = TCP_OUT_MIN_FRAME;
+        }
+        p->data = start;
+        p->d.addr = (uint64_t)(start - lw->w->umem_base);
+        p->d.len = len;
+}
+
+static uint16_t scale_down(uint32_t wnd, uint8_t shift)
+{
+        wnd >>= shift;
+        return (uint16_t)(wnd > 65535 ? 65535 : wnd);
+}
+
+static void maybe_linger(struct lb_worker *lw, struct conn *c)
+{
+        if (c->fin_c2s && c->fin_s2c)
+                timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + CONN_LINGER_NS,
+                           CONN_T_LIFE);
+}
+
+enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
+{
+        uint32_t own_end = c->k_isn + 1 + c->own_len, seq_b, ack_b, edge_b;
+        struct tcp_out_hdr h;
+        bool fin, rst;
+        struct seg s;
+
+        seg__read(p, &s);
+        c->last_ns = lw->now_ns;
+        rst = s.flags & TCP_OUT_RST;
+        fin = s.flags & TCP_OUT_FIN;
+        if ((s.flags & TCP_OUT_SYN) || (!rst && !(s.flags & TCP_OUT_ACK)))
+                return WORKER_DROP;
+        if (s.len) {
+                if (seq_le(s.seq, c->c_nxt) && seq_lt(c->c_nxt, s.seq + s.len)) {
+                        uint32_t off = c->c_nxt - s.seq, n = s.len - off;
+
+                        c->c_nxt += n;
+                        c->bytes_from_client += n;
+                        if (!conn__parse(lw, c, s.payload + off, n))
+                                return WORKER_DROP; /* the misroute policy closed it */
+                } else if (seq_lt(c->c_nxt, s.seq)) {
+                        if (!c->parse_dead) {
+                                c->parse_dead = true;
+                                STAT(lw, parse_gaps);
+                        }
+                        c->c_nxt = s.seq + s.len;
+                }
+        }
+        if (fin) {
+                c->fin_c2s = true;
+                if (seq_le(s.seq + s.len, c->c_nxt))
+                        c->c_nxt = seq_max(c->c_nxt, s.seq + s.len + 1);
+        }
+        if (s.flags & TCP_OUT_ACK) {
+                c->c_rwnd = (uint32_t)s.win << c->c_ws;
+                if (seq_lt(c->k_una, s.ack))
+                        c->k_una = seq_lt(own_end, s.ack) ? own_end : s.ack;
+        }
+        seq_b = s.seq + c->d_c2s;
+        ack_b = c->r_ack_max;
+        if (c->prefix_done || !c->consume) {
+                uint32_t a = s.ack - c->d_s2c;
+
+                if (seq_lt(ack_b, a))
+                        ack_b = a;
+        }
+        c->r_ack_max = ack_b;
+        edge_b = s.ack + c->c_rwnd - c->d_s2c;
+        c->b_nxt = seq_max(c->b_nxt, seq_b + s.len + (fin ? 1 : 0));
+        conn__broker_hdr(c, &h, seq_b);
+        h.ack = ack_b;
+        if (c->consume && !c->prefix_done) /* no mapping yet: the client's window as is */
+                h.window = scale_down(c->c_rwnd, c->b_ws);
+        else
+                h.window = scale_down(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
+        rewrite(lw, p, &h, c->d_s2c, c->r_sack, false);
+        p->out_port = c->b_port;
+        if (rst)
+                conn__end(lw, c, LB_VERDICT_SPLICED);
+        else
+                maybe_linger(lw, c);
+        return WORKER_TX;
+}
+
+/*
+ * Reads the start of the broker's stream: its CONNACK (return code kept),
+ * then the PINGRESPs answering PINGREQs we already answered. Returns how many
+ * of b[0..n) belong to that prefix; sets prefix_done at its end (or at the
+ * first byte that is not what it should be: nothing more is consumed).
+ */
+static uint32_t prefix_read(struct conn *c, const uint8_t *b, uint32_t n)
+{
+        uint32_t i = 0;
+
+        for (; i < n && !c->prefix_done; i++) {
+                uint8_t x = b[i];
+
+                switch (c->pre_state) {
+                case 0: /* fixed header: CONNACK */
+                        if (x != 0x20) {
+                                c->prefix_done = true;
+                                return i;
+                        }
+                        c->pre_state = 1;
+                        break;
+                case 1: /* remaining length */
+                        c->pre_left |= (uint32_t)(x & 0x7f) << (7 * c->pre_vbytes++);
+                        if (!(x & 0x80))
+                                c->pre_state = c->pre_left ? 2 : 3;
+                        else if (c->pre_vbytes == 4)
+                                c->prefix_done = true;
+                        break;
+                case 2: /* body: flags, return/reason code, v5 properties */
+                        if (c->pre_body++ == 1)
+                                c->refusal = x;
+                        if (!--c->pre_left)
+                                c->pre_state = 3;
+                        break;
+                case 3: /* PINGRESP's first byte */
+                        if (x != 0xd0) {
+                                c->prefix_done = true;
+                                return i;
+                        }
+                        c->pre_state = 4;
+                        break;
+                case 4:
+                        if (x != 0x00) {
+                                c->prefix_done = true;
+                                return i;
+                        }
+                        c->pre_pings--;
+                        c->pre_state = 3;
+                        break;
+                }
+                if (c->pre_state == 3 && !c->pre_pings)
+                        c->prefix_done = true;
+        }
+        return i;
+}
+
+/* MQTT 5: the topic aliases the broker allows the client (its CONNACK, when
+ * the client reads it directly). */
+static void learn_alias_max(struct conn *c, const uint8_t *b, uint32_t n)
+{
+        struct mqtt_parser mp;
+        struct mqtt_event ev;
+        size_t used;
+
+        mqtt_parser__init(&mp, MQTT_DIR_S2C, NULL);
+        mqtt_parser__set_version(&mp, MQTT_V5);
+        while (mqtt_parser__feed(&mp, b, n, &used, &ev) == MQTT_EVENT) {
+                if (ev.type == MQTT_EV_CONNACK) {
+                        if (ev.connack.caps.present & MQTT_HAS_TOPIC_ALIAS_MAX)
+                                mqtt_parser__set_alias_max(&c->mp, ev.connack.caps.topic_alias_max);
+                        break;
+                }
+                b += used;
+                n -= (uint32_t)used;
+        }
+        mqtt_parser__fini(&mp);
+}
+
+/* Removes the first off bytes of the payload (consumed by us). */
+static void trim_front(struct worker_pkt *p, struct seg *s, uint32_t off)
+{
+        uint8_t *ip = p->data + p->m.l3;
+
+        memmove(s->payload, s->payload + off, s->len - off);
+        s->seq += off;
+        s->len -= off;
+        p->m.end = (uint16_t)(p->m.end - off);
+        if (p->m.family == 4)
+                put16(ip + 2, (uint16_t)(p->m.end - p->m.l3));
+        else
+                put16(ip + 4, (uint16_t)(p->m.end - p->m.l3 - 40));
+}
+
+/* The broker refused the CONNECT we had accepted for it: the client hears
+ * the reason (v5) and is closed. */
+static void refused(struct lb_worker *lw, struct conn *c)
+{
+        STAT(lw, refused);
+        if (c->version == MQTT_V5)
+                conn__own(c, (const uint8_t[]){0xe0, 0x01, c->refusal}, 3);
+        conn__close_client(lw, c, LB_VERDICT_REFUSED);
+}
+
+enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
+{
+        uint32_t off = 0, seq_c, ack_c, edge_c, old_ack = c->c_ack_max, old_edge = c->c_edge;
+        struct tcp_out_hdr h;
+        bool fin, rst;
+        struct seg s;
+
+        seg__read(p, &s);
+        c->last_ns = lw->now_ns;
+        rst = s.flags & TCP_OUT_RST;
+        fin = s.flags & TCP_OUT_FIN;
+        if (s.flags & TCP_OUT_SYN) { /* its SYN-ACK again: our ACK was lost */
+                conn__send_broker_ack(lw, c);
+                return WORKER_DROP;
+        }
+        if (!rst && !(s.flags & TCP_OUT_ACK))
+                return WORKER_DROP;
+        if (!rst) {
+                if (seq_lt(c->b_una, s.ack) && seq_le(s.ack, c->b_nxt)) {
+                        c->b_una = s.ack;
+                        c->rto_tries = 0;
+                }
+                c->r_wnd = (uint32_t)s.win << c->r_ws;
+                if (c->buf && seq_le(c->b_end + (c->b_fin ? 1 : 0), c->b_una)) {
+                        free(c->buf); /* replayed and ACKed: the broker has it all */
+                        c->buf = NULL;
+                        c->buf_cap = 0;
+                } else if (c->buf) {
+                        conn__replay_push(lw, c);
+                }
+        }
+        if (!c->prefix_done && !rst && (s.len || fin)) {
+                if (c->consume) {
+                        uint32_t skip = c->r_nxt - s.seq, used;
+
+                        if (seq_lt(c->r_nxt, s.seq) || (skip >= s.len && !fin)) {
+                                conn__send_broker_ack(lw, c);
+                                return WORKER_DROP; /* out of order, or old */
+                        }
+                        used = skip < s.len ? prefix_read(c, s.payload + skip, s.len - skip) : 0;
+                        c->r_nxt += used;
+                        c->pre_consumed += used;
+                        c->r_ack_max = c->r_nxt;
+                        off = skip + used;
+                        if (c->prefix_done)
+                                c->d_s2c =
+                                    c->k_isn + 1 + c->own_len - (c->r_isn + 1 + c->pre_consumed);
+                } else if (s.seq == c->r_nxt) {
+                        if (c->version == MQTT_V5)
+                                learn_alias_max(c, s.payload, s.len);
+                        c->r_nxt += prefix_read(c, s.payload, s.len);
+                } else {
+                        c->prefix_done = true; /* only observing: give up */
+                }
+                if (c->prefix_done && c->refusal && c->consume) {
+                        refused(lw, c);
+                        return WORKER_DROP;
+                }
+                if (c->consume && (!c->prefix_done || (off >= s.len && !fin))) {
+                        conn__send_broker_ack(lw, c);
+                        return WORKER_DROP;
+                }
+        } else if (!c->prefix_done && c->consume && !rst) {
+                return WORKER_DROP; /* a pure ACK: nothing for the client yet */
+        }
+        if (off)
+                trim_front(p, &s, off < s.len ? off : s.len);
+        seq_c = s.seq + c->d_s2c;
+        ack_c = c->c_ack_max;
+        if (s.flags & TCP_OUT_ACK) {
+                uint32_t a = s.ack - c->d_c2s;
+
+                if (seq_lt(ack_c, a))
+                        ack_c = a;
+        }
+        c->c_ack_max = ack_c;
+        edge_c = s.ack + c->r_wnd - c->d_c2s;
+        if (seq_lt(c->c_edge, edge_c) || c->buf == NULL)
+                c->c_edge = edge_c;
+        if (!s.len && !fin && !rst && ack_c == old_ack && c->c_edge == old_edge)
+                return WORKER_DROP; /* tells the client nothing new */
+        if (fin)
+                c->fin_s2c = true;
+        c->k_nxt = seq_max(c->k_nxt, seq_c + s.len + (fin ? 1 : 0));
+        conn__client_hdr(c, &h, seq_c);
+        h.ack = ack_c;
+        h.window = conn__client_window(c);
+        rewrite(lw, p, &h, c->d_c2s, c->c_sack, off != 0);
+        p->out_port = c->c_port;
+        if (rst)
+                conn__end(lw, c, c->refusal ? LB_VERDICT_REFUSED : LB_VERDICT_SPLICED);
+        else
+                maybe_linger(lw, c);
+        return WORKER_TX;
+}

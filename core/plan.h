@@ -1,0 +1,80 @@
+/*
+ * The plan: what the balancer runs on, built from a checked configuration
+ * (config.h): listeners, source addresses, the route table, the pools with
+ * their brokers' addresses, the misroute policy and the connection tunables.
+ *
+ * Immutable once built: workers read the current plan through RCU and a
+ * reload builds a new one (a connection keeps pointers only into the plan it
+ * was bound under, which lives until the grace period after it is replaced).
+ * Owns its route table and pools. Never prints; never touches the network.
+ */
+#ifndef MQTTLB_CORE_PLAN_H
+#define MQTTLB_CORE_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/pool.h"
+#include "core/route.h"
+
+#define PLAN_BROKERS_MAX 1024 /* over all pools: the size of per-broker counter arrays */
+
+struct plan_broker {
+        struct nh_addr addr;
+        uint16_t port;
+        uint32_t gid;  /* 0..plan.nbrokers-1 over all pools: indexes per-broker counters */
+        char name[64]; /* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) */
+};
+
+struct plan_pool {
+        struct pool *pool; /* selection (Maglev, least connections, …) */
+        struct plan_broker *brokers;
+        uint32_t nbrokers;
+        char name[64];
+};
+
+struct plan_listener {
+        struct nh_addr addr;
+        uint16_t port;
+};
+
+struct plan_source {
+        struct nh_addr addr;
+        uint16_t port_lo, port_hi;
+};
+
+struct plan {
+        struct plan_listener *listeners;
+        uint32_t nlisteners;
+        struct plan_source *sources;
+        uint32_t nsources;
+        struct route_table *routes;
+        struct plan_pool *pools;
+        uint32_t npools;
+        uint32_t nbrokers; /* over all pools */
+        int default_pool;  /* ROUTE_NONE when there is none */
+        bool misroute_disconnect;
+        bool proxy_protocol;
+        uint32_t buffer_bytes;
+        uint32_t max_topic;
+        uint64_t bind_timeout_ns;
+        uint64_t connect_timeout_ns;
+        uint32_t syn_retries;
+        uint64_t idle_timeout_ns;
+        uint32_t max_connections;
+};
+
+/* Builds the plan of a valid configuration. -ENOMEM, or -EINVAL with the
+ * reason in err (a config that config__load accepted does not fail). */
+int plan__build(const struct config *c, struct plan **out, char *err, size_t errlen);
+void plan__free(struct plan *p);
+
+/* The listener a segment to addr:port is for, or NULL. */
+const struct plan_listener *plan__listener(const struct plan *p, uint8_t family,
+                                           const uint8_t *addr, uint16_t port);
+/* The source address addr is, or NULL. */
+const struct plan_source *plan__source(const struct plan *p, uint8_t family, const uint8_t *addr);
+
+#endif
