@@ -13,8 +13,12 @@ static const struct {
         int (*run)(int argc, char **argv);
         const char *what;
 } COMMANDS[] = {
+    {"check", cmd_check, "validate a configuration file and print the resolved plan"},
     {"null-forward", cmd_null_forward,
      "forward frames through the AF_XDP datapath without MQTT (the ceiling; a datapath check)"},
+    {"replay", cmd_replay,
+     "run the connections of a capture offline through the balancer, brokers emulated"},
+    {"run", cmd_run, "run the balancer in the foreground (SIGINT/SIGTERM stop it)"},
 };
 
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
