@@ -10,7 +10,7 @@ packages=(
   liburing-dev libpcap-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
   liburcu-dev libmnl-dev libxxhash-dev libcmocka-dev
   iproute2 iputils-ping ethtool nftables tcpdump
-  mosquitto mosquitto-clients python3-paho-mqtt python3-scapy
+  mosquitto mosquitto-clients python3-paho-mqtt python3-scapy jq nodejs npm
 )
 
 missing=()
