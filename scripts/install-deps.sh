@@ -10,13 +10,16 @@ packages=(
   liburing-dev libpcap-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
   liburcu-dev libmnl-dev libxxhash-dev libcmocka-dev
   iproute2 iputils-ping ethtool nftables tcpdump
-  mosquitto mosquitto-clients python3-paho-mqtt python3-scapy jq nodejs npm
+  mosquitto mosquitto-clients python3-paho-mqtt python3-scapy jq nodejs
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm: Debian's package, unless a Node.js build that bundles it (NodeSource's
+# nodejs conflicts with Debian's npm) already provides the command
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
