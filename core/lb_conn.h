@@ -202,18 +202,13 @@ struct seg {
         uint8_t flags; /* TCP_OUT_* bits */
 };
 
-static inline uint32_t be32_(const uint8_t *p)
-{
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static inline void seg__read(const struct worker_pkt *p, struct seg *s)
 {
         s->tcp = p->data + p->m.l4;
         s->payload = p->data + p->m.payload;
         s->len = (uint32_t)(p->m.end - p->m.payload);
-        s->seq = be32_(s->tcp + 4);
-        s->ack = be32_(s->tcp + 8);
+        s->seq = packet__be32(s->tcp + 4);
+        s->ack = packet__be32(s->tcp + 8);
         s->flags = s->tcp[13] & 0x3f;
         s->win = packet__be16(s->tcp + 14);
 }

@@ -15,18 +15,6 @@
 #define TCPOPT_NOP  1
 #define TCPOPT_SACK 5
 
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)(v >> 8);
-        p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        put16(p, (uint16_t)(v >> 16));
-        put16(p + 2, (uint16_t)v);
-}
-
 /* SACK blocks moved by -delta, or the option blanked (NOPs) when the other
  * leg did not negotiate SACK. Options are few and rare: a plain walk. */
 static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
@@ -49,7 +37,7 @@ static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
                                 memset(opt + i, TCPOPT_NOP, olen);
                         else
                                 for (uint32_t b = i + 2; b + 8 <= i + olen; b += 4)
-                                        put32(opt + b, be32_(opt + b) - delta);
+                                        packet__put32(opt + b, packet__be32(opt + b) - delta);
                 }
                 i += olen;
         }
@@ -82,11 +70,11 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
                 if (doff > 20)
                         sum += (uint16_t)~csum__fold16(csum__partial(tcp + 20, doff - 20, 0));
         }
-        put16(tcp, h->sport);
-        put16(tcp + 2, h->dport);
-        put32(tcp + 4, h->seq);
-        put32(tcp + 8, h->ack);
-        put16(tcp + 14, h->window);
+        packet__put16(tcp, h->sport);
+        packet__put16(tcp + 2, h->dport);
+        packet__put32(tcp + 4, h->seq);
+        packet__put32(tcp + 8, h->ack);
+        packet__put16(tcp + 14, h->window);
         if (doff > 20)
                 fix_sack(tcp + 20, doff - 20, sack_delta, sack_keep);
 
@@ -103,15 +91,15 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         uint8_t *q = start + 12;
 
         for (unsigned i = 0; i < h->n_vlans; i++, q += 4) {
-                put16(q, h->vlan_tpid[i]);
-                put16(q + 2, h->vlan_tci[i]);
+                packet__put16(q, h->vlan_tpid[i]);
+                packet__put16(q + 2, h->vlan_tci[i]);
         }
-        put16(q, h->family == 4 ? ETH_P_IPV4_ : ETH_P_IPV6_);
+        packet__put16(q, h->family == 4 ? ETH_P_IPV4_ : ETH_P_IPV6_);
         q += 2;
         if (h->family == 4) {
                 memset(q, 0, 20);
                 q[0] = 0x45;
-                put16(q + 2, (uint16_t)(20 + tcp_len));
+                packet__put16(q + 2, (uint16_t)(20 + tcp_len));
                 q[6] = 0x40; /* DF */
                 q[8] = TCP_OUT_TTL_DEFAULT;
                 q[9] = IPPROTO_TCP_;
@@ -122,7 +110,7 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         } else {
                 memset(q, 0, 8);
                 q[0] = 0x60;
-                put16(q + 4, (uint16_t)tcp_len);
+                packet__put16(q + 4, (uint16_t)tcp_len);
                 q[6] = IPPROTO_TCP_;
                 q[7] = TCP_OUT_TTL_DEFAULT;
                 memcpy(q + 8, h->saddr, 16);
@@ -318,9 +306,9 @@ static void trim_front(struct worker_pkt *p, struct seg *s, uint32_t off)
         s->len -= off;
         p->m.end = (uint16_t)(p->m.end - off);
         if (p->m.family == 4)
-                put16(ip + 2, (uint16_t)(p->m.end - p->m.l3));
+                packet__put16(ip + 2, (uint16_t)(p->m.end - p->m.l3));
         else
-                put16(ip + 4, (uint16_t)(p->m.end - p->m.l3 - 40));
+                packet__put16(ip + 4, (uint16_t)(p->m.end - p->m.l3 - 40));
 }
 
 /* The broker refused the CONNECT we had accepted for it: the client hears

@@ -15,6 +15,8 @@
  */
 #include "core/learned.h"
 
+#include "core/flow.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -49,25 +51,6 @@ struct learned {
         uint64_t seed;
 };
 
-static int random_seed(uint64_t *seed)
-{
-        uint8_t *p = (uint8_t *)seed;
-        size_t len = sizeof(*seed);
-
-        while (len) {
-                ssize_t n = getrandom(p, len, 0);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 struct learned *learned__new(void)
 {
         struct learned *l = calloc(1, sizeof(*l));
@@ -77,7 +60,7 @@ struct learned *learned__new(void)
                 return NULL;
         l->nbuckets = BUCKETS_MIN;
         l->buckets = calloc(l->nbuckets, sizeof(*l->buckets));
-        if (!l->buckets || random_seed(&l->seed) < 0)
+        if (!l->buckets || flow_table__random_seed(&l->seed) < 0)
                 goto fail;
         /* glibc's default lets a stream of readers starve a writer */
         if (pthread_rwlockattr_init(&attr))

@@ -46,6 +46,24 @@ static inline uint16_t packet__be16(const uint8_t *p)
         return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+static inline uint32_t packet__be32(const uint8_t *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Big-endian stores, for the headers written in place. */
+static inline void packet__put16(uint8_t *p, uint16_t v)
+{
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+}
+
+static inline void packet__put32(uint8_t *p, uint32_t v)
+{
+        packet__put16(p, (uint16_t)(v >> 16));
+        packet__put16(p + 2, (uint16_t)v);
+}
+
 /* Fills m from the frame d[0..len). Returns PACKET_OK or why not. */
 static inline enum packet_err packet__parse(const uint8_t *d, uint32_t len, struct packet *m)
 {

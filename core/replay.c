@@ -80,23 +80,6 @@ static uint16_t be16(const uint8_t *p)
         return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static int grow_bytes(uint8_t **buf, uint32_t *cap, uint32_t need)
-{
-        uint32_t c = *cap ? *cap : 256;
-        uint8_t *nb;
-
-        if (need <= *cap)
-                return 0;
-        while (c < need)
-                c = c > UINT32_MAX / 2 ? UINT32_MAX : 2 * c;
-        nb = realloc(*buf, c);
-        if (!nb)
-                return -ENOMEM;
-        *buf = nb;
-        *cap = c;
-        return 0;
-}
-
 static int grow_array(void **arr, uint32_t *cap, uint32_t need, size_t elem)
 {
         uint32_t c = *cap ? *cap : 16;
@@ -234,7 +217,7 @@ static int client_seg(struct reader *rd, uint32_t i, const struct replay_tcp *s,
         if ((int32_t)off < 0 || off > REPLAY_STREAM_MAX || s->len > REPLAY_STREAM_MAX - off)
                 return 0; /* before the ISN (the SYN's own data) or absurdly far */
         if (grow_array((void **)&k->segs, &rd->segcap[i], k->nsegs + 1, sizeof(*k->segs)) ||
-            grow_bytes(&k->cdata, &rd->cdcap[i], k->cdata_len + s->len))
+            replay__grow_bytes(&k->cdata, &rd->cdcap[i], k->cdata_len + s->len))
                 return -ENOMEM;
         g = &k->segs[k->nsegs++];
         g->t_ns = t;
@@ -282,7 +265,7 @@ static int server_seg(struct reader *rd, uint32_t i, const struct replay_tcp *s)
                         acked = 0;
         }
         if (grow_array((void **)&sd->segs, &sd->capsegs, sd->nsegs + 1, sizeof(*sd->segs)) ||
-            grow_bytes(&sd->data, &sd->cap, sd->len + s->len))
+            replay__grow_bytes(&sd->data, &sd->cap, sd->len + s->len))
                 return -ENOMEM;
         g = &sd->segs[sd->nsegs++];
         g->off = off;

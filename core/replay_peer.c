@@ -81,9 +81,9 @@ void replay_tcp__parse(struct replay_tcp *s, const uint8_t *frame, const struct 
                 s->opts.wscale = TCP_WSCALE_NONE;
 }
 
-static int grow(uint8_t **buf, uint32_t *cap, uint32_t need)
+int replay__grow_bytes(uint8_t **buf, uint32_t *cap, uint32_t need)
 {
-        uint32_t c = *cap ? *cap : 1024;
+        uint32_t c = *cap ? *cap : 256;
         uint8_t *nb;
 
         if (need <= *cap)
@@ -493,7 +493,7 @@ void replay_client__input(struct replay_client *cl, uint64_t now, const struct r
                     seq_lt(cl->rcv_nxt, off + s->len)) {
                         uint32_t skip = cl->rcv_nxt - off, n = s->len - skip;
 
-                        if (!grow(&cl->rcvd, &cl->rcvd_cap, cl->rcv_nxt + n)) {
+                        if (!replay__grow_bytes(&cl->rcvd, &cl->rcvd_cap, cl->rcv_nxt + n)) {
                                 memcpy(cl->rcvd + cl->rcv_nxt, s->data + skip, n);
                                 cl->rcv_nxt += n;
                         }
@@ -641,7 +641,7 @@ static int bconn_new(struct replay_brokers *b, const struct replay_tcp *s,
 
 static int tx_append(struct replay_bconn *k, const uint8_t *p, uint32_t n)
 {
-        if (grow(&k->tx, &k->tx_cap, k->tx_len + n))
+        if (replay__grow_bytes(&k->tx, &k->tx_cap, k->tx_len + n))
                 return -ENOMEM;
         memcpy(k->tx + k->tx_len, p, n);
         k->tx_len += n;
@@ -873,7 +873,7 @@ int replay_brokers__input(struct replay_brokers *b, uint64_t now, const struct r
                 if (!k->fin_rcvd && seq_le(off, k->rcv_nxt) && seq_lt(k->rcv_nxt, off + s->len)) {
                         uint32_t skip = k->rcv_nxt - off, n = s->len - skip;
 
-                        if (grow(&k->rx, &k->rx_cap, k->rcv_nxt + n))
+                        if (replay__grow_bytes(&k->rx, &k->rx_cap, k->rcv_nxt + n))
                                 return -ENOMEM;
                         memcpy(k->rx + k->rcv_nxt, s->data + skip, n);
                         k->rcv_nxt += n;

@@ -124,4 +124,7 @@ bool replay_brokers__stream(const struct replay_brokers *b, uint32_t i, const ui
                             uint32_t *app_len, bool *proxy_ok);
 void replay_brokers__free(struct replay_brokers *b);
 
+/* Grows *buf (doubling) to hold need bytes. 0 or -ENOMEM. */
+int replay__grow_bytes(uint8_t **buf, uint32_t *cap, uint32_t need);
+
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/csum.h"
+#include "core/packet.h"
 #include "core/syncookie.h"
 
 _Static_assert(TCP_WSCALE_NONE == SYNCOOKIE_WSCALE_NONE, "a cookie's wscale passes through");
@@ -27,18 +28,6 @@ _Static_assert(TCP_WSCALE_MAX == SYNCOOKIE_WSCALE_MAX, "RFC 7323 section 2.3");
 #define OPT_MAX      40 /* 15 words of header less the 5 fixed ones */
 #define TCP_HLEN     20
 #define IPPROTO_TCP_ 6
-
-static void put16(uint8_t *p, uint16_t v)
-{
-        p[0] = (uint8_t)(v >> 8);
-        p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        put16(p, (uint16_t)(v >> 16));
-        put16(p + 2, (uint16_t)v);
-}
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -86,17 +75,17 @@ static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t 
         memcpy(buf, h->dst_mac, 6);
         memcpy(buf + 6, h->src_mac, 6);
         for (unsigned i = 0; i < h->n_vlans; i++) {
-                put16(buf + 12 + 4 * i, h->vlan_tpid[i]);
-                put16(buf + 14 + 4 * i, h->vlan_tci[i]);
+                packet__put16(buf + 12 + 4 * i, h->vlan_tpid[i]);
+                packet__put16(buf + 14 + 4 * i, h->vlan_tci[i]);
         }
-        put16(buf + l2 - 2, h->family == 4 ? 0x0800 : 0x86dd);
+        packet__put16(buf + l2 - 2, h->family == 4 ? 0x0800 : 0x86dd);
 
         if (h->family == 4) { /* RFC 791 section 3.1 */
                 ip[0] = 0x45;
                 ip[1] = h->tos;
-                put16(ip + 2, (uint16_t)(l3len + l4len));
-                put16(ip + 4, h->ip_id);
-                put16(ip + 6, 0x4000); /* DF, offset 0 */
+                packet__put16(ip + 2, (uint16_t)(l3len + l4len));
+                packet__put16(ip + 4, h->ip_id);
+                packet__put16(ip + 6, 0x4000); /* DF, offset 0 */
                 ip[8] = h->ttl ? h->ttl : TCP_OUT_TTL_DEFAULT;
                 ip[9] = IPPROTO_TCP_;
                 memset(ip + 10, 0, 2);
@@ -105,8 +94,8 @@ static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t 
                 check = csum__fold(csum__partial(ip, 20, 0));
                 memcpy(ip + 10, &check, 2);
         } else { /* RFC 8200 section 3; flow label 0 */
-                put32(ip, 6u << 28 | (uint32_t)h->tos << 20);
-                put16(ip + 4, (uint16_t)l4len);
+                packet__put32(ip, 6u << 28 | (uint32_t)h->tos << 20);
+                packet__put16(ip + 4, (uint16_t)l4len);
                 ip[6] = IPPROTO_TCP_;
                 ip[7] = h->ttl ? h->ttl : TCP_OUT_TTL_DEFAULT;
                 memcpy(ip + 8, h->saddr, 16);
@@ -114,13 +103,13 @@ static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t 
         }
 
         /* RFC 9293 section 3.1 */
-        put16(tcp, h->sport);
-        put16(tcp + 2, h->dport);
-        put32(tcp + 4, h->seq);
-        put32(tcp + 8, flags & TCP_OUT_ACK ? h->ack : 0);
+        packet__put16(tcp, h->sport);
+        packet__put16(tcp + 2, h->dport);
+        packet__put32(tcp + 4, h->seq);
+        packet__put32(tcp + 8, flags & TCP_OUT_ACK ? h->ack : 0);
         tcp[12] = (uint8_t)((TCP_HLEN + olen) / 4 << 4);
         tcp[13] = flags;
-        put16(tcp + 14, h->window);
+        packet__put16(tcp + 14, h->window);
         memset(tcp + 16, 0, 4); /* checksum, urgent pointer */
         if (olen)
                 memcpy(tcp + TCP_HLEN, opt, olen);
@@ -149,7 +138,7 @@ static int syn_opts(uint8_t *o, const struct tcp_out_syn_opts *so)
                 return -EINVAL;
         o[n++] = OPT_MSS;
         o[n++] = 4;
-        put16(o + n, so->mss);
+        packet__put16(o + n, so->mss);
         n += 2;
         if (so->sack_ok) {
                 o[n++] = OPT_NOP;
@@ -203,8 +192,8 @@ int tcp_out__ack(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h,
         opt[2] = OPT_SACK;
         opt[3] = (uint8_t)(2 + 8 * n);
         for (unsigned i = 0; i < n; i++) {
-                put32(opt + 4 + 8 * i, sack[i].start);
-                put32(opt + 8 + 8 * i, sack[i].end);
+                packet__put32(opt + 4 + 8 * i, sack[i].start);
+                packet__put32(opt + 8 + 8 * i, sack[i].end);
         }
         return build(buf, cap, h, TCP_OUT_ACK, opt, 4 + 8 * n, NULL, 0);
 }
