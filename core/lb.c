@@ -436,10 +436,6 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
 
 const struct worker_ops lb_ops = {.handle = lb_handle, .tick = lb_tick};
 
-struct close_ctx {
-        struct lb_worker *lw;
-};
-
 static int close_one(void *ctx, struct flow *f)
 {
         struct lb_worker *lw = ctx;
