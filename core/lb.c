@@ -241,7 +241,7 @@ static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v
         };
 
         memcpy(r.client_addr, c->f.client.saddr, 16);
-        if (c->active_counted || c->r_isn_set)
+        if (c->r_isn_set) /* the broker leg was up */
                 r.bytes_to_broker = (uint32_t)(c->b_una - c->b_isn - 1 - c->prox) -
                                     (c->fin_c2s && seq_lt(c->b_end, c->b_una) ? 1 : 0);
         lw->lb->report(lw->lb->report_ctx, &r);
@@ -426,9 +426,9 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
         flags = p->data[p->m.l4 + 13];
         if (plan__listener(plan, k.family, k.daddr, k.dport)) {
                 if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_SYN)
-                        return lb__client_syn(lw, p);
+                        return lb__client_syn(lw, p, &k);
                 if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_ACK)
-                        return lb__client_ack_new(lw, p);
+                        return lb__client_ack_new(lw, p, &k);
         }
         STAT(lw, stray);
         return WORKER_DROP;

@@ -56,8 +56,8 @@ static void own_disconnect(struct conn *c, uint8_t reason)
                 conn__own(c, (const uint8_t[]){0xe0, 0x01, reason}, 3);
 }
 
-static void close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, uint8_t v5_reason,
-                       uint8_t v3_connack)
+void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, uint8_t v5_reason,
+                      uint8_t v3_connack)
 {
         if (c->connect_done && !c->self_connack) {
                 /* the client still waits for its CONNACK: a refusal (3.1.1
@@ -96,7 +96,7 @@ void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at
         c->pool = (int16_t)(pp ? pool : -1);
         if (b == POOL_NONE) {
                 STAT(lw, no_broker);
-                close_mqtt(lw, c, LB_VERDICT_NO_BROKER, 0x88, 0x03);
+                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, 0x88, 0x03);
                 return;
         }
         c->broker = c->first_broker = (int16_t)b;
@@ -252,7 +252,7 @@ bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_
                         STAT(lw, malformed_by[err]);
                         if (c->f.state == CONN_SPLICED)
                                 return true; /* the broker sees it too and decides */
-                        close_mqtt(lw, c, LB_VERDICT_MALFORMED, 0x81, 0x01);
+                        conn__close_mqtt(lw, c, LB_VERDICT_MALFORMED, 0x81, 0x01);
                         return false;
                 }
                 b += used;

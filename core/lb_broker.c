@@ -112,12 +112,11 @@ static void send_syn(struct lb_worker *lw, struct conn *c)
         struct tcp_out_hdr h;
         struct frame_desc d;
         uint8_t *buf = lb__frame(lw, &d);
-        uint32_t wnd = c->c_rwnd; /* what the client can take */
 
         if (!buf)
                 return;
         conn__broker_hdr(c, &h, c->b_isn);
-        h.window = (uint16_t)(wnd > 65535 ? 65535 : wnd); /* never scaled in a SYN */
+        h.window = window_field(c->c_rwnd, 0); /* what the client can take; never scaled in a SYN */
         lb__send(lw, c->b_port, &d,
                  tcp_out__syn(buf, UMEM_FRAME_SIZE, &h,
                               &(struct tcp_out_syn_opts){
@@ -198,17 +197,7 @@ void conn__failover(struct lb_worker *lw, struct conn *c)
         c->syn_tries = 0;
         if (!n || c->tried >= n) {
                 STAT(lw, no_broker);
-                c->verdict = LB_VERDICT_NO_BROKER;
-                /* the client learns it as lb_bind.c's close_mqtt would say it */
-                if (c->version == MQTT_V5 && c->self_connack)
-                        conn__own(c, (const uint8_t[]){0xe0, 0x01, 0x89}, 3);
-                else if (c->connect_done && !c->self_connack)
-                        conn__own(c,
-                                  c->version == MQTT_V5
-                                      ? (const uint8_t[]){0x20, 0x03, 0x00, 0x88, 0x00}
-                                      : (const uint8_t[]){0x20, 0x02, 0x00, 0x03},
-                                  c->version == MQTT_V5 ? 5 : 4);
-                conn__close_client(lw, c, LB_VERDICT_NO_BROKER);
+                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, 0x88, 0x03);
                 return;
         }
         STAT(lw, broker_failovers);

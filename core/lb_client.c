@@ -41,36 +41,41 @@ static size_t frame_room(const struct lb_worker *lw, const struct worker_pkt *p)
         return (size_t)((p->d.addr & lw->w->frame_mask) + UMEM_FRAME_SIZE - p->d.addr);
 }
 
-enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p)
+/* The header of an answer to a received frame, built in its place: every
+ * layer's source and destination swapped, the VLAN tags kept. */
+static void answer_hdr(const struct worker_pkt *p, const struct flow_key *k, struct tcp_out_hdr *h)
+{
+        memset(h, 0, sizeof(*h));
+        h->family = k->family;
+        h->n_vlans = read_vlans(p, h->vlan_tpid, h->vlan_tci);
+        memcpy(h->src_mac, p->data, 6);
+        memcpy(h->dst_mac, p->data + 6, 6);
+        memcpy(h->saddr, k->daddr, 16);
+        memcpy(h->daddr, k->saddr, 16);
+        h->sport = k->dport;
+        h->dport = k->sport;
+}
+
+enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
+                                   const struct flow_key *k)
 {
         const struct plan *plan = lb__plan(lw->lb);
         struct syncookie_opts co;
         struct syncookie_tuple t;
         struct tcp_syn_opts o;
         struct tcp_out_hdr h;
-        struct flow_key k;
         struct seg s;
         int n;
 
         seg__read(p, &s);
         if (tcp_opts__parse(s.tcp, (size_t)(p->m.end - p->m.l4), &o))
                 return WORKER_DROP;
-        flow_key__from_packet(&k, p->data, &p->m);
-        tuple_of(&t, &k);
+        tuple_of(&t, k);
         co.mss =
-            o.mss_ok ? o.mss : (k.family == 4 ? SYNCOOKIE_MSS_DEFAULT4 : SYNCOOKIE_MSS_DEFAULT6);
+            o.mss_ok ? o.mss : (k->family == 4 ? SYNCOOKIE_MSS_DEFAULT4 : SYNCOOKIE_MSS_DEFAULT6);
         co.wscale = o.wscale;
         co.sack_ok = o.sack_ok;
-
-        memset(&h, 0, sizeof(h));
-        h.family = k.family;
-        h.n_vlans = read_vlans(p, h.vlan_tpid, h.vlan_tci);
-        memcpy(h.src_mac, p->data, 6);
-        memcpy(h.dst_mac, p->data + 6, 6);
-        memcpy(h.saddr, k.daddr, 16);
-        memcpy(h.daddr, k.saddr, 16);
-        h.sport = k.dport;
-        h.dport = k.sport;
+        answer_hdr(p, k, &h);
         h.seq = syncookie__make(&lw->secret, &t, s.seq, now_s(lw), &co);
         h.ack = s.seq + 1;
         h.window = (uint16_t)(plan->buffer_bytes > 65535 ? 65535 : plan->buffer_bytes);
@@ -92,24 +97,14 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p)
 
 /* An RST answering a segment to no connection (RFC 9293 3.10.7.1), in place. */
 static enum worker_verdict reset_stray(struct lb_worker *lw, struct worker_pkt *p,
-                                       const struct seg *s)
+                                       const struct flow_key *k, const struct seg *s)
 {
         struct tcp_out_hdr h;
-        struct flow_key k;
         int n;
 
         if (s->flags & TCP_OUT_RST)
                 return WORKER_DROP;
-        flow_key__from_packet(&k, p->data, &p->m);
-        memset(&h, 0, sizeof(h));
-        h.family = k.family;
-        h.n_vlans = read_vlans(p, h.vlan_tpid, h.vlan_tci);
-        memcpy(h.src_mac, p->data, 6);
-        memcpy(h.dst_mac, p->data + 6, 6);
-        memcpy(h.saddr, k.daddr, 16);
-        memcpy(h.daddr, k.saddr, 16);
-        h.sport = k.dport;
-        h.dport = k.sport;
+        answer_hdr(p, k, &h);
         h.seq = s->ack;
         n = tcp_out__rst(p->data, frame_room(lw, p), &h, false);
         if (n < 0)
@@ -162,11 +157,11 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
         return c;
 }
 
-enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p)
+enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p,
+                                       const struct flow_key *k)
 {
         struct syncookie_opts o;
         struct syncookie_tuple t;
-        struct flow_key k;
         struct conn *c;
         struct seg s;
         int rc;
@@ -174,15 +169,14 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
         seg__read(p, &s);
         if (s.flags & (TCP_OUT_RST | TCP_OUT_SYN))
                 return WORKER_DROP;
-        flow_key__from_packet(&k, p->data, &p->m);
-        tuple_of(&t, &k);
+        tuple_of(&t, k);
         rc = syncookie__check(&lw->secret, &t, s.ack - 1, s.seq - 1, now_s(lw), &o);
         if (rc) {
                 STAT(lw, syncookies_rejected);
-                return reset_stray(lw, p, &s);
+                return reset_stray(lw, p, k, &s);
         }
         STAT(lw, syncookies_validated);
-        c = conn_new(lw, p, &k, &s, &o);
+        c = conn_new(lw, p, k, &s, &o);
         if (!c)
                 return WORKER_DROP;
         return lb__client_segment(lw, c, p);

@@ -194,6 +194,13 @@ static inline uint32_t seq_max(uint32_t a, uint32_t b)
         return seq_lt(a, b) ? b : a;
 }
 
+/* A window of wnd bytes as its 16-bit field says it with a shift count. */
+static inline uint16_t window_field(uint32_t wnd, uint8_t shift)
+{
+        wnd >>= shift;
+        return (uint16_t)(wnd > 65535 ? 65535 : wnd);
+}
+
 /* A received segment's TCP fields (host order). */
 struct seg {
         uint8_t *tcp, *payload;
@@ -228,8 +235,11 @@ void conn__rst_client(struct lb_worker *lw, struct conn *c);
 void conn__rst_broker(struct lb_worker *lw, struct conn *c);
 
 /* lb_client.c */
-enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p);
-enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p);
+/* A SYN / an ACK to a listener and no connection; k is the frame's key. */
+enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
+                                   const struct flow_key *k);
+enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p,
+                                       const struct flow_key *k);
 enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 /* Appends own bytes for the client (CONNACK, PINGRESP); false when no room. */
 bool conn__own(struct conn *c, const uint8_t *b, uint8_t n);
@@ -240,6 +250,11 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 /* Feeds new in-order client bytes to the parser and acts on its events:
  * self answers, binding, counters. May end the connection (returns false). */
 bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n);
+/* Closes the client in MQTT terms, then TCP: a client still waiting for its
+ * CONNACK gets a refusal (v5_reason / v3_connack), a v5 client we accepted
+ * a DISCONNECT (v5_reason; 0x88 becomes 0x89, the DISCONNECT code for it). */
+void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, uint8_t v5_reason,
+                      uint8_t v3_connack);
 /* Binds to pool (ROUTE_NONE: no pool: closes as no_broker). */
 void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at at);
 

@@ -28,7 +28,6 @@ void conn__client_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq)
 void conn__broker_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq)
 {
         const struct flow_key *k = &c->f.broker;
-        uint32_t wnd;
 
         memset(h, 0, sizeof(*h));
         h->family = k->family;
@@ -40,17 +39,13 @@ void conn__broker_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq)
         h->dport = k->sport;
         h->seq = seq;
         h->ack = c->r_ack_max;
-        /* what the client can take, rescaled */
-        wnd = c->c_rwnd >> c->b_ws;
-        h->window = (uint16_t)(wnd > 65535 ? 65535 : wnd);
+        h->window = window_field(c->c_rwnd, c->b_ws); /* what the client can take */
 }
 
 uint16_t conn__client_window(const struct conn *c)
 {
-        uint32_t wnd = seq_lt(c->c_ack_max, c->c_edge) ? c->c_edge - c->c_ack_max : 0;
-
-        wnd >>= c->k_ws;
-        return (uint16_t)(wnd > 65535 ? 65535 : wnd);
+        return window_field(seq_lt(c->c_ack_max, c->c_edge) ? c->c_edge - c->c_ack_max : 0,
+                            c->k_ws);
 }
 
 uint8_t *lb__frame(struct lb_worker *lw, struct frame_desc *d)

@@ -140,12 +140,6 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         p->d.len = len;
 }
 
-static uint16_t scale_down(uint32_t wnd, uint8_t shift)
-{
-        wnd >>= shift;
-        return (uint16_t)(wnd > 65535 ? 65535 : wnd);
-}
-
 static void maybe_linger(struct lb_worker *lw, struct conn *c)
 {
         if (c->fin_c2s && c->fin_s2c)
@@ -206,9 +200,9 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         conn__broker_hdr(c, &h, seq_b);
         h.ack = ack_b;
         if (c->consume && !c->prefix_done) /* no mapping yet: the client's window as is */
-                h.window = scale_down(c->c_rwnd, c->b_ws);
+                h.window = window_field(c->c_rwnd, c->b_ws);
         else
-                h.window = scale_down(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
+                h.window = window_field(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
         rewrite(lw, p, &h, c->d_s2c, c->r_sack, false);
         p->out_port = c->b_port;
         if (rst)
@@ -316,9 +310,7 @@ static void trim_front(struct worker_pkt *p, struct seg *s, uint32_t off)
 static void refused(struct lb_worker *lw, struct conn *c)
 {
         STAT(lw, refused);
-        if (c->version == MQTT_V5)
-                conn__own(c, (const uint8_t[]){0xe0, 0x01, c->refusal}, 3);
-        conn__close_client(lw, c, LB_VERDICT_REFUSED);
+        conn__close_mqtt(lw, c, LB_VERDICT_REFUSED, c->refusal, c->refusal);
 }
 
 enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
