@@ -39,6 +39,30 @@ const char *lb_verdict__str(enum lb_verdict v)
         return (unsigned)v < sizeof(s) / sizeof(s[0]) ? s[v] : "?";
 }
 
+/* Gives p's brokers their stable gids (by name: a broker keeps its counters
+ * across reloads) and points least-connections at the shared counts. */
+static int adopt_plan(struct lb *lb, struct plan *p)
+{
+        for (uint32_t i = 0; i < p->npools; i++)
+                for (uint32_t b = 0; b < p->pools[i].nbrokers; b++) {
+                        struct plan_broker *pb = &p->pools[i].brokers[b];
+                        uint32_t g = 0;
+
+                        while (g < lb->ngids && strcmp(lb->gid_name[g], pb->name))
+                                g++;
+                        if (g == lb->ngids) {
+                                if (g == PLAN_BROKERS_MAX)
+                                        return -E2BIG;
+                                snprintf(lb->gid_name[g], sizeof(lb->gid_name[g]), "%s", pb->name);
+                                lb->ngids++;
+                        }
+                        pb->gid = g;
+                        pool__broker(p->pools[i].pool, b)->active_ref = &lb->active[g];
+                }
+        p->nbrokers = lb->ngids;
+        return 0;
+}
+
 int lb__new(struct lb **out, const struct lb_cfg *cfg)
 {
         struct lb *lb = calloc(1, sizeof(*lb));
@@ -53,6 +77,12 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg)
                 plan__free(cfg->plan);
                 free(lb);
                 return -ENOMEM;
+        }
+        if (adopt_plan(lb, cfg->plan)) {
+                plan__free(cfg->plan);
+                learned__free(lb->learned);
+                free(lb);
+                return -E2BIG;
         }
         lb->plan = cfg->plan;
         lb->nworkers = cfg->nworkers ? cfg->nworkers : 1;
@@ -69,7 +99,7 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg)
         } else if (getrandom(&lb->seed, sizeof(lb->seed), 0) != sizeof(lb->seed) ||
                    getrandom(lb->cookie_master, sizeof(lb->cookie_master), 0) !=
                        sizeof(lb->cookie_master)) {
-                plan__free(cfg->plan);
+                plan__put(cfg->plan);
                 learned__free(lb->learned);
                 free(lb);
                 return -EAGAIN; /* no entropy yet (early boot) */
@@ -82,7 +112,7 @@ void lb__free(struct lb *lb)
 {
         if (!lb)
                 return;
-        plan__free(lb->plan);
+        plan__put(lb->plan);
         learned__free(lb->learned);
         free(lb);
 }
@@ -92,12 +122,18 @@ const struct plan *lb__plan(const struct lb *lb)
         return rcu_dereference(lb->plan);
 }
 
-void lb__set_plan(struct lb *lb, struct plan *p)
+int lb__set_plan(struct lb *lb, struct plan *p)
 {
-        struct plan *old = rcu_xchg_pointer(&lb->plan, p);
+        struct plan *old;
 
-        synchronize_rcu();
-        plan__free(old);
+        if (adopt_plan(lb, p)) {
+                plan__put(p);
+                return -E2BIG;
+        }
+        old = rcu_xchg_pointer(&lb->plan, p);
+        synchronize_rcu(); /* no worker still reads old as the current plan */
+        plan__put(old);    /* freed now, or by its last connection */
+        return 0;
 }
 
 void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps)
@@ -220,7 +256,7 @@ void conn__arm_rto(struct lb_worker *lw, struct conn *c)
 
 static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         const struct plan_broker *b = conn__broker(c, plan);
         struct lb_report r = {
             .family = c->f.client.family,
@@ -249,7 +285,7 @@ static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v
 
 void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
 
         if (v == LB_VERDICT_SPLICED && c->err && c->parse_dead && !c->bytes_from_client)
                 v = LB_VERDICT_MALFORMED;
@@ -265,12 +301,9 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 
                 if (b) {
                         struct lb_broker_stats *bs = &lw->brokers[b->gid];
-                        struct pool_broker *pb =
-                            pool__broker(plan->pools[c->pool].pool, (uint32_t)c->broker);
 
                         __atomic_store_n(&bs->active, bs->active - 1, __ATOMIC_RELAXED);
-                        if (pb)
-                                __atomic_fetch_sub(&pb->active, 1, __ATOMIC_RELAXED);
+                        __atomic_fetch_sub(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
                 }
         }
         if (lw->lb->report)
@@ -283,6 +316,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         for (uint8_t i = 0; i < c->ntopics; i++)
                 free((void *)c->topics[i].ptr);
         free(c->topics);
+        plan__put(c->plan);
         flow__free(lw->flows, &c->f);
         STAT_DEC(lw, conn_active);
 }
@@ -290,7 +324,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 /* Retransmission: whatever of ours is not ACKed yet, on either leg. */
 static void on_rto(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         uint32_t own_end = c->k_isn + 1 + c->own_len + (c->k_fin_sent ? 1 : 0);
         bool again = false;
 
@@ -331,7 +365,7 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
 /* Bind timeout, idle timeout, linger. */
 static void on_life(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = conn__rebase(lw, c);
 
         switch (c->f.state) {
         case CONN_OPEN:

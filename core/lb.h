@@ -150,9 +150,13 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg);
 void lb__free(struct lb *lb);
 /* The current plan (a worker reads it between two quiescent states). */
 const struct plan *lb__plan(const struct lb *lb);
-/* Publishes a new plan (taken over) for new connections; the old one is
- * freed after an RCU grace period. Control thread only. */
-void lb__set_plan(struct lb *lb, struct plan *p);
+/* Publishes a new plan (taken over, freed on failure too) for new
+ * connections and those not bound yet; connections bound under the old one
+ * keep it until they end. Brokers keep their counters across plans by name
+ * (plan_broker.gid is reassigned). Waits for an RCU grace period. -E2BIG
+ * when more than PLAN_BROKERS_MAX distinct brokers have been seen. One
+ * thread at a time (the control thread). */
+int lb__set_plan(struct lb *lb, struct plan *p);
 /*
  * What the brokers keep (5.0 §3.2.2.3: Topic Alias Maximum, Receive Maximum,
  * Maximum Packet Size, Maximum QoS, Retain / Wildcard / Shared Subscription

@@ -42,7 +42,7 @@ static void keep_topic(struct lb_worker *lw, struct conn *c, struct mqtt_str t)
 
 static void learn(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan_pool *pp = pool_of(lb__plan(lw->lb), c->pool);
+        const struct plan_pool *pp = pool_of(c->plan, c->pool);
 
         if (c->cid_len && pp && learned__set(lw->lb->learned, c->cid, c->cid_len, pp->name) > 0)
                 STAT(lw, learned);
@@ -74,7 +74,7 @@ void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, u
 
 void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at at)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         const struct plan_pool *pp = pool_of(plan, pool);
         struct pool_key key = {
             .client_id = c->cid,
@@ -110,7 +110,7 @@ void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at
 /* CONNECT read: bind now, or answer it ourselves and wait for a topic. */
 static void decide(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         char name[64];
         int pool;
 
@@ -151,7 +151,7 @@ static void decide(struct lb_worker *lw, struct conn *c)
 
 static bool on_publish(struct lb_worker *lw, struct conn *c, const struct mqtt_event *ev)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         int pool = ev->publish.topic_known
                        ? route_topic(plan, ev->publish.topic.ptr, ev->publish.topic.len)
                        : c->pool;
@@ -187,7 +187,7 @@ static bool on_publish(struct lb_worker *lw, struct conn *c, const struct mqtt_e
 
 static bool on_event(struct lb_worker *lw, struct conn *c, const struct mqtt_event *ev)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
 
         switch (ev->type) {
         case MQTT_EV_CONNECT:
@@ -240,6 +240,7 @@ bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_
 
         if (c->parse_dead)
                 return true;
+        conn__rebase(lw, c);
         for (;;) {
                 enum mqtt_status st = mqtt_parser__feed(&c->mp, b, n, &used, &ev);
 

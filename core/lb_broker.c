@@ -129,7 +129,7 @@ static void send_syn(struct lb_worker *lw, struct conn *c)
 
 void conn__connect(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         const struct plan_broker *b = conn__broker(c, plan);
         struct lb_nexthop nh;
         int si, rc;
@@ -183,7 +183,7 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
 
 void conn__failover(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         const struct plan_broker *b = conn__broker(c, plan);
         uint32_t n =
             c->pool >= 0 && (uint32_t)c->pool < plan->npools ? plan->pools[c->pool].nbrokers : 0;
@@ -271,7 +271,7 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
 static void established(struct lb_worker *lw, struct conn *c, const struct worker_pkt *p,
                         const struct seg *s)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         const struct plan_broker *b = conn__broker(c, plan);
         struct tcp_syn_opts o;
 
@@ -300,13 +300,10 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
         STAT(lw, spliced);
         if (b) {
                 struct lb_broker_stats *bs = &lw->brokers[b->gid];
-                struct pool_broker *pb =
-                    pool__broker(plan->pools[c->pool].pool, (uint32_t)c->broker);
 
                 __atomic_store_n(&bs->active, bs->active + 1, __ATOMIC_RELAXED);
                 __atomic_store_n(&bs->total, bs->total + 1, __ATOMIC_RELAXED);
-                if (pb)
-                        __atomic_fetch_add(&pb->active, 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
                 c->active_counted = true;
         }
         timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->idle_timeout_ns,

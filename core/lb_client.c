@@ -132,6 +132,7 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
                 return NULL;
         }
         c->f.state = CONN_OPEN;
+        c->plan = plan__get(plan);
         memcpy(c->c_mac, p->data + 6, 6);
         memcpy(c->l_mac, p->data, 6);
         c->c_port = p->in_port;
@@ -236,7 +237,7 @@ static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t ma
 
 enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
-        const struct plan *plan = lb__plan(lw->lb);
+        const struct plan *plan = c->plan;
         uint32_t own_end = c->k_isn + 1 + c->own_len + (c->k_fin_sent ? 1 : 0);
         bool fin, answer = false;
         struct seg s;

@@ -88,7 +88,8 @@ struct conn {
         bool will;
         bool persistent;
 
-        /* binding (indices into the current plan) */
+        /* binding (indices into plan: conn__plan) */
+        const struct plan *plan; /* referenced (plan__get) for the connection's life */
         int16_t pool, broker, first_broker;
         uint8_t tried; /* brokers of the pool tried */
         uint8_t bound_at, verdict;
@@ -150,6 +151,13 @@ struct lb {
         uint8_t v5_props_len;
         uint16_t alias_max;
         struct learned *learned;
+        /* Broker gids stable across plans (a reload renumbers nothing): the
+         * per-broker counters of every worker and the shared connection
+         * counts below are indexed by them. Written by whoever publishes
+         * plans (one thread). */
+        char gid_name[PLAN_BROKERS_MAX][64];
+        uint32_t ngids;
+        uint32_t active[PLAN_BROKERS_MAX]; /* connections bound per broker, all workers */
 };
 
 #define LB_SOURCES_MAX 16
@@ -179,6 +187,23 @@ struct lb_worker {
                          __ATOMIC_RELAXED)
 #define STAT(lw, name)     STAT_N(lw, name, 1)
 #define STAT_DEC(lw, name) STAT_N(lw, name, (uint64_t)-1)
+
+/*
+ * A connection reads the plan it holds (c->plan). While it is not bound yet
+ * it moves to the newest plan at the start of each parse pass and at the
+ * bind timeout (so a reload or a broker going down applies to it), before any
+ * index into the plan is taken: within one pass the plan does not change.
+ */
+static inline const struct plan *conn__rebase(const struct lb_worker *lw, struct conn *c)
+{
+        const struct plan *now = lb__plan(lw->lb);
+
+        if (c->f.state == CONN_OPEN && c->pool < 0 && c->plan != now) {
+                plan__put(c->plan);
+                c->plan = plan__get(now);
+        }
+        return c->plan;
+}
 
 /* Sequence comparisons (RFC 1982 serial arithmetic over 32 bits). */
 static inline bool seq_lt(uint32_t a, uint32_t b)

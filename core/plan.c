@@ -65,6 +65,7 @@ int plan__build(const struct config *c, struct plan **out, char *err, size_t err
         *out = NULL;
         if (!p)
                 return -ENOMEM;
+        p->refs = 1;
         p->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof(*p->listeners));
         p->sources = calloc(c->nsources ? c->nsources : 1, sizeof(*p->sources));
         p->pools = calloc(c->npools ? c->npools : 1, sizeof(*p->pools));
@@ -153,4 +154,16 @@ const struct plan_source *plan__source(const struct plan *p, uint8_t family, con
                 if (addr_eq(&p->sources[i].addr, family, addr))
                         return &p->sources[i];
         return NULL;
+}
+
+const struct plan *plan__get(const struct plan *p)
+{
+        __atomic_fetch_add(&((struct plan *)p)->refs, 1, __ATOMIC_RELAXED);
+        return p;
+}
+
+void plan__put(const struct plan *p)
+{
+        if (p && __atomic_sub_fetch(&((struct plan *)p)->refs, 1, __ATOMIC_ACQ_REL) == 0)
+                plan__free((struct plan *)p);
 }

@@ -3,9 +3,10 @@
  * (config.h): listeners, source addresses, the route table, the pools with
  * their brokers' addresses, the misroute policy and the connection tunables.
  *
- * Immutable once built: workers read the current plan through RCU and a
- * reload builds a new one (a connection keeps pointers only into the plan it
- * was bound under, which lives until the grace period after it is replaced).
+ * Immutable once published: workers read the current plan through RCU; a
+ * reload or a broker going up or down publishes a new one. A connection
+ * holds a reference to the plan it was bound under (plan__get) and keeps
+ * indices into it, so that plan lives until its last connection ends.
  * Owns its route table and pools. Never prints; never touches the network.
  */
 #ifndef MQTTLB_CORE_PLAN_H
@@ -24,7 +25,8 @@
 struct plan_broker {
         struct nh_addr addr;
         uint16_t port;
-        uint32_t gid;  /* 0..plan.nbrokers-1 over all pools: indexes per-broker counters */
+        uint32_t gid;  /* < plan.nbrokers: indexes per-broker counters (the balancer keeps
+                          a broker's gid across plans, by name) */
         char name[64]; /* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) */
 };
 
@@ -53,7 +55,7 @@ struct plan {
         struct route_table *routes;
         struct plan_pool *pools;
         uint32_t npools;
-        uint32_t nbrokers; /* over all pools */
+        uint32_t nbrokers; /* over all pools; once published, gids in use over all plans */
         int default_pool;  /* ROUTE_NONE when there is none */
         bool misroute_disconnect;
         bool proxy_protocol;
@@ -64,12 +66,20 @@ struct plan {
         uint32_t syn_retries;
         uint64_t idle_timeout_ns;
         uint32_t max_connections;
+        uint32_t refs; /* plan__get/put: the balancer's reference + one per connection */
 };
 
 /* Builds the plan of a valid configuration. -ENOMEM, or -EINVAL with the
  * reason in err (a config that config__load accepted does not fail). */
 int plan__build(const struct config *c, struct plan **out, char *err, size_t errlen);
 void plan__free(struct plan *p);
+
+/* References: plan__build returns a plan with one. A connection takes one
+ * for its life (it keeps indices into this plan's pools) so that a plan
+ * replaced by a reload or a health change lives until its last connection
+ * ends. Any thread; the last put frees it. */
+const struct plan *plan__get(const struct plan *p);
+void plan__put(const struct plan *p);
 
 /* The listener a segment to addr:port is for, or NULL. */
 const struct plan_listener *plan__listener(const struct plan *p, uint8_t family,

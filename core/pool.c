@@ -166,7 +166,10 @@ int pool__set_up(struct pool *p, uint32_t idx, bool up)
  * and weights (<= 256) multiply exactly in a double (< 2^53). */
 static double load(const struct pool_broker *b, enum pool_policy policy)
 {
-        return policy == POOL_POLICY_LEAST_CONN ? (double)b->active : b->rate;
+        if (policy != POOL_POLICY_LEAST_CONN)
+                return b->rate;
+        return b->active_ref ? (double)__atomic_load_n(b->active_ref, __ATOMIC_RELAXED)
+                             : (double)b->active;
 }
 
 /*

@@ -34,6 +34,10 @@ struct pool_broker {
          * of PUBLISH messages per second (the balancer sees every one). */
         uint32_t active;
         double rate;
+        /* When set, least-connections reads the count here instead of
+         * `active` (a count kept outside the pool, e.g. shared by the
+         * successive plans of a reload; atomic loads). */
+        const uint32_t *active_ref;
 };
 
 /* What a selection may hash. Either part may be empty. */
