@@ -275,8 +275,11 @@ static int parse_source(struct cfg_walk *w, const yaml_node_t *n, const char *pa
                        " (ADDR or ADDR:LO-HI; an IPv6 address with a range is [ADDR]:LO-HI)",
                        &src->addr))
                 return -EINVAL;
-        src->port_lo = 1024;
-        src->port_hi = 65535;
+        /* below Linux's default ephemeral range (32768-60999): the kernel's
+         * own connections from this address (health checks among them) keep
+         * reaching the kernel, the XDP program takes only ours */
+        src->port_lo = CONFIG_SOURCE_PORT_LO;
+        src->port_hi = CONFIG_SOURCE_PORT_HI;
         if (range && port_range__parse(range, &src->port_lo, &src->port_hi))
                 return cfg_walk__fail(w, cfg_walk__line(n), path,
                                       "%s: the port range is not LO-HI with 1 <= LO <= HI <= 65535",

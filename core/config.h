@@ -32,7 +32,7 @@ struct config_listener {
 /* A full-NAT source address and the local ports broker legs may use. */
 struct config_source {
         struct nh_addr addr;
-        uint16_t port_lo, port_hi; /* default 1024-65535 */
+        uint16_t port_lo, port_hi; /* default CONFIG_SOURCE_PORT_LO-HI */
         int line;
 };
 
@@ -56,6 +56,10 @@ enum config_route_kind {
         CONFIG_ROUTE_TOPIC,     /* a topic filter */
         CONFIG_ROUTE_CLIENT_ID, /* a client-id glob ('*', '?') */
 };
+
+/* The default local port range of a source address. */
+#define CONFIG_SOURCE_PORT_LO 1024
+#define CONFIG_SOURCE_PORT_HI 32767
 
 struct config_route {
         enum config_route_kind kind;

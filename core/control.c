@@ -18,7 +18,24 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
-enum { EV_WATCH = 1, EV_TIMER, EV_STOP };
+enum { EV_WATCH = 1, EV_TIMER, EV_STOP, EV_CALL, EV_IGNORE, EV_USER = 16 };
+
+/* A watched fd: user data EV_USER + slot, plus its generation in the high
+ * half so a completion for an fd no longer watched is told apart. */
+struct control_watch {
+        int fd; /* -1: none */
+        control_fn *cb;
+        void *ctx;
+        uint32_t gen;
+        bool armed;
+};
+
+struct control_req {
+        control_fn *fn;
+        void *ctx;
+        bool done;
+        struct control_req *next;
+};
 
 struct control {
         struct control_cfg cfg;
@@ -32,6 +49,12 @@ struct control {
         bool running;
         struct nh_table *table; /* RCU-published */
         _Atomic uint64_t generation;
+        struct control_watch watches[CONTROL_WATCHES];
+        uint32_t nwatches;
+        int call_fd;
+        pthread_mutex_t lock; /* calls: the queue and their completion */
+        pthread_cond_t done;
+        struct control_req *calls;
 };
 
 /* Builds a new table and publishes it; the old one goes after a grace period. */
@@ -65,6 +88,142 @@ static void arm_timer(struct control *c, struct __kernel_timespec *ts)
         io_uring_sqe_set_data64(sqe, EV_TIMER);
 }
 
+static uint64_t watch_tag(uint32_t slot, uint32_t gen)
+{
+        return ((uint64_t)gen << 32) | (EV_USER + slot);
+}
+
+static void arm_user(struct control *c, uint32_t slot)
+{
+        struct control_watch *w = &c->watches[slot];
+        struct io_uring_sqe *sqe;
+
+        if (w->fd < 0 || w->armed)
+                return;
+        sqe = io_uring_get_sqe(&c->ring);
+        if (!sqe) { /* full: submit what is queued and take the next */
+                io_uring_submit(&c->ring);
+                sqe = io_uring_get_sqe(&c->ring);
+        }
+        io_uring_prep_poll_add(sqe, w->fd, POLLIN);
+        io_uring_sqe_set_data64(sqe, watch_tag(slot, w->gen));
+        w->armed = true;
+}
+
+static void on_user(struct control *c, uint64_t tag)
+{
+        uint32_t slot = (uint32_t)tag - EV_USER;
+        struct control_watch *w;
+
+        if (slot >= c->nwatches)
+                return;
+        w = &c->watches[slot];
+        if ((uint32_t)(tag >> 32) != w->gen)
+                return; /* a poll on an fd no longer watched, cancelled */
+        w->armed = false;
+        if (w->fd >= 0) {
+                w->cb(w->ctx);
+                arm_user(c, slot);
+        }
+}
+
+static void arm_call(struct control *c, uint64_t *buf)
+{
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+
+        io_uring_prep_read(sqe, c->call_fd, buf, sizeof(*buf), 0);
+        io_uring_sqe_set_data64(sqe, EV_CALL);
+}
+
+static void run_calls(struct control *c)
+{
+        struct control_req *r;
+
+        pthread_mutex_lock(&c->lock);
+        while ((r = c->calls)) {
+                c->calls = r->next;
+                pthread_mutex_unlock(&c->lock);
+                r->fn(r->ctx);
+                pthread_mutex_lock(&c->lock);
+                r->done = true;
+                pthread_cond_broadcast(&c->done);
+        }
+        pthread_mutex_unlock(&c->lock);
+}
+
+int control__watch(struct control *c, int fd, control_fn *cb, void *ctx)
+{
+        uint32_t slot = c->nwatches;
+
+        if (slot == CONTROL_WATCHES)
+                return -ENOSPC;
+        c->watches[slot] = (struct control_watch){.fd = fd, .cb = cb, .ctx = ctx};
+        c->nwatches++;
+        if (c->running)
+                arm_user(c, slot);
+        return (int)slot;
+}
+
+void control__rewatch(struct control *c, int slot, int fd)
+{
+        struct control_watch *w = &c->watches[slot];
+
+        if (w->armed) {
+                struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+
+                if (!sqe) {
+                        io_uring_submit(&c->ring);
+                        sqe = io_uring_get_sqe(&c->ring);
+                }
+                io_uring_prep_cancel64(sqe, watch_tag((uint32_t)slot, w->gen), 0);
+                io_uring_sqe_set_data64(sqe, EV_IGNORE);
+                io_uring_submit(&c->ring); /* cancelled before the caller closes the fd */
+        }
+        w->gen++;
+        w->armed = false;
+        w->fd = fd;
+        if (c->running)
+                arm_user(c, (uint32_t)slot);
+}
+
+void control__call(struct control *c, control_fn *fn, void *ctx)
+{
+        struct control_req r = {.fn = fn, .ctx = ctx};
+        uint64_t one = 1;
+
+        if (!c->running || pthread_equal(pthread_self(), c->thread)) {
+                fn(ctx);
+                return;
+        }
+        pthread_mutex_lock(&c->lock);
+        r.next = c->calls;
+        c->calls = &r;
+        pthread_mutex_unlock(&c->lock);
+        if (write(c->call_fd, &one, sizeof(one)) != sizeof(one))
+                abort(); /* an eventfd write cannot fail below its maximum */
+        pthread_mutex_lock(&c->lock);
+        while (!r.done)
+                pthread_cond_wait(&c->done, &c->lock);
+        pthread_mutex_unlock(&c->lock);
+}
+
+int control__set_nexthops(struct control *c, const struct nh_addr *dsts, size_t n)
+{
+        struct nh_addr *d = calloc(n ? n : 1, sizeof(*d));
+
+        if (!d)
+                return -ENOMEM;
+        if (n)
+                memcpy(d, dsts, n * sizeof(*d));
+        free(c->dsts);
+        c->dsts = d;
+        c->cfg.nnexthops = n;
+        c->cfg.nexthops = NULL; /* the caller's array is not kept */
+        if (c->running)
+                refresh(c);
+        return 0;
+}
+
 static void *control_loop(void *arg)
 {
         struct control *c = arg;
@@ -72,7 +231,7 @@ static void *control_loop(void *arg)
         struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
         struct io_uring_sqe *sqe;
         struct io_uring_cqe *cqe;
-        uint64_t stop_buf;
+        uint64_t stop_buf, call_buf;
         bool stop = false;
 
         pthread_setname_np(pthread_self(), "mqttlb-ctl");
@@ -81,6 +240,9 @@ static void *control_loop(void *arg)
         sqe = io_uring_get_sqe(&c->ring);
         io_uring_prep_read(sqe, c->stop_fd, &stop_buf, sizeof(stop_buf), 0);
         io_uring_sqe_set_data64(sqe, EV_STOP);
+        arm_call(c, &call_buf);
+        for (uint32_t i = 0; i < c->nwatches; i++)
+                arm_user(c, i);
         while (!stop) {
                 bool dirty = false;
 
@@ -101,6 +263,12 @@ static void *control_loop(void *arg)
                                 arm_timer(c, &ts);
                                 break;
                         case EV_STOP: stop = true; break;
+                        case EV_CALL:
+                                run_calls(c);
+                                arm_call(c, &call_buf);
+                                break;
+                        case EV_IGNORE: break;
+                        default: on_user(c, io_uring_cqe_get_data64(cqe)); break;
                         }
                 }
                 io_uring_cq_advance(&c->ring, seen);
@@ -118,25 +286,29 @@ int control__start(struct control **out, const struct control_cfg *cfg, char *er
         if (!c)
                 return -ENOMEM;
         c->cfg = *cfg;
-        c->stop_fd = -1;
+        c->stop_fd = c->call_fd = -1;
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->done, NULL);
         c->dsts = calloc(cfg->nnexthops ? cfg->nnexthops : 1, sizeof(*c->dsts));
         if (!c->dsts) {
                 e = -ENOMEM;
                 goto fail;
         }
-        memcpy(c->dsts, cfg->nexthops, cfg->nnexthops * sizeof(*c->dsts));
+        if (cfg->nnexthops)
+                memcpy(c->dsts, cfg->nexthops, cfg->nnexthops * sizeof(*c->dsts));
         if ((e = nh_resolver__new(&c->resolver)) || (e = nh_watch__new(&c->watch))) {
                 snprintf(err, errlen, "netlink: %s", strerror(-e));
                 goto fail;
         }
-        e = io_uring_queue_init(8, &c->ring, 0);
+        e = io_uring_queue_init(32, &c->ring, 0);
         if (e) {
                 snprintf(err, errlen, "io_uring: %s", strerror(-e));
                 goto fail;
         }
         c->ring_ok = true;
         c->stop_fd = eventfd(0, EFD_CLOEXEC);
-        if (c->stop_fd < 0) {
+        c->call_fd = eventfd(0, EFD_CLOEXEC);
+        if (c->stop_fd < 0 || c->call_fd < 0) {
                 e = -errno;
                 snprintf(err, errlen, "eventfd: %s", strerror(-e));
                 goto fail;
@@ -147,13 +319,14 @@ int control__start(struct control **out, const struct control_cfg *cfg, char *er
                 goto fail;
         }
         atomic_store(&c->generation, 1);
+        c->running = true; /* before the thread reads it */
         e = pthread_create(&c->thread, NULL, control_loop, c);
         if (e) {
+                c->running = false;
                 e = -e;
                 snprintf(err, errlen, "cannot start the control thread: %s", strerror(-e));
                 goto fail;
         }
-        c->running = true;
         *out = c;
         return 0;
 fail:
@@ -173,6 +346,10 @@ void control__stop(struct control *c)
         }
         if (c->stop_fd >= 0)
                 close(c->stop_fd);
+        if (c->call_fd >= 0)
+                close(c->call_fd);
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->done);
         if (c->ring_ok)
                 io_uring_queue_exit(&c->ring);
         nh_table__free(c->table);

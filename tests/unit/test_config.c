@@ -118,7 +118,7 @@ static void test_full(void **state)
         assert_int_equal(c->nsources, 3);
         check_addr(&c->sources[0].addr, "10.20.0.1");
         assert_int_equal(c->sources[0].port_lo, 1024);
-        assert_int_equal(c->sources[0].port_hi, 65535);
+        assert_int_equal(c->sources[0].port_hi, 32767);
         assert_int_equal(c->sources[1].port_lo, 20000);
         assert_int_equal(c->sources[1].port_hi, 29999);
         check_addr(&c->sources[2].addr, "fd00::1");
@@ -209,7 +209,7 @@ static void test_defaults(void **state)
         for (int i = 0; i < CONFIG_WORKERS_MAX; i++)
                 assert_int_equal(c->cores[i], -1);
         assert_int_equal(c->sources[0].port_lo, 1024);
-        assert_int_equal(c->sources[0].port_hi, 65535);
+        assert_int_equal(c->sources[0].port_hi, 32767);
         assert_int_equal(c->pools[0].balance, POOL_POLICY_CLIENT_ID);
         assert_int_equal(c->pools[0].brokers[0].weight, 1);
         assert_int_equal(c->nroutes, 0);
