@@ -441,7 +441,7 @@ static const struct bad BAD[] = {
     {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883}]\n"
      "source_addresses: [10.0.0.1]\npools: [{name: a, brokers: [\"10.0.2.1:1883\"]}]\n"
      "default_pool: a\n",
-     3, "ports 1024-65535 of 10.0.0.1 include listener port 1883 (line 2)"},
+     3, "ports 1024-32767 of 10.0.0.1 include listener port 1883 (line 2)"},
     {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883}]\n"
      "source_addresses: [\"10.0.1.1:5000\"]\npools: [{name: a, brokers: [\"10.0.2.1:1883\"]}]\n"
      "default_pool: a\nworkers: 2\n",
