@@ -138,42 +138,7 @@ int lb__set_plan(struct lb *lb, struct plan *p)
 
 void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps)
 {
-        uint8_t n = 0;
-
-        /* CONNACK properties (5.0 §3.2.2.3), built once: workers copy them */
-        if ((caps->present & MQTT_HAS_TOPIC_ALIAS_MAX) && caps->topic_alias_max && n + 3 <= 32) {
-                lb->v5_props[n++] = 0x22;
-                lb->v5_props[n++] = (uint8_t)(caps->topic_alias_max >> 8);
-                lb->v5_props[n++] = (uint8_t)caps->topic_alias_max;
-        }
-        if (caps->present & MQTT_HAS_RECEIVE_MAX) {
-                lb->v5_props[n++] = 0x21;
-                lb->v5_props[n++] = (uint8_t)(caps->receive_max >> 8);
-                lb->v5_props[n++] = (uint8_t)caps->receive_max;
-        }
-        if (caps->present & MQTT_HAS_MAX_PACKET) {
-                lb->v5_props[n++] = 0x27;
-                for (int i = 3; i >= 0; i--)
-                        lb->v5_props[n++] = (uint8_t)(caps->max_packet >> (8 * i));
-        }
-        if (caps->present & MQTT_HAS_MAX_QOS) {
-                lb->v5_props[n++] = 0x24;
-                lb->v5_props[n++] = caps->max_qos;
-        }
-        if (caps->present & MQTT_HAS_RETAIN_AVAIL) {
-                lb->v5_props[n++] = 0x25;
-                lb->v5_props[n++] = caps->retain_avail;
-        }
-        if (caps->present & MQTT_HAS_WILDCARD_AVAIL) {
-                lb->v5_props[n++] = 0x28;
-                lb->v5_props[n++] = caps->wildcard_avail;
-        }
-        if (caps->present & MQTT_HAS_SHARED_AVAIL) {
-                lb->v5_props[n++] = 0x2a;
-                lb->v5_props[n++] = caps->shared_avail;
-        }
-        lb->alias_max = (caps->present & MQTT_HAS_TOPIC_ALIAS_MAX) ? caps->topic_alias_max : 0;
-        lb->v5_props_len = n;
+        plan__set_connack_caps(lb->plan, caps);
 }
 
 int lb__load_bindings(struct lb *lb, const char *path)

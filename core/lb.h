@@ -157,14 +157,8 @@ const struct plan *lb__plan(const struct lb *lb);
  * when more than PLAN_BROKERS_MAX distinct brokers have been seen. One
  * thread at a time (the control thread). */
 int lb__set_plan(struct lb *lb, struct plan *p);
-/*
- * What the brokers keep (5.0 §3.2.2.3: Topic Alias Maximum, Receive Maximum,
- * Maximum Packet Size, Maximum QoS, Retain / Wildcard / Shared Subscription
- * Available), for the CONNACKs the balancer answers itself: it must not
- * promise more than the broker the connection binds to. Until called, those
- * CONNACKs carry no property (Topic Alias Maximum 0: no alias). Call before
- * the workers start (health checks will keep it current).
- */
+/* plan__set_connack_caps on the current plan: before the workers start
+ * (afterwards, set them on the next plan and publish it). */
 void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps);
 /* Learned bindings: load from / save to a file (one "pool client-id" per line). */
 int lb__load_bindings(struct lb *lb, const char *path);

@@ -135,14 +135,13 @@ static void decide(struct lb_worker *lw, struct conn *c)
          * capabilities, or none (Topic Alias Maximum absent means 0, so the
          * client uses no alias before the brokers' own limits are known) */
         if (c->version == MQTT_V5) {
-                const struct lb *lb = lw->lb;
-                uint8_t pkt[5 + sizeof(lb->v5_props)] = {0x20, (uint8_t)(3 + lb->v5_props_len), 0,
-                                                         0, lb->v5_props_len};
+                uint8_t pkt[5 + sizeof(plan->v5_props)] = {0x20, (uint8_t)(3 + plan->v5_props_len),
+                                                           0, 0, plan->v5_props_len};
 
-                memcpy(pkt + 5, lb->v5_props, lb->v5_props_len);
-                conn__own(c, pkt, (uint8_t)(5 + lb->v5_props_len));
-                if (lb->alias_max)
-                        mqtt_parser__set_alias_max(&c->mp, lb->alias_max);
+                memcpy(pkt + 5, plan->v5_props, plan->v5_props_len);
+                conn__own(c, pkt, (uint8_t)(5 + plan->v5_props_len));
+                if (plan->alias_max)
+                        mqtt_parser__set_alias_max(&c->mp, plan->alias_max);
         } else
                 conn__own(c, (const uint8_t[]){0x20, 0x02, 0x00, 0x00}, 4);
         c->self_connack = true;

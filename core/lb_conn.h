@@ -146,10 +146,6 @@ struct lb {
          * may land on another queue than its SYN (veth picks the queue from
          * the sender's, which can change once the socket is established) */
         uint8_t cookie_master[SYNCOOKIE_KEY_SIZE];
-        /* what a self-answered v5 CONNACK announces (lb__set_connack_caps) */
-        uint8_t v5_props[32];
-        uint8_t v5_props_len;
-        uint16_t alias_max;
         struct learned *learned;
         /* Broker gids stable across plans (a reload renumbers nothing): the
          * per-broker counters of every worker and the shared connection

@@ -167,3 +167,9 @@ void plan__put(const struct plan *p)
         if (p && __atomic_sub_fetch(&((struct plan *)p)->refs, 1, __ATOMIC_ACQ_REL) == 0)
                 plan__free((struct plan *)p);
 }
+
+void plan__set_connack_caps(struct plan *p, const struct mqtt_caps *caps)
+{
+        p->v5_props_len = (uint8_t)mqtt_caps__props(caps, p->v5_props);
+        p->alias_max = (caps->present & MQTT_HAS_TOPIC_ALIAS_MAX) ? caps->topic_alias_max : 0;
+}

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/pool.h"
 #include "core/route.h"
+#include "mqtt/caps.h"
 
 #define PLAN_BROKERS_MAX 1024 /* over all pools: the size of per-broker counter arrays */
 
@@ -66,6 +67,11 @@ struct plan {
         uint32_t syn_retries;
         uint64_t idle_timeout_ns;
         uint32_t max_connections;
+        /* what a CONNACK the balancer answers itself announces (v5): the
+         * brokers' capabilities, plan__set_connack_caps */
+        uint8_t v5_props[MQTT_CAPS_PROPS_MAX];
+        uint8_t v5_props_len;
+        uint16_t alias_max;
         uint32_t refs; /* plan__get/put: the balancer's reference + one per connection */
 };
 
@@ -73,6 +79,12 @@ struct plan {
  * reason in err (a config that config__load accepted does not fail). */
 int plan__build(const struct config *c, struct plan **out, char *err, size_t errlen);
 void plan__free(struct plan *p);
+
+/* What the balancer's own CONNACKs may promise (5.0 §3.2.2.3): at most
+ * what every broker they may bind to keeps (mqtt_caps__meet). Until set they
+ * carry no property (Topic Alias Maximum 0: no alias). Before the plan is
+ * published. */
+void plan__set_connack_caps(struct plan *p, const struct mqtt_caps *caps);
 
 /* References: plan__build returns a plan with one. A connection takes one
  * for its life (it keeps indices into this plan's pools) so that a plan
