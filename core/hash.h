@@ -17,6 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* inlined: the hashes here run per packet (flow lookup) and per PUBLISH on
+ * short keys, where a call into the library costs more than the hash */
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
 #include <xxhash.h>
 
 /* Maglev permutation of a backend name (NSDI 2016 §3.4: offset and skip

@@ -90,6 +90,9 @@ struct conn {
 
         /* binding (indices into plan: conn__plan) */
         const struct plan *plan; /* referenced (plan__get) for the connection's life */
+        uint64_t rt_hash;        /* route_publish's cache: the last topic's hash, */
+        int16_t rt_pool;         /* its pool */
+        bool rt_valid;
         int16_t pool, broker, first_broker;
         uint8_t tried; /* brokers of the pool tried */
         uint8_t bound_at, verdict;
@@ -147,6 +150,7 @@ struct lb {
          * the sender's, which can change once the socket is established) */
         uint8_t cookie_master[SYNCOOKIE_KEY_SIZE];
         struct learned *learned;
+        bool draining; /* lb__drain: SYNs answered with RST */
         /* Broker gids stable across plans (a reload renumbers nothing): the
          * per-broker counters of every worker and the shared connection
          * counts below are indexed by them. Written by whoever publishes
@@ -197,6 +201,7 @@ static inline const struct plan *conn__rebase(const struct lb_worker *lw, struct
         if (c->f.state == CONN_OPEN && c->pool < 0 && c->plan != now) {
                 plan__put(c->plan);
                 c->plan = plan__get(now);
+                c->rt_valid = false;
         }
         return c->plan;
 }
