@@ -136,6 +136,16 @@ int lb__set_plan(struct lb *lb, struct plan *p)
         return 0;
 }
 
+void lb__drain(struct lb *lb)
+{
+        __atomic_store_n(&lb->draining, true, __ATOMIC_RELAXED);
+}
+
+uint64_t lb_worker__active(const struct lb_worker *lw)
+{
+        return __atomic_load_n(&lw->stats.conn_active, __ATOMIC_RELAXED);
+}
+
 void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps)
 {
         plan__set_connack_caps(lb->plan, caps);

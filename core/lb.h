@@ -125,7 +125,8 @@ struct lb_cfg {
         X(rst_sent, "RSTs the balancer sent")                                             \
         X(stray, "segments to no connection (dropped)")                                   \
         X(no_frame, "segments not sent: no free frame in the worker's cache")             \
-        X(learned, "client id -> pool bindings learned")
+        X(learned, "client id -> pool bindings learned")                                  \
+        X(drain_refused, "SYNs answered with RST while draining (SIGTERM)")
 
 #define LB_STAT_FIELD_(name, doc) uint64_t name;
 struct lb_stats {
@@ -160,6 +161,10 @@ int lb__set_plan(struct lb *lb, struct plan *p);
 /* plan__set_connack_caps on the current plan: before the workers start
  * (afterwards, set them on the next plan and publish it). */
 void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps);
+/* Stop accepting (SIGTERM's drain): from now on a SYN is answered with an
+ * RST; connections already open carry on. Any thread. */
+void lb__drain(struct lb *lb);
+
 /* Learned bindings: load from / save to a file (one "pool client-id" per line). */
 int lb__load_bindings(struct lb *lb, const char *path);
 int lb__save_bindings(const struct lb *lb, const char *path);
@@ -171,6 +176,8 @@ int lb_worker__new(struct lb_worker **out, struct lb *lb, uint32_t id, const str
 /* Closes every connection (RST on both legs, sent through w), reports each
  * with LB_VERDICT_ABORTED, and cancels every timer. The worker must not run. */
 void lb_worker__close_all(struct lb_worker *lw, struct worker *w);
+/* Client connections open now (relaxed: while the worker runs). */
+uint64_t lb_worker__active(const struct lb_worker *lw);
 /* Connections still allocated (0 after close_all: nothing leaked). */
 uint32_t lb_worker__connections(const struct lb_worker *lw);
 void lb_worker__free(struct lb_worker *lw);

@@ -56,6 +56,30 @@ static void answer_hdr(const struct worker_pkt *p, const struct flow_key *k, str
         h->dport = k->sport;
 }
 
+/* An RST answering a segment to no connection (RFC 9293 3.10.7.1), in place. */
+static enum worker_verdict reset_stray(struct lb_worker *lw, struct worker_pkt *p,
+                                       const struct flow_key *k, const struct seg *s)
+{
+        struct tcp_out_hdr h;
+        int n;
+
+        bool syn = s->flags & TCP_OUT_SYN;
+
+        if (s->flags & TCP_OUT_RST)
+                return WORKER_DROP;
+        answer_hdr(p, k, &h);
+        /* a SYN carries no ACK to echo: RST|ACK acknowledging it */
+        h.seq = syn ? 0 : s->ack;
+        h.ack = s->seq + 1;
+        n = tcp_out__rst(p->data, frame_room(lw, p), &h, syn);
+        if (n < 0)
+                return WORKER_DROP;
+        p->d.len = (uint32_t)n;
+        p->out_port = p->in_port;
+        STAT(lw, rst_sent);
+        return WORKER_TX;
+}
+
 enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
                                    const struct flow_key *k)
 {
@@ -68,6 +92,10 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
         int n;
 
         seg__read(p, &s);
+        if (__atomic_load_n(&lw->lb->draining, __ATOMIC_RELAXED)) {
+                STAT(lw, drain_refused); /* stopping: the client retries elsewhere */
+                return reset_stray(lw, p, k, &s);
+        }
         if (tcp_opts__parse(s.tcp, (size_t)(p->m.end - p->m.l4), &o))
                 return WORKER_DROP;
         tuple_of(&t, k);
@@ -92,26 +120,6 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
         p->d.len = (uint32_t)n;
         p->out_port = p->in_port;
         STAT(lw, syncookies_sent);
-        return WORKER_TX;
-}
-
-/* An RST answering a segment to no connection (RFC 9293 3.10.7.1), in place. */
-static enum worker_verdict reset_stray(struct lb_worker *lw, struct worker_pkt *p,
-                                       const struct flow_key *k, const struct seg *s)
-{
-        struct tcp_out_hdr h;
-        int n;
-
-        if (s->flags & TCP_OUT_RST)
-                return WORKER_DROP;
-        answer_hdr(p, k, &h);
-        h.seq = s->ack;
-        n = tcp_out__rst(p->data, frame_room(lw, p), &h, false);
-        if (n < 0)
-                return WORKER_DROP;
-        p->d.len = (uint32_t)n;
-        p->out_port = p->in_port;
-        STAT(lw, rst_sent);
         return WORKER_TX;
 }
 
