@@ -48,6 +48,17 @@ enum conn_timer {
 #define CONN_LINGER_NS 2000000000ull /* after both FINs: late ACKs still translated */
 #define CONN_PROXY_MAX 52            /* PROXY v2 header for IPv6 */
 
+/* A leg's outgoing L2/L3 header, kept from its first spliced segment:
+ * later ones copy it and patch lengths and checksums (lb_splice.c). */
+struct leg_hdr {
+        uint8_t bytes[14 + 4 * TCP_OUT_VLANS + 40];
+        uint8_t len; /* 0: not built yet */
+        uint8_t family;
+        uint8_t ports[4];   /* source and destination port as on the wire */
+        uint64_t ip_sum;    /* IPv4: the header's sum with length and checksum 0 */
+        uint64_t tcp_delta; /* new addresses and ports minus the old (one's complement) */
+};
+
 struct conn {
         struct flow f; /* f.client: client -> listener; f.broker: broker -> source */
 
@@ -122,6 +133,7 @@ struct conn {
         uint32_t pre_consumed; /* broker bytes consumed */
         uint8_t pre_pings;     /* PINGRESPs still to consume */
         uint32_t d_c2s, d_s2c;
+        struct leg_hdr to_client, to_broker; /* spliced segments' headers */
         bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
 
         /* timers and accounting */

@@ -48,8 +48,104 @@ static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
  * on the wire). sack_delta: subtracted from SACK blocks; full: recompute the
  * TCP checksum instead of patching it (the payload was changed).
  */
+/*
+ * The fast path of rewrite for a leg whose header was built (lh->len): the
+ * L2/L3 header copied from the leg's template, only the lengths, sequence,
+ * acknowledgement and window patched, and the TCP checksum updated by the
+ * template's constant address and port delta (RFC 1624). For segments
+ * without TCP options (SACK blocks take the general path) whose payload is
+ * unchanged.
+ */
+static void rewrite_fast(struct lb_worker *lw, struct worker_pkt *p, const struct leg_hdr *lh,
+                         uint32_t seq, uint32_t ack, uint16_t window)
+{
+        uint8_t *chunk = lw->w->umem_base + (p->d.addr & lw->w->frame_mask);
+        uint8_t *tcp = p->data + p->m.l4, *start;
+        uint32_t tcp_len = (uint32_t)(p->m.end - p->m.l4), old[2], now[2], len;
+        uint16_t check, old_w, now_w;
+        uint64_t sum;
+
+        memcpy(&check, tcp + 16, 2);
+        memcpy(old, tcp + 4, 8);
+        memcpy(&old_w, tcp + 14, 2);
+        memcpy(tcp, lh->ports, 4);
+        packet__put32(tcp + 4, seq);
+        packet__put32(tcp + 8, ack);
+        packet__put16(tcp + 14, window);
+        memcpy(now, tcp + 4, 8);
+        memcpy(&now_w, tcp + 14, 2);
+        /* 2^16 = 1 modulo 0xffff: a 32-bit word sums as its two halves */
+        sum = (uint16_t)~check + lh->tcp_delta + (uint32_t)~old[0] + (uint32_t)~old[1] +
+              (uint16_t)~old_w + now[0] + now[1] + now_w;
+        check = csum__fold(sum);
+        memcpy(tcp + 16, &check, 2);
+
+        start = tcp - lh->len;
+        if (start < chunk) {
+                memmove(chunk + lh->len, tcp, tcp_len);
+                tcp = chunk + lh->len;
+                start = chunk;
+        }
+        if (lh->len == 34) /* Ethernet + IPv4, the common case: a fixed-size copy */
+                memcpy(start, lh->bytes, 34);
+        else
+                memcpy(start, lh->bytes, lh->len);
+        if (lh->family == 4) {
+                uint8_t *ip = tcp - 20;
+
+                packet__put16(ip + 2, (uint16_t)(20 + tcp_len));
+                check = csum__fold(lh->ip_sum + csum__partial(ip + 2, 2, 0));
+                memcpy(ip + 10, &check, 2);
+        } else {
+                packet__put16(tcp - 40 + 4, (uint16_t)tcp_len);
+        }
+        len = lh->len + tcp_len;
+        if (len < TCP_OUT_MIN_FRAME) {
+                memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
+                len = TCP_OUT_MIN_FRAME;
+        }
+        p->data = start;
+        p->d.addr = (uint64_t)(start - lw->w->umem_base);
+        p->d.len = len;
+}
+
+/*
+ * After the general path rewrote a segment of a leg whose template is not
+ * built: keeps its L2/L3 header (lengths and IPv4 checksum zeroed) and the
+ * checksum delta from the old addresses and ports (old: the segment as it
+ * came, 2 * olen address bytes then 4 port bytes) to the new ones.
+ */
+static void leg_hdr__build(struct leg_hdr *lh, const struct tcp_out_hdr *h, const uint8_t *start,
+                           uint32_t hl, const uint8_t *old_addrs, uint32_t olen,
+                           const uint8_t *old_ports)
+{
+        uint32_t nlen = h->family == 4 ? 4 : 16;
+        uint8_t *ip = lh->bytes + hl - (h->family == 4 ? 20 : 40), ports[4];
+        uint64_t from, to;
+
+        if (hl > sizeof(lh->bytes))
+                return;
+        memcpy(lh->bytes, start, hl);
+        if (h->family == 4) {
+                memset(ip + 2, 0, 2);
+                memset(ip + 10, 0, 2);
+                lh->ip_sum = csum__partial(ip, 20, 0);
+        } else {
+                memset(ip + 4, 0, 2);
+        }
+        packet__put16(ports, h->sport);
+        packet__put16(ports + 2, h->dport);
+        memcpy(lh->ports, ports, 4);
+        from = csum__partial(old_addrs, 2 * olen, csum__partial(old_ports, 4, 0));
+        to = csum__partial(h->saddr, nlen, csum__partial(h->daddr, nlen, 0));
+        to = csum__partial(ports, 4, to);
+        lh->tcp_delta = (uint16_t)~csum__fold16(from) + to;
+        lh->family = h->family;
+        lh->len = (uint8_t)hl;
+}
+
 static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp_out_hdr *h,
-                    uint32_t sack_delta, bool sack_keep, bool full)
+                    uint32_t sack_delta, bool sack_keep, bool full, struct leg_hdr *lh)
 {
         uint8_t *chunk = lw->w->umem_base + (p->d.addr & lw->w->frame_mask);
         const uint8_t *ip = p->data + p->m.l3;
@@ -59,7 +155,10 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         uint32_t hl = 14u + 4u * h->n_vlans + (h->family == 4 ? 20u : 40u), len;
         uint64_t sum = 0;
         uint16_t check;
+        uint8_t old_addrs[32], old_ports[4];
 
+        memcpy(old_addrs, ip + (p->m.family == 4 ? 12 : 8), 2 * olen);
+        memcpy(old_ports, tcp, 4);
         if (!full) {
                 const uint8_t *os = ip + (p->m.family == 4 ? 12 : 8);
 
@@ -130,6 +229,8 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
                 check = csum__fold(sum);
         }
         memcpy(tcp + 16, &check, 2);
+        if (!lh->len)
+                leg_hdr__build(lh, h, start, hl, old_addrs, olen, old_ports);
         len = hl + tcp_len;
         if (len < TCP_OUT_MIN_FRAME) {
                 memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
@@ -138,6 +239,13 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         p->data = start;
         p->d.addr = (uint64_t)(start - lw->w->umem_base);
         p->d.len = len;
+}
+
+/* Whether a segment can take rewrite_fast on leg lh: the template is built,
+ * the payload is unchanged and the TCP header has no option. */
+static bool fast_ok(const struct worker_pkt *p, const struct leg_hdr *lh, bool full)
+{
+        return lh->len && !full && p->data[p->m.l4 + 12] >> 4 == 5;
 }
 
 static void maybe_linger(struct lb_worker *lw, struct conn *c)
@@ -151,6 +259,7 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
 {
         uint32_t own_end = c->k_isn + 1 + c->own_len, seq_b, ack_b, edge_b;
         struct tcp_out_hdr h;
+        uint16_t win;
         bool fin, rst;
         struct seg s;
 
@@ -197,13 +306,18 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         c->r_ack_max = ack_b;
         edge_b = s.ack + c->c_rwnd - c->d_s2c;
         c->b_nxt = seq_max(c->b_nxt, seq_b + s.len + (fin ? 1 : 0));
-        conn__broker_hdr(c, &h, seq_b);
-        h.ack = ack_b;
         if (c->consume && !c->prefix_done) /* no mapping yet: the client's window as is */
-                h.window = window_field(c->c_rwnd, c->b_ws);
+                win = window_field(c->c_rwnd, c->b_ws);
         else
-                h.window = window_field(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
-        rewrite(lw, p, &h, c->d_s2c, c->r_sack, false);
+                win = window_field(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
+        if (fast_ok(p, &c->to_broker, false)) {
+                rewrite_fast(lw, p, &c->to_broker, seq_b, ack_b, win);
+        } else {
+                conn__broker_hdr(c, &h, seq_b);
+                h.ack = ack_b;
+                h.window = win;
+                rewrite(lw, p, &h, c->d_s2c, c->r_sack, false, &c->to_broker);
+        }
         p->out_port = c->b_port;
         if (rst)
                 conn__end(lw, c, LB_VERDICT_SPLICED);
@@ -397,10 +511,14 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         if (fin)
                 c->fin_s2c = true;
         c->k_nxt = seq_max(c->k_nxt, seq_c + s.len + (fin ? 1 : 0));
-        conn__client_hdr(c, &h, seq_c);
-        h.ack = ack_c;
-        h.window = conn__client_window(c);
-        rewrite(lw, p, &h, c->d_c2s, c->c_sack, off != 0);
+        if (fast_ok(p, &c->to_client, off != 0)) {
+                rewrite_fast(lw, p, &c->to_client, seq_c, ack_c, conn__client_window(c));
+        } else {
+                conn__client_hdr(c, &h, seq_c);
+                h.ack = ack_c;
+                h.window = conn__client_window(c);
+                rewrite(lw, p, &h, c->d_c2s, c->c_sack, off != 0, &c->to_client);
+        }
         p->out_port = c->c_port;
         if (rst)
                 conn__end(lw, c, c->refusal ? LB_VERDICT_REFUSED : LB_VERDICT_SPLICED);
