@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,8 +511,12 @@ int cmd_null_forward(int argc, char **argv)
         start = now_s();
         for (;;) {
                 double left = o.duration > 0 ? start + o.duration - now_s() : 1.0;
+                int sig;
 
-                if (left <= 0 || cli__wait_signal(left < 1.0 ? (long)(left * 1000) + 1 : 1000))
+                if (left <= 0)
+                        break;
+                sig = cli__wait_signal(left < 1.0 ? (long)(left * 1000) + 1 : 1000);
+                if (sig && sig != SIGHUP) /* nothing to reload here */
                         break;
         }
         double secs = now_s() - start;

@@ -1,9 +1,13 @@
 /*
  * mqttlb run -c FILE: the balancer in the foreground. The configuration
  * becomes a plan; the datapath runs the balancer's handler on every worker;
- * the control thread keeps the brokers' next hops resolved. SIGINT/SIGTERM
- * stop it: every connection still open is reset on both legs, the learned
- * bindings are saved, the counters printed, the frame ledger checked.
+ * the control thread keeps the brokers' next hops resolved and the plan in
+ * step with the health checks (run_plan.c); the counters are served on the
+ * admin socket and /metrics (run_admin.c). SIGHUP reloads FILE. SIGTERM or
+ * SIGINT drains: new connections are refused, open ones get up to the drain
+ * timeout to end, then the rest are reset on both legs; the learned bindings
+ * are saved, the counters printed, the frame ledger checked. A second signal
+ * ends the drain at once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,33 +18,31 @@
 #include <string.h>
 #include <time.h>
 
+#include <signal.h>
+
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/control.h"
-#include "core/dataplane.h"
-#include "core/lb.h"
+#include "cli/run.h"
+#include "core/log.h"
 #include "core/plan.h"
 #include "core/rss.h"
 
 static const char USAGE[] =
-    "usage: mqttlb run -c FILE [-d SECONDS] [--json]\n"
+    "usage: mqttlb run -c FILE [-d SECONDS] [--drain-timeout S] [--log-format text|json] [--json]\n"
     "\n"
-    "Runs the balancer on the interfaces of FILE until SIGINT or SIGTERM.\n"
-    "  -c, --config FILE    the configuration (docs/config.md)\n"
-    "  -d, --duration S     stop by itself after S seconds (tests)\n"
-    "      --json           the counters at exit as one JSON object on stdout\n"
-    "  -h, --help           this text\n";
+    "Runs the balancer on the interfaces of FILE until SIGINT or SIGTERM (then drains).\n"
+    "SIGHUP reloads FILE: pools, brokers, routes and weights for new connections.\n"
+    "  -c, --config FILE       the configuration (docs/config.md)\n"
+    "  -d, --duration S        stop by itself after S seconds (tests; no drain)\n"
+    "      --drain-timeout S   on SIGTERM/SIGINT, how long open connections may take to\n"
+    "                          end before they are reset (default 10; 0: reset at once)\n"
+    "      --log-format F      text (default) or json: one JSON object per log line\n"
+    "      --json              the counters at exit as one JSON object on stdout\n"
+    "  -h, --help              this text\n";
 
-struct run {
-        struct config *cfg;
-        struct control *ctl;
-        struct dataplane *dp;
-        struct lb *lb;
-        struct lb_worker *lw[WORKER_MAX];
-        struct rss *rss;
-        int ifindex[WORKER_PORTS_MAX];
-        struct lb_listener_key listeners[LB_LISTENERS_MAX];
-        struct dataplane_source sources[WORKER_SOURCES_MAX];
+struct run_args {
+        const char *path;
+        double duration, drain;
+        bool json;
 };
 
 /* The brokers' next hops, from the control thread's table: out of the port
@@ -64,23 +66,44 @@ static int nexthop(void *ctx, const struct nh_addr *dst, struct lb_nexthop *out)
         return -EHOSTUNREACH; /* routed through an interface we do not own */
 }
 
-static int parse_args(int argc, char **argv, const char **path, double *duration, bool *json)
+static int parse_args(int argc, char **argv, struct run_args *a)
 {
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
             {"duration", required_argument, NULL, 'd'},
+            {"drain-timeout", required_argument, NULL, 'D'},
+            {"log-format", required_argument, NULL, 'l'},
             {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
             {0},
         };
+        enum log_format lf;
+        char *end;
         int c;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
                 switch (c) {
-                case 'c': *path = optarg; break;
-                case 'd': *duration = atof(optarg); break;
-                case 'j': *json = true; break;
+                case 'c': a->path = optarg; break;
+                case 'd': a->duration = atof(optarg); break;
+                case 'D':
+                        a->drain = strtod(optarg, &end);
+                        if (end == optarg || *end || a->drain < 0 || a->drain > 86400) {
+                                cli__error("run: --drain-timeout: '%s' is not a number of seconds "
+                                           "from 0 to 86400",
+                                           optarg);
+                                return EXIT_USER;
+                        }
+                        break;
+                case 'l':
+                        if (log__parse_format(optarg, &lf)) {
+                                cli__error("run: --log-format: '%s': expected text or json",
+                                           optarg);
+                                return EXIT_USER;
+                        }
+                        log__set_format(lf);
+                        break;
+                case 'j': a->json = true; break;
                 case 'h': fputs(USAGE, stdout); return -1;
                 default: fputs(USAGE, stderr); return EXIT_USER;
                 }
@@ -89,7 +112,7 @@ static int parse_args(int argc, char **argv, const char **path, double *duration
                 cli__error("run: unexpected argument '%s'", argv[optind]);
                 return EXIT_USER;
         }
-        if (!*path) {
+        if (!a->path) {
                 cli__error("run: -c FILE is required");
                 return EXIT_USER;
         }
@@ -168,6 +191,8 @@ static void print_counters(struct run *r, bool json)
         struct lb_stats sum = {0}, s;
         uint64_t *sv = (uint64_t *)&sum;
         const uint64_t *v = (const uint64_t *)&s;
+        char line[2048] = "";
+        size_t n = 0;
 
         for (uint32_t w = 0; w < r->cfg->workers; w++) {
                 lb_worker__stats(r->lw[w], &s);
@@ -182,22 +207,47 @@ static void print_counters(struct run *r, bool json)
                 printf("}\n");
                 fflush(stdout);
         }
-        fprintf(stderr, "mqttlb: counters:");
-        for (size_t k = 0; k < LB_NSTATS; k++)
+        for (size_t k = 0; k < LB_NSTATS && n < sizeof(line); k++)
                 if (sv[k])
-                        fprintf(stderr, " %s %llu", lb_stat_names[k], (unsigned long long)sv[k]);
-        fputc('\n', stderr);
+                        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s %llu",
+                                              lb_stat_names[k], (unsigned long long)sv[k]);
+        log__info("counters", "counters:%s", line);
 }
 
 static void teardown(struct run *r)
 {
+        run_admin__stop(r);
+        run_plan__stop(r);
         for (uint32_t w = 0; w < WORKER_MAX; w++)
                 lb_worker__free(r->lw[w]);
         dataplane__free(r->dp);
         control__stop(r->ctl);
         lb__free(r->lb);
         rss__free(r->rss);
+        if (r->cur != r->cfg)
+                config__free(r->cur);
         config__free(r->cfg);
+}
+
+/* Warns when a source range overlaps the kernel's ephemeral ports: the XDP
+ * program would take replies meant for the kernel's own connections from
+ * that address (the health checks among them). */
+static void check_port_ranges(const struct config *c)
+{
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+        unsigned lo, hi;
+
+        if (!f)
+                return;
+        if (fscanf(f, "%u %u", &lo, &hi) == 2)
+                for (uint32_t i = 0; i < c->nsources; i++)
+                        if (c->sources[i].port_lo <= hi && c->sources[i].port_hi >= lo)
+                                log__warn("ports",
+                                          "source_addresses[%u]: ports %u-%u overlap the kernel's "
+                                          "ephemeral range %u-%u: the kernel's own connections "
+                                          "from that address (health checks) may fail",
+                                          i, c->sources[i].port_lo, c->sources[i].port_hi, lo, hi);
+        fclose(f);
 }
 
 static double mono_s(void)
@@ -208,12 +258,64 @@ static double mono_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Whole seconds since start (monotonic). */
+static double since(double start)
+{
+        return mono_s() - start;
+}
+
+/* Until SIGINT/SIGTERM (or the -d duration); SIGHUP reloads on the way.
+ * Returns true when a signal asked to stop (drain), false at the duration. */
+static bool wait_stop(struct run *r, double duration)
+{
+        double start = mono_s();
+
+        for (;;) {
+                double left = duration > 0 ? duration - since(start) : 1.0;
+                int sig;
+
+                if (left <= 0)
+                        return false;
+                sig = cli__wait_signal(left < 1.0 ? (long)(left * 1000) + 1 : 1000);
+                if (sig == SIGHUP)
+                        run_plan__reload(r);
+                else if (sig)
+                        return true;
+        }
+}
+
+/* Refuses new connections and waits up to drain seconds for the open ones
+ * to end (a second SIGINT/SIGTERM cuts it short). */
+static void drain(struct run *r, double drain)
+{
+        double start = mono_s(), next_log = 0;
+        uint64_t open = 0;
+
+        lb__drain(r->lb);
+        for (;;) {
+                open = 0;
+                for (uint32_t w = 0; w < r->cfg->workers; w++)
+                        open += lb_worker__active(r->lw[w]);
+                if (!open || since(start) >= drain)
+                        break;
+                if (since(start) >= next_log) {
+                        log__info("drain", "draining: %llu connection(s) open, %.0f s left",
+                                  (unsigned long long)open, drain - since(start));
+                        next_log += 5;
+                }
+                int sig = cli__wait_signal(100);
+
+                if (sig && sig != SIGHUP)
+                        break;
+        }
+        log__info("drain", "drained in %.1f s: %llu connection(s) left to reset", since(start),
+                  (unsigned long long)open);
+}
+
 int cmd_run(int argc, char **argv)
 {
         static struct run r;
-        const char *path = NULL;
-        double duration = 0, start;
-        bool json = false;
+        struct run_args a = {.drain = 10};
         struct dataplane_cfg dc;
         struct dataplane_ledger l;
         struct plan *plan;
@@ -221,14 +323,17 @@ int cmd_run(int argc, char **argv)
         int e, rc = 0;
 
         memset(&r, 0, sizeof(r));
-        e = parse_args(argc, argv, &path, &duration, &json);
+        r.health_slot = -1;
+        e = parse_args(argc, argv, &a);
         if (e)
                 return e < 0 ? 0 : e;
-        e = config__load(path, &r.cfg, err, sizeof(err));
+        r.path = a.path;
+        e = config__load(a.path, &r.cfg, err, sizeof(err));
         if (e) {
                 cli__error("%s", err);
                 return e == -ENOMEM ? EXIT_RUNTIME : EXIT_USER;
         }
+        r.cur = r.cfg;
         if (plan__build(r.cfg, &plan, err, sizeof(err))) {
                 cli__error("%s", err);
                 teardown(&r);
@@ -239,16 +344,17 @@ int cmd_run(int argc, char **argv)
                                             .nexthop = nexthop,
                                             .nexthop_ctx = &r});
         if (e) {
-                plan__free(plan);
+                cli__error("cannot start the balancer: %s", strerror(-e));
                 teardown(&r);
                 return EXIT_RUNTIME;
         }
         if (r.cfg->connections.state_file) {
                 e = lb__load_bindings(r.lb, r.cfg->connections.state_file);
                 if (e && e != -ENOENT)
-                        fprintf(stderr, "mqttlb: %s: cannot read learned bindings: %s\n",
-                                r.cfg->connections.state_file, strerror(-e));
+                        log__warn("state", "%s: cannot read learned bindings: %s",
+                                  r.cfg->connections.state_file, strerror(-e));
         }
+        check_port_ranges(r.cfg);
         /* RSS on the broker side (the last interface): return traffic steered
          * to the worker that opened the leg, where the NIC says how */
         if (rss__read(r.cfg->interfaces[r.cfg->ninterfaces - 1], &r.rss, err, sizeof(err)))
@@ -260,7 +366,8 @@ int cmd_run(int argc, char **argv)
                         return EXIT_RUNTIME;
                 }
         cli__block_signals();
-        if ((e = start_control(&r, err, sizeof(err)))) {
+        if ((e = start_control(&r, err, sizeof(err))) ||
+            (e = run_plan__start(&r, err, sizeof(err)))) {
                 cli__error("%s", err);
                 teardown(&r);
                 return EXIT_RUNTIME;
@@ -271,17 +378,17 @@ int cmd_run(int argc, char **argv)
                 teardown(&r);
                 return EXIT_RUNTIME;
         }
-        fprintf(stderr, "mqttlb: running %s: %u worker(s), %u pool(s), %s AF_XDP%s\n", path,
-                r.cfg->workers, lb__plan(r.lb)->npools,
-                dataplane__zerocopy(r.dp) ? "zero-copy" : "copy-mode",
-                r.rss ? ", RSS-steered broker ports" : "");
-        start = mono_s();
-        for (;;) {
-                double left = duration > 0 ? start + duration - mono_s() : 1.0;
-
-                if (left <= 0 || cli__wait_signal(left < 1.0 ? (long)(left * 1000) + 1 : 1000))
-                        break;
+        if ((e = run_admin__start(&r, err, sizeof(err)))) {
+                cli__error("%s", err);
+                teardown(&r);
+                return EXIT_RUNTIME;
         }
+        log__info("start", "running %s: %u worker(s), %u pool(s), %s AF_XDP%s", a.path,
+                  r.cfg->workers, lb__plan(r.lb)->npools,
+                  dataplane__zerocopy(r.dp) ? "zero-copy" : "copy-mode",
+                  r.rss ? ", RSS-steered broker ports" : "");
+        if (wait_stop(&r, a.duration) && a.drain > 0)
+                drain(&r, a.drain);
         dataplane__stop(r.dp);
         for (uint32_t w = 0; w < r.cfg->workers; w++) {
                 struct worker *wk = dataplane__worker(r.dp, w);
@@ -289,23 +396,24 @@ int cmd_run(int argc, char **argv)
                 lb_worker__close_all(r.lw[w], wk);
                 worker__flush(wk);
                 if (lb_worker__connections(r.lw[w])) {
-                        cli__error("worker %u: %u connection(s) not freed", w,
+                        log__error("leak", "worker %u: %u connection(s) not freed", w,
                                    lb_worker__connections(r.lw[w]));
                         rc = EXIT_RUNTIME;
                 }
         }
         dataplane__wait_tx(r.dp);
-        print_counters(&r, json);
-        if (r.cfg->connections.state_file &&
-            (e = lb__save_bindings(r.lb, r.cfg->connections.state_file)))
-                fprintf(stderr, "mqttlb: %s: cannot save learned bindings: %s\n",
-                        r.cfg->connections.state_file, strerror(-e));
+        print_counters(&r, a.json);
+        if (r.cur->connections.state_file &&
+            (e = lb__save_bindings(r.lb, r.cur->connections.state_file)))
+                log__warn("state", "%s: cannot save learned bindings: %s",
+                          r.cur->connections.state_file, strerror(-e));
         dataplane__ledger(r.dp, &l);
         if (l.sum != l.total) {
-                cli__error("frame ledger: %lld frame(s) unaccounted for",
+                log__error("leak", "frame ledger: %lld frame(s) unaccounted for",
                            (long long)(l.total - l.sum));
                 rc = EXIT_RUNTIME;
         }
+        log__info("stop", "stopped");
         teardown(&r);
         return rc;
 }

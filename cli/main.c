@@ -14,11 +14,14 @@ static const struct {
         const char *what;
 } COMMANDS[] = {
     {"check", cmd_check, "validate a configuration file and print the resolved plan"},
+    {"demo", cmd_demo,
+     "MQTT brokers in three pools and clients through mqttlb in private namespaces (root)"},
     {"null-forward", cmd_null_forward,
      "forward frames through the AF_XDP datapath without MQTT (the ceiling; a datapath check)"},
     {"replay", cmd_replay,
      "run the connections of a capture offline through the balancer, brokers emulated"},
     {"run", cmd_run, "run the balancer in the foreground (SIGINT/SIGTERM stop it)"},
+    {"stats", cmd_stats, "print the running instance's counters (admin socket)"},
 };
 
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
@@ -41,6 +44,7 @@ void cli__block_signals(void)
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
@@ -53,6 +57,7 @@ int cli__wait_signal(long ms)
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
         sig = sigtimedwait(&set, NULL, &ts);
         return sig > 0 ? sig : 0;
 }

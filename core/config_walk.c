@@ -383,7 +383,7 @@ static int set_field(struct cfg_walk *w, const struct cfg_field *f, const yaml_n
 {
         char *at = (char *)obj + f->off;
         const char *s;
-        int e, choice;
+        int e, choice = 0;
 
         switch (f->type) {
         case CFG_T_U32: return cfg_walk__u32(w, v, path, f->min, f->max, (uint32_t *)(void *)at);

@@ -92,7 +92,7 @@ static void json_string(FILE *f, const char *s)
 void log__msg(enum log_level level, const char *event, const char *fmt, ...)
 {
         static const char *const names[] = {"error", "warn", "info"};
-        char msg[1024], ts[40];
+        char msg[2048], ts[40];
         struct timespec now;
         struct tm tm;
         unsigned suppressed = 0;
