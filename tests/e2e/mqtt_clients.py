@@ -7,6 +7,7 @@ Run with /usr/bin/python3 (Debian's python3-paho-mqtt, 1.6 API). Subcommands:
   pub          Paho publisher (QoS 0/1/2, MQTT 3.1.1 or 5, bind address,
                how the session ends: DISCONNECT, FIN or RST)
   sub          Paho subscriber that marks the broker it landed on
+  trickle      Paho publisher keeping one connection, a message per interval
   load         asyncio raw-MQTT load: many clients, QoS 1, reconnects
   probe        one CONNECT/CONNACK, to tell when a listener serves MQTT
   check        every expected message arrived exactly once in its pool
@@ -396,6 +397,57 @@ def cmd_sub(args):
         return 1
     finally:
         out.close()
+    return 0
+
+
+# --- trickle (Paho) --------------------------------------------------------------
+
+
+def cmd_trickle(args):
+    """trickle: one Paho client that keeps its one connection and publishes a
+    message on --topic every --interval seconds (payload CLIENT_ID/SEQ), each
+    acknowledged (QoS 1/2) before the next; appends a sent line per message
+    once acknowledged, with a third field, the time of the acknowledgement;
+    writes --ready after the first. Ends with DISCONNECT on SIGTERM/SIGINT or
+    after --count messages (0: no limit), exit 0; exit 1 when the connection
+    breaks, an acknowledgement takes longer than --ack-timeout or --timeout
+    passes (the connection staying up is the point)."""
+    mqtt = paho()
+    deadline = time.monotonic() + args.timeout
+    client = paho_client(mqtt, args.client_id, args.protocol)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    try:
+        paho_connect(mqtt, client, args, deadline)
+        local = client.socket().getsockname()
+        log(f"trickle {args.client_id}: connected from {local[0]}:{local[1]} to {args.host}:{args.port}")
+        seq = args.seq_start
+        with open(args.sent, "a", encoding="utf-8") as sent:
+            while not stop and (args.count == 0 or seq < args.seq_start + args.count):
+                payload = f"{args.client_id}/{seq}"
+                info = client.publish(args.topic, payload, qos=args.qos)
+                drive(client, info.is_published, time.monotonic() + args.ack_timeout,
+                      f"the acknowledgement of {payload}")
+                sent.write(f"{esc(args.topic)}\t{esc(payload)}\t{time.time():.6f}\n")
+                sent.flush()
+                if seq == args.seq_start and args.ready:
+                    with open(args.ready, "w") as f:
+                        f.write("ready\n")
+                seq += 1
+                until = time.monotonic() + args.interval
+                while not stop and time.monotonic() < until:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"--timeout {args.timeout} s passed")
+                    rc = client.loop(timeout=0.05)
+                    if rc != 0:
+                        raise ConnectionError(f"connection lost between messages (paho rc {rc})")
+        client.disconnect()
+        client.loop(timeout=0.1)
+        log(f"trickle {args.client_id}: {seq - args.seq_start} messages acknowledged on one connection")
+    except (OSError, TimeoutError, ConnectionError) as e:
+        print(f"trickle {args.client_id} -> {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -833,6 +885,16 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--ready", required=True)
     p.set_defaults(func=cmd_sub)
+
+    p = sub.add_parser("trickle", help=cmd_trickle.__doc__)
+    client_args(p)
+    p.add_argument("--interval", type=float, default=0.2, help="seconds between messages")
+    p.add_argument("--count", type=int, default=0, help="messages, then DISCONNECT (0: until SIGTERM)")
+    p.add_argument("--seq-start", type=int, default=1)
+    p.add_argument("--ack-timeout", type=float, default=5.0)
+    p.add_argument("--sent", required=True)
+    p.add_argument("--ready", help="file written once the first message is acknowledged")
+    p.set_defaults(func=cmd_trickle)
 
     p = sub.add_parser("load", help=cmd_load.__doc__)
     p.add_argument("--pool", action="append", required=True, help="NAME=HOST[:PORT],... (failover order)")
