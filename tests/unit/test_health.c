@@ -445,7 +445,7 @@ static void test_v5_up_caps(void **state)
         new_checker(&w, &cfg, &f->port, 1);
         assert_true(health__up(w.h, 0));
         assert_false(health__caps(w.h, 0, &caps)); /* nothing read yet */
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, 4)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 4)));
         assert_int_equal(w.n, 0);
         assert_true(health__up(w.h, 0));
         st = stats(&w, 0);
@@ -482,7 +482,7 @@ static void test_refused(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 3000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_int_equal(w.ch[0].idx, 0);
         assert_false(w.ch[0].up);
         assert_string_equal(w.ch[0].reason, "CONNACK refused: 0x87 Not authorized");
@@ -512,7 +512,7 @@ static void test_timeout(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 3000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_false(w.ch[0].up);
         assert_string_equal(w.ch[0].reason, "timeout after 100 ms");
         assert_int_equal(w.ch[0].st.failed, 2);
@@ -538,14 +538,14 @@ static void test_connection_refused(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &port, 1);
-        assert_true(drive(&w, 2000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_false(w.ch[0].up);
         assert_string_equal(w.ch[0].reason, "connect: Connection refused");
         assert_int_equal(w.ch[0].st.checks, 1);
         assert_true(w.ch[0].ms < 300); /* not after an interval */
         /* the next check comes one interval later, not before */
         assert_false(drive(&w, 400, checks_at_least, CHECKS(0, 2)));
-        assert_true(drive(&w, 2000, checks_at_least, CHECKS(0, 2)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 2)));
         assert_int_equal(w.n, 1);
         health__free(w.h);
         close(fd);
@@ -563,11 +563,11 @@ static void test_v311_fallback(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, 1)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 1)));
         assert_int_equal(stats(&w, 0).version, MQTT_V311);
-        assert_true(drive(&w, 5000, checks_at_least, CHECKS(0, HEALTH_V5_RETRY)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, HEALTH_V5_RETRY)));
         assert_int_equal(atomic_load(&f->v5), 1);
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, HEALTH_V5_RETRY + 1)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, HEALTH_V5_RETRY + 1)));
         st = stats(&w, 0);
         assert_int_equal(w.n, 0);
         assert_true(health__up(w.h, 0));
@@ -592,7 +592,7 @@ static void test_v311_after_close(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, 4)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 4)));
         st = stats(&w, 0);
         assert_int_equal(w.n, 0);
         assert_int_equal(st.ok, st.checks);
@@ -613,7 +613,7 @@ static void test_closed(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 3000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_false(w.ch[0].up);
         assert_string_equal(w.ch[0].reason, "closed before CONNACK");
         assert_int_equal(w.ch[0].st.failed, 2);
@@ -634,11 +634,11 @@ static void test_down_then_fixed(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 3000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_false(w.ch[0].up);
         assert_int_equal(w.ch[0].st.failed, 2);
         atomic_store(&f->mode, FAKE_V5_OK); /* before the next check starts */
-        assert_true(drive(&w, 3000, changes_at_least, 2));
+        assert_true(drive(&w, 10000, changes_at_least, 2));
         assert_true(w.ch[1].up);
         assert_string_equal(w.ch[1].reason, "3 checks passed (MQTT 5.0)");
         assert_int_equal(w.ch[1].st.ok, 3);
@@ -666,8 +666,8 @@ static void test_mixed(void **state)
         (void)state;
         ports[0] = good->port, ports[1] = bad->port, ports[2] = closed_port;
         new_checker(&w, &cfg, ports, 3);
-        assert_true(drive(&w, 3000, changes_at_least, 2));
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, 8)));
+        assert_true(drive(&w, 10000, changes_at_least, 2));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 8)));
         assert_int_equal(w.n, 2);
         for (unsigned i = 0; i < w.n; i++) {
                 assert_false(w.ch[i].up);
@@ -700,7 +700,7 @@ static void test_spread(void **state)
         (void)state;
         new_checker(&w, &cfg, ports, 4);
         f->t0 = w.t0;
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, 2)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 2)));
         health__free(w.h);
         atomic_store(&f->stop, true);
         pthread_join(f->thread, NULL);
@@ -798,7 +798,7 @@ static void test_polled_by_ring(void **state)
         struct fake *good = fake_start(FAKE_V5_OK), *silent = fake_start(FAKE_SILENT);
         uint16_t ports[2] = {good->port, silent->port};
         struct __kernel_timespec ts = {.tv_nsec = 20 * 1000000L};
-        uint64_t until = now_ms() + 3000;
+        uint64_t until = now_ms() + 10000;
         struct io_uring ring;
         unsigned wakeups = 0;
         bool polling = false;
@@ -920,7 +920,7 @@ static void test_mosquitto(void **state)
                 fail_msg("mosquitto did not listen on 127.0.0.1:%u (see %s)", port, log);
 
         new_checker(&w, &cfg, &port, 1);
-        assert_true(drive(&w, 3000, checks_at_least, CHECKS(0, 4)));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 4)));
         st = stats(&w, 0);
         assert_int_equal(w.n, 0);
         assert_true(health__up(w.h, 0));
@@ -943,7 +943,7 @@ static void test_mosquitto(void **state)
                 usleep(10000);
         assert_int_equal(reaped, pid);
         mosq_pid = -1;
-        assert_true(drive(&w, 3000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_false(w.ch[0].up);
         assert_string_equal(w.ch[0].reason, "connect: Connection refused");
         assert_int_equal(w.ch[0].st.failed, 2);
