@@ -48,6 +48,19 @@ static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
  * on the wire). sack_delta: subtracted from SACK blocks; full: recompute the
  * TCP checksum instead of patching it (the payload was changed).
  */
+/* The rewritten frame starts at start and has len bytes: padded to the
+ * Ethernet minimum, it becomes p's descriptor. */
+static void frame_done(struct lb_worker *lw, struct worker_pkt *p, uint8_t *start, uint32_t len)
+{
+        if (len < TCP_OUT_MIN_FRAME) {
+                memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
+                len = TCP_OUT_MIN_FRAME;
+        }
+        p->data = start;
+        p->d.addr = (uint64_t)(start - lw->w->umem_base);
+        p->d.len = len;
+}
+
 /*
  * The fast path of rewrite for a leg whose header was built (lh->len): the
  * L2/L3 header copied from the leg's template, only the lengths, sequence,
@@ -61,7 +74,7 @@ static void rewrite_fast(struct lb_worker *lw, struct worker_pkt *p, const struc
 {
         uint8_t *chunk = lw->w->umem_base + (p->d.addr & lw->w->frame_mask);
         uint8_t *tcp = p->data + p->m.l4, *start;
-        uint32_t tcp_len = (uint32_t)(p->m.end - p->m.l4), old[2], now[2], len;
+        uint32_t tcp_len = (uint32_t)(p->m.end - p->m.l4), old[2], now[2];
         uint16_t check, old_w, now_w;
         uint64_t sum;
 
@@ -99,14 +112,7 @@ static void rewrite_fast(struct lb_worker *lw, struct worker_pkt *p, const struc
         } else {
                 packet__put16(tcp - 40 + 4, (uint16_t)tcp_len);
         }
-        len = lh->len + tcp_len;
-        if (len < TCP_OUT_MIN_FRAME) {
-                memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
-                len = TCP_OUT_MIN_FRAME;
-        }
-        p->data = start;
-        p->d.addr = (uint64_t)(start - lw->w->umem_base);
-        p->d.len = len;
+        frame_done(lw, p, start, lh->len + tcp_len);
 }
 
 /*
@@ -152,7 +158,7 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         uint8_t *tcp = p->data + p->m.l4, *start;
         uint32_t tcp_len = (uint32_t)(p->m.end - p->m.l4), doff = (uint32_t)(tcp[12] >> 4) * 4;
         uint32_t olen = p->m.family == 4 ? 4 : 16, nlen = h->family == 4 ? 4 : 16;
-        uint32_t hl = 14u + 4u * h->n_vlans + (h->family == 4 ? 20u : 40u), len;
+        uint32_t hl = 14u + 4u * h->n_vlans + (h->family == 4 ? 20u : 40u);
         uint64_t sum = 0;
         uint16_t check;
         uint8_t old_addrs[32], old_ports[4];
@@ -231,14 +237,7 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         memcpy(tcp + 16, &check, 2);
         if (!lh->len)
                 leg_hdr__build(lh, h, start, hl, old_addrs, olen, old_ports);
-        len = hl + tcp_len;
-        if (len < TCP_OUT_MIN_FRAME) {
-                memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
-                len = TCP_OUT_MIN_FRAME;
-        }
-        p->data = start;
-        p->d.addr = (uint64_t)(start - lw->w->umem_base);
-        p->d.len = len;
+        frame_done(lw, p, start, hl + tcp_len);
 }
 
 /* Whether a segment can take rewrite_fast on leg lh: the template is built,
