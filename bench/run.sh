@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# bench/run.sh: mqttlb side by side with the alternatives. Every scenario
+# runs against every contender that fits it, one contender at a time, in one
+# run on one topology (tests/netns/topo.sh); the results go to DIR/results.csv
+# (scenario,contender,metric,value,unit,notes), the plots to DIR/*.png, and
+# the table is printed at the end. bench/README.md explains the scenarios,
+# the contenders' configurations and how to read the results.
+#
+#   bench/run.sh [--quick] [--out DIR] [--only SCENARIO,...]
+#                [--contenders NAME,...] [--build DIR] [--no-build] [--mqttload PATH]
+#
+# Needs root (network namespaces, XDP); re-executes itself through sudo
+# when not root.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+BENCH_DIR=$(dirname "$SELF")
+SCENARIOS_ALL=(ceiling throughput latency connect ipvs-study synflood)
+
+usage() {
+  cat <<EOF
+Usage: bench/run.sh [--quick] [--out DIR] [--only SCENARIO,...]
+                    [--contenders NAME,...] [--build DIR] [--no-build]
+                    [--mqttload PATH]
+
+Runs the benchmark scenarios, each against every contender, in one run on
+one network-namespace topology; writes DIR/results.csv and DIR/*.png and
+prints the table.
+
+  --quick            every scenario shrunk to seconds (a few minutes in all)
+  --out DIR          where results go (default build/bench-results/DATE-TIME)
+  --only LIST        scenarios to run, comma-separated, from:
+                     ${SCENARIOS_ALL[*]}
+  --contenders LIST  contenders, comma-separated (default: all of
+                     direct mqttlb haproxy haproxy-cid nginx)
+  --build DIR        build directory (default build/bench; configured as a
+                     Release build and built here when needed)
+  --no-build         use the binaries in the build directory as they are
+  --mqttload PATH    the MQTT load tool (default DIR/bench/mqttload/mqttload)
+
+Environment: BENCH_LOAD_CPUS=LIST pins the load tools and the brokers
+(taskset -c LIST; default: not pinned). BENCH_BAL_CPU=N is the balancer's
+core (default 1).
+EOF
+}
+
+QUICK=0
+OUT=""
+ONLY=""
+CONTENDER_LIST=""
+BUILD=build/bench
+NO_BUILD=0
+MQTTLOAD=${MQTTLOAD:-}
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --no-build) NO_BUILD=1 ;;
+    --out | --only | --contenders | --build | --mqttload)
+      [ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+      case "$1" in
+        --out) OUT=$2 ;;
+        --only) ONLY=$2 ;;
+        --contenders) CONTENDER_LIST=$2 ;;
+        --build) BUILD=$2 ;;
+        --mqttload) MQTTLOAD=$2 ;;
+      esac
+      shift
+      ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  [ -z "${BENCH_SUDO_REEXEC:-}" ] || { echo "run.sh: still not root after sudo" >&2; exit 1; }
+  command -v sudo >/dev/null 2>&1 || { echo "run.sh: must run as root (no sudo here)" >&2; exit 1; }
+  exec sudo -- env BENCH_SUDO_REEXEC=1 MQTTLOAD="$MQTTLOAD" BENCH_LOAD_CPUS="${BENCH_LOAD_CPUS:-}" \
+    BENCH_BAL_CPU="${BENCH_BAL_CPU:-}" bash "$SELF" "${ARGS[@]}"
+fi
+
+cd "$BENCH_DIR/.."
+# shellcheck source=scenarios/lib.sh
+. "$BENCH_DIR/scenarios/lib.sh"
+
+# --- what to run -----------------------------------------------------------------
+
+SCENARIOS=()
+if [ -n "$ONLY" ]; then
+  IFS=, read -r -a SCENARIOS <<<"$ONLY"
+  for s in "${SCENARIOS[@]}"; do
+    [[ " ${SCENARIOS_ALL[*]} " == *" $s "* ]] || { echo "run.sh: unknown scenario '$s' (known: ${SCENARIOS_ALL[*]})" >&2; exit 2; }
+  done
+else
+  SCENARIOS=("${SCENARIOS_ALL[@]}")
+fi
+CONTENDERS=()
+if [ -n "$CONTENDER_LIST" ]; then
+  IFS=, read -r -a CONTENDERS <<<"$CONTENDER_LIST"
+  for c in "${CONTENDERS[@]}"; do
+    [[ " ${CONTENDERS_ALL[*]} " == *" $c "* ]] || { echo "run.sh: unknown contender '$c' (known: ${CONTENDERS_ALL[*]})" >&2; exit 2; }
+  done
+else
+  CONTENDERS=("${CONTENDERS_ALL[@]}")
+fi
+
+for tool in ip ethtool ss timeout taskset mosquitto jq gnuplot cmake /usr/sbin/haproxy /usr/sbin/nginx "$PY"; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found"
+done
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || die "NGINX's stream module is missing (Debian package libnginx-mod-stream)"
+
+# --- build -------------------------------------------------------------------------
+
+if [ "$NO_BUILD" -eq 0 ]; then
+  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    say "configuring $BUILD (Release)"
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  say "building mqttlb and xdpgen in $BUILD"
+  cmake --build "$BUILD" --target mqttlb xdpgen -j "$(nproc)" >/dev/null ||
+    die "the build failed (--no-build runs the binaries already in $BUILD)"
+  if [ -z "$MQTTLOAD" ]; then
+    cmake --build "$BUILD" --target mqttload -j "$(nproc)" >/dev/null ||
+      die "could not build mqttload (--mqttload PATH names another)"
+  fi
+fi
+[ -n "$MQTTLOAD" ] || MQTTLOAD=$BUILD/bench/mqttload/mqttload
+MQTTLB=$(readlink -f "$BUILD/cli/mqttlb")
+XDPGEN=$(readlink -f "$BUILD/bench/xdpgen")
+{ [ -x "$MQTTLB" ] && [ -x "$XDPGEN" ]; } || die "mqttlb or xdpgen missing in $BUILD"
+[ -x "$MQTTLOAD" ] || die "mqttload not found at $MQTTLOAD (build target mqttload, or --mqttload PATH)"
+MQTTLOAD=$(readlink -f "$MQTTLOAD")
+MQTTLB_HAS_STATS=0
+! "$MQTTLB" stats --help >/dev/null 2>&1 || MQTTLB_HAS_STATS=1
+
+# --- output, limits, topology ---------------------------------------------------------
+
+[ -n "$OUT" ] || OUT=build/bench-results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+OUT=$(readlink -f "$OUT")
+LOGS_BASE=$OUT/logs
+LOGS=$LOGS_BASE/setup
+WORK=$OUT/work
+rm -rf "$LOGS_BASE" "$WORK"
+mkdir -p "$LOGS" "$WORK"
+CSV=$OUT/results.csv
+echo "scenario,contender,metric,value,unit,notes" >"$CSV"
+
+# descriptors: 10,000 clients, and two per connection in a proxy; the hard
+# limit is all a container's root may take
+NOFILE=$(ulimit -Hn)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+[ "$NOFILE" -le 1048576 ] || NOFILE=1048576
+ulimit -n "$NOFILE"
+LOAD_TASKSET=()
+[ -z "${BENCH_LOAD_CPUS:-}" ] || LOAD_TASKSET=(taskset -c "$BENCH_LOAD_CPUS")
+
+P="mqb$$"
+trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+{
+  echo "date:        $(date -Is)"
+  echo "command:     bench/run.sh ${ARGS[*]}"
+  echo "mode:        $([ "$QUICK" -eq 1 ] && echo quick || echo full)"
+  echo "machine:     $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel:      $(uname -r)"
+  echo "mqttlb:      $MQTTLB ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo "mqttload:    $MQTTLOAD"
+  echo "haproxy:     $(/usr/sbin/haproxy -v | head -n 1)"
+  echo "nginx:       $(/usr/sbin/nginx -v 2>&1)"
+  echo "mosquitto:   $(mosquitto -h 2>/dev/null | head -n 1)"
+  echo "balancer:    core $BAL_CPU; load tools and brokers: ${BENCH_LOAD_CPUS:-not pinned}"
+  echo "contenders:  ${CONTENDERS[*]}"
+  echo "scenarios:   ${SCENARIOS[*]}"
+} >"$OUT/machine.txt"
+say "results in $OUT ($([ "$QUICK" -eq 1 ] && echo quick || echo full) run; topology prefix $P)"
+
+topo_setup
+start_brokers
+
+# --- the scenarios -------------------------------------------------------------------
+
+for s in "${SCENARIOS_ALL[@]}"; do
+  # shellcheck source=/dev/null
+  . "$BENCH_DIR/scenarios/$s.sh"
+done
+
+BASE_PIDS=" ${PIDS[*]} "
+# scenario_cleanup: what a scenario (a subshell) started and did not stop.
+scenario_cleanup() {
+  local rc=$? p ns
+  trap - EXIT INT TERM
+  contender_stop >/dev/null 2>&1 || true
+  for p in "${PIDS[@]}"; do
+    [[ $BASE_PIDS == *" $p "* ]] || kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]}"; do
+    [[ $BASE_PIDS == *" $p "* ]] && continue
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  for ns in "${EXTRA_NS[@]}"; do ip netns delete "$ns" 2>/dev/null || true; done
+  exit "$rc"
+}
+
+failed=()
+for s in "${SCENARIOS[@]}"; do
+  fn=scenario_${s//-/_}
+  say "=== $s"
+  LOGS=$LOGS_BASE/$s
+  LOG_SEQ=0
+  mkdir -p "$LOGS"
+  t0=$SECONDS
+  # a subshell with errexit of its own (in a `|| rc=$?` list bash would
+  # ignore it), whose trap ends what the scenario left running
+  set +e
+  (
+    set -e
+    trap scenario_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    "$fn"
+  )
+  rc=$?
+  set -e
+  [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] || exit "$rc"
+  if [ "$rc" -ne 0 ]; then
+    failed+=("$s")
+    emit "$s" - error "" "" "the scenario failed (status $rc); see $LOGS"
+  fi
+  say "=== $s: $((SECONDS - t0)) s"
+done
+
+say "plots"
+LOGS=$LOGS_BASE
+for s in "${SCENARIOS[@]}"; do
+  "plot_${s//-/_}" || warn "plot of $s failed"
+done
+
+echo
+echo "mqttlb benchmarks ($([ "$QUICK" -eq 1 ] && echo '--quick' || echo full) run) -- $OUT"
+sed 's/^/  /' "$OUT/machine.txt"
+echo
+print_table
+echo
+echo "CSV: $CSV; plots: $(find "$OUT" -maxdepth 1 -name '*.png' -printf '%f ' | sort)"
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED scenarios: ${failed[*]} (logs in $LOGS)"
+  exit 1
+fi
