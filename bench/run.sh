@@ -158,9 +158,21 @@ LOAD_TASKSET=()
 [ -z "${BENCH_LOAD_CPUS:-}" ] || LOAD_TASKSET=(taskset -c "$BENCH_LOAD_CPUS")
 
 P="mqb$$"
+SCEN_PID=""
+# on_signal STATUS: Ctrl-C or SIGTERM: the running scenario (a background
+# subshell, waited for) is told to stop and cleans up after itself, then
+# bench_cleanup (EXIT) ends the brokers and deletes the namespaces
+on_signal() {
+  trap '' INT TERM
+  if [ -n "$SCEN_PID" ]; then
+    kill -TERM "$SCEN_PID" 2>/dev/null || true
+    wait "$SCEN_PID" 2>/dev/null || true
+  fi
+  exit "$1"
+}
 trap bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 {
   echo "date:        $(date -Is)"
@@ -168,7 +180,7 @@ trap 'exit 143' TERM
   echo "mode:        $([ "$QUICK" -eq 1 ] && echo quick || echo full)"
   echo "machine:     $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
   echo "kernel:      $(uname -r)"
-  echo "mqttlb:      $MQTTLB ($(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo "mqttlb:      $MQTTLB (tree at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo ', with local changes')$([ "$NO_BUILD" -eq 0 ] || echo '; --no-build: as found'))"
   echo "mqttload:    $MQTTLOAD"
   echo "haproxy:     $(/usr/sbin/haproxy -v | head -n 1)"
   echo "nginx:       $(/usr/sbin/nginx -v 2>&1)"
@@ -217,18 +229,19 @@ for s in "${SCENARIOS[@]}"; do
   mkdir -p "$LOGS"
   t0=$SECONDS
   # a subshell with errexit of its own (in a `|| rc=$?` list bash would
-  # ignore it), whose trap ends what the scenario left running
-  set +e
+  # ignore it), whose trap ends what the scenario left running; in the
+  # background and waited for, so that a signal reaches this shell's trap
+  # at once (on_signal passes it on as SIGTERM)
   (
     set -e
     trap scenario_cleanup EXIT
-    trap 'exit 130' INT
     trap 'exit 143' TERM
     "$fn"
-  )
-  rc=$?
-  set -e
-  [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] || exit "$rc"
+  ) &
+  SCEN_PID=$!
+  rc=0
+  wait "$SCEN_PID" || rc=$?
+  SCEN_PID=""
   if [ "$rc" -ne 0 ]; then
     failed+=("$s")
     emit "$s" - error "" "" "the scenario failed (status $rc); see $LOGS"

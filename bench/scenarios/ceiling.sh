@@ -74,8 +74,8 @@ ceiling_trial() {
   stem=$NEXT_LOG
   [ "$rate" -eq 0 ] || count=(--count $((rate * CEIL_SECS)))
   if [ "$kind" = swap ]; then
-    in_ns cli timeout -k 5 $((CEIL_SECS + 30)) "$XDPGEN" "${CEIL_GEN[@]}" --rate "$rate" "${count[@]}" --rx \
-      >"$stem-gen.json" 2>"$stem-gen.err" || warn "xdpgen failed: $(tail -n 2 "$stem-gen.err")"
+    waited "$stem-gen.json" "$stem-gen.err" in_ns cli timeout --foreground -k 5 $((CEIL_SECS + 30)) \
+      "$XDPGEN" "${CEIL_GEN[@]}" --rate "$rate" "${count[@]}" --rx || warn "xdpgen failed: $(tail -n 2 "$stem-gen.err")"
     rxj=$stem-gen.json
   else
     # niced: the sender shares its core, and what the receiver's ring
@@ -84,8 +84,8 @@ ceiling_trial() {
       "${count[@]}" --ring 8192 --json --quiet "${CEIL_RX_CORE[@]}"
     rx_pid=$BG_PID
     wait_until 10 grep -q 'xdpgen: ready' "$stem-rx.err" || sleep 1.5
-    in_ns cli timeout -k 5 $((CEIL_SECS + 30)) "$XDPGEN" "${CEIL_GEN[@]}" --rate "$rate" "${count[@]}" \
-      >"$stem-gen.json" 2>"$stem-gen.err" || warn "xdpgen (sender) failed: $(tail -n 2 "$stem-gen.err")"
+    waited "$stem-gen.json" "$stem-gen.err" in_ns cli timeout --foreground -k 5 $((CEIL_SECS + 30)) \
+      "$XDPGEN" "${CEIL_GEN[@]}" --rate "$rate" "${count[@]}" || warn "xdpgen (sender) failed: $(tail -n 2 "$stem-gen.err")"
     wait_pid "$rx_pid" $((CEIL_SECS + 20)) || warn "xdpgen (receiver) exited with status $?"
     rxj=$stem-rx.out
   fi
@@ -175,7 +175,7 @@ ceiling_mqttlb() {
 scenario_ceiling() {
   local flows=64 gen_cpu="" rounds=2 r b name note what bound
   declare -gA CEIL_R=()
-  CEIL_SECS=3 CEIL_STEPS=6 CEIL_LOSS_PCT=1
+  CEIL_SECS=2 CEIL_STEPS=6 CEIL_LOSS_PCT=1
   if [ "$QUICK" -eq 1 ]; then
     CEIL_SECS=1 CEIL_STEPS=4 rounds=1
   fi

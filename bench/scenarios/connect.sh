@@ -70,6 +70,10 @@ scenario_connect() {
     emit connect "$c" storm_client_s "$(jget "$stem.json" reconnect_all_s)" s \
       "mqttload's reconnect_all_s: first drop to the last client reconnected; reconnects $(jget "$stem.json" reconnects), connect_failed $(jget "$stem.json" connect_failed)"
     contender_stop
+    if [ "$c" = mqttlb ]; then
+      emit connect mqttlb broker_syn_retries "$(jget "$LAST_OUT" broker_syn_retries)" SYNs \
+        "mqttlb's counters over both parts: SYNs to a broker sent again after connections.connect_timeout (1 s); broker_failovers $(jget "$LAST_OUT" broker_failovers), syncookies sent $(jget "$LAST_OUT" syncookies_sent) / validated $(jget "$LAST_OUT" syncookies_validated), conn_total $(jget "$LAST_OUT" conn_total) (Mosquitto listens with a backlog of 100)"
+    fi
     wait_until 30 broker_conns_none || true
   done
 }

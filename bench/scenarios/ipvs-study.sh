@@ -226,7 +226,9 @@ scenario_ipvs_study() {
 }
 
 plot_ipvs_study() {
-  plot_bars "$OUT/ipvs-study-loss.png" "IPVS study scaled: messages lost (% of published)" "% lost" \
+  # the published study's losses as reference lines
+  PLOT_EXTRA=$'set yrange [0:30]\nset arrow from graph 0, first 25 to graph 1, first 25 nohead dt 2 lc rgb "red"\nset label "IPVS study, one balancer: about 25%" at graph 0.02, first 26 tc rgb "red" noenhanced\nset arrow from graph 0, first 14 to graph 1, first 14 nohead dt 2 lc rgb "orange"\nset label "IPVS study, two balancers: 14%" at graph 0.02, first 15 tc rgb "orange" noenhanced' \
+    plot_bars "$OUT/ipvs-study-loss.png" "IPVS study scaled: messages lost (% of published; bars at 0 = nothing lost)" "% lost" \
     ipvs-study lost_pct_q1 lost_pct_q2
   plot_bars "$OUT/ipvs-study-spread.png" "IPVS study scaled: messages per broker (QoS 1)" "messages" \
     ipvs-study "msgs_11_q1" "msgs_12_q1" "msgs_13_q1"

@@ -53,7 +53,7 @@ scenario_latency() {
 plot_latency() {
   local q
   for q in 0 1; do
-    plot_bars "$OUT/latency-q$q.png" "Publisher-to-subscriber latency at $LAT_RATE msg/s, QoS $q" "microseconds" \
+    PLOT_LOGY=1 plot_bars "$OUT/latency-q$q.png" "Publisher-to-subscriber latency at $LAT_RATE msg/s, QoS $q (log scale)" "microseconds" \
       latency "lat_p50_us_q$q" "lat_p99_us_q$q" "lat_p999_us_q$q"
   done
 }

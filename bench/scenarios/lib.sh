@@ -157,6 +157,21 @@ wait_pid() {
   return "$rc"
 }
 
+# waited OUT ERR CMD...: CMD with stdout to OUT and stderr to ERR, in the
+# background, waited for: a signal's trap runs at once (bash runs traps only
+# after a foreground command ends) and the cleanup ends CMD by its PID.
+# Returns CMD's status.
+waited() {
+  local out=$1 err=$2 pid rc=0
+  shift 2
+  "$@" >"$out" 2>"$err" &
+  pid=$!
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return "$rc"
+}
+
 # stop_pid PID [SECONDS] [SIGNAL]: SIGNAL (TERM), then wait_pid.
 stop_pid() {
   kill "-${3:-TERM}" "$1" 2>/dev/null || true
@@ -187,7 +202,13 @@ bench_cleanup() {
     wait "$p" 2>/dev/null || true
   done
   for ns in "${EXTRA_NS[@]}"; do ip netns delete "$ns" 2>/dev/null || true; done
-  if [ -n "${P:-}" ]; then "$TOPO" down "$P" >/dev/null 2>&1 || true; fi
+  if [ -n "${P:-}" ]; then
+    # namespaces a scenario built (they are named $P-...) and left behind
+    for ns in $(ip netns list | awk -v p="$P-" 'index($1, p) == 1 && $1 !~ /-(cli|lb|brk)$/ { print $1 }'); do
+      ip netns delete "$ns" 2>/dev/null || true
+    done
+    "$TOPO" down "$P" >/dev/null 2>&1 || true
+  fi
   exit "$rc"
 }
 
@@ -275,7 +296,7 @@ broker_log_connects() {
 mqttload() {
   local ns=$1 stem=$2 t=$3 rc=0
   shift 3
-  in_ns "$ns" timeout -k 5 "$t" "${LOAD_TASKSET[@]}" "$MQTTLOAD" "$@" --json >"$stem.out" 2>"$stem.err" || rc=$?
+  waited "$stem.out" "$stem.err" in_ns "$ns" timeout --foreground -k 5 "$t" "${LOAD_TASKSET[@]}" "$MQTTLOAD" "$@" --json || rc=$?
   grep '^{' "$stem.out" | tail -n 1 >"$stem.json" || true
   [ "$rc" -eq 0 ] || warn "mqttload $1 ($(basename "$stem")) exited with status $rc: $(tail -n 2 "$stem.err" | tr '\n' ' ')"
   return "$rc"
@@ -318,7 +339,7 @@ sub_stop() {
 
 # probe HOST: one MQTT CONNECT answered with CONNACK (from the client namespace).
 probe() {
-  in_ns cli timeout 5 "$PY" "$PROBE_PY" probe --host "$1" --port "$PORT" --timeout 2 >/dev/null 2>&1
+  in_ns cli timeout --foreground 5 "$PY" "$PROBE_PY" probe --host "$1" --port "$PORT" --timeout 2 >/dev/null 2>&1
 }
 
 # --- contenders ------------------------------------------------------------------
@@ -465,7 +486,7 @@ contender_stop() {
 # (empty when the command is not there or nothing answers).
 mqttlb_stats() {
   [ "$CUR" = mqttlb ] && [ "${MQTTLB_HAS_STATS:-0}" -eq 1 ] || return 0
-  timeout 10 "$MQTTLB" stats -s "$WORK/mqttlb.sock" --json 2>/dev/null | jq -r "$1 // empty" 2>/dev/null || true
+  timeout --foreground 10 "$MQTTLB" stats -s "$WORK/mqttlb.sock" --json 2>/dev/null | jq -r "$1 // empty" 2>/dev/null || true
 }
 
 # contender_pids: the running contender's processes (NGINX: master and worker).
@@ -528,14 +549,22 @@ PY
 }
 
 # plot_bars PNG TITLE YLABEL SCENARIO METRIC...: a clustered bar chart,
-# one group per contender, one bar per METRIC.
+# one group per contender, one bar per METRIC. PLOT_LOGY=1: log scale;
+# PLOT_EXTRA: more gnuplot commands (reference lines...).
 plot_bars() {
-  local png=$1 title=$2 ylabel=$3 scen=$4 dat
+  local png=$1 title=$2 ylabel=$3 scen=$4 dat max yscale
   shift 4
   dat="$WORK/$(basename "$png" .png).dat"
   pivot "$scen" "$@" >"$dat"
   # nothing to draw (every value missing): no chart
   awk 'NR > 1 { for (i = 2; i <= NF; i++) if ($i != "NaN") ok = 1 } END { exit !ok }' "$dat" || return 0
+  max=$(awk 'NR > 1 { for (i = 2; i <= NF; i++) if ($i != "NaN" && $i + 0 > m) m = $i + 0 } END { print m + 0 }' "$dat")
+  if [ "${PLOT_LOGY:-0}" -eq 1 ]; then
+    yscale=$'set logscale y\nset yrange [*:*]\nset format y "%.0s%c"'
+  else
+    yscale="set yrange [0:*]"
+    [ "$(awk -v m="$max" 'BEGIN { print (m >= 10000) }')" -eq 0 ] || yscale+=$'\nset format y "%.0s%c"'
+  fi
   gnuplot <<EOF 2>>"$LOGS/gnuplot.err" || warn "gnuplot failed for $png (see $LOGS/gnuplot.err)"
 set terminal pngcairo size 1000,560 font "sans,10"
 set output "$png"
@@ -548,7 +577,8 @@ set boxwidth 0.9
 set datafile missing "NaN"
 set key outside right top
 set grid ytics
-set yrange [0:*]
+$yscale
+${PLOT_EXTRA:-}
 set xtics noenhanced
 set key noenhanced
 plot for [i=2:$(($# + 1))] "$dat" using i:xtic(1) title columnheader(i)
@@ -558,7 +588,7 @@ EOF
 # print_table: results.csv as an aligned table on stdout.
 print_table() {
   "$PY" - "$CSV" <<'PY'
-import csv, sys
+import csv, re, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 head, body = rows[0], rows[1:]
 w = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -568,10 +598,17 @@ def line(r):
 print(line(head))
 print("  ".join("-" * x for x in w) + "  " + "-" * 5)
 prev = None
+skipped = 0
 for r in body:
+    # per-broker detail rows: in results.csv (the spread rows' notes have them)
+    if re.match(r"^(msgs|conns)_[0-9]+_q[0-9]$", r[2]):
+        skipped += 1
+        continue
     if prev is not None and r[0] != prev:
         print()
     prev = r[0]
     print(line(r))
+if skipped:
+    print(f"\n({skipped} per-broker rows, msgs_B_qQ and conns_B_qQ, are in results.csv only)")
 PY
 }

@@ -123,7 +123,7 @@ scenario_synflood() {
 plot_synflood() {
   plot_bars "$OUT/synflood-rate.png" "100 publishers: msg/s without and during a SYN flood" "messages per second" \
     synflood msgs_per_s_base msgs_per_s_flood msgs_per_s_floodmax
-  plot_bars "$OUT/synflood-latency.png" "100 publishers: p99 latency without and during a SYN flood" "microseconds" \
+  PLOT_LOGY=1 plot_bars "$OUT/synflood-latency.png" "100 publishers: p99 latency without and during a SYN flood (log scale)" "microseconds" \
     synflood lat_p99_us_base lat_p99_us_flood lat_p99_us_floodmax
   plot_bars "$OUT/synflood-rss.png" "Balancer memory without and during a SYN flood" "KiB (VmRSS)" \
     synflood rss_kib_base rss_kib_flood rss_kib_floodmax
