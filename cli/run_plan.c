@@ -122,8 +122,8 @@ static int publish(struct run *r, bool force, char *err, size_t errlen)
                          PLAN_BROKERS_MAX);
                 return e;
         }
-        /* what `mqttlb stats` says of each broker (read by other threads) */
-        p = (struct plan *)lb__plan(r->lb); /* ours: only this thread publishes */
+        /* what `mqttlb stats` says of each broker (read by other threads);
+         * p is the current plan now, with its gids: only this thread publishes */
         for (uint32_t g = 0; g < PLAN_BROKERS_MAX; g++)
                 atomic_store_explicit(&r->gid_health[g], STATS_HEALTH_UNKNOWN,
                                       memory_order_relaxed);

@@ -208,9 +208,12 @@ struct lb_worker {
  */
 static inline const struct plan *conn__rebase(const struct lb_worker *lw, struct conn *c)
 {
-        const struct plan *now = lb__plan(lw->lb);
+        const struct plan *now;
 
-        if (c->f.state == CONN_OPEN && c->pool < 0 && c->plan != now) {
+        if (c->f.state != CONN_OPEN || c->pool >= 0) /* bound: its plan for good */
+                return c->plan;
+        now = lb__plan(lw->lb);
+        if (c->plan != now) {
                 plan__put(c->plan);
                 c->plan = plan__get(now);
                 c->rt_valid = false;

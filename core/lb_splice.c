@@ -163,8 +163,10 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         uint16_t check;
         uint8_t old_addrs[32], old_ports[4];
 
-        memcpy(old_addrs, ip + (p->m.family == 4 ? 12 : 8), 2 * olen);
-        memcpy(old_ports, tcp, 4);
+        if (!lh->len) { /* the leg's template is made from this segment */
+                memcpy(old_addrs, ip + (p->m.family == 4 ? 12 : 8), 2 * olen);
+                memcpy(old_ports, tcp, 4);
+        }
         if (!full) {
                 const uint8_t *os = ip + (p->m.family == 4 ? 12 : 8);
 

@@ -339,9 +339,28 @@ start_lb() {
     return 0
   fi
   write_lb_config "$TMP/mqttlb.yaml"
+  launch_lb "$TMP/mqttlb.yaml" mqttlb
+}
+
+# forget_pid PID: PID has exited and was reaped; the cleanup must not signal
+# it again (the number may be reused).
+forget_pid() {
+  local p keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# launch_lb CFG NAME [ARGS...]: `mqttlb run -c CFG ARGS...` in the lb
+# namespace, stdout/stderr in $TMP/NAME.{out,err}; sets LB_PID and LB_LOG;
+# ready once the VIP answers an MQTT CONNECT. Dies (naming mqttlb's own
+# message) when it exits or never answers.
+launch_lb() {
+  local cfg=$1 name=$2
+  shift 2
   ulimit -l unlimited 2>/dev/null || true
+  LB_LOG="$TMP/$name.err"
   # directly, not through bg(): $! must be mqttlb's own PID
-  ip netns exec "$TOPO_NS_LB" "$MQTTLB" run -c "$TMP/mqttlb.yaml" >"$TMP/mqttlb.out" 2>"$TMP/mqttlb.err" &
+  ip netns exec "$TOPO_NS_LB" "$MQTTLB" run -c "$cfg" "$@" >"$TMP/$name.out" 2>"$LB_LOG" &
   LB_PID=$!
   PIDS+=("$LB_PID")
   local rc deadline=$((SECONDS + 30))
@@ -349,18 +368,19 @@ start_lb() {
     if ! kill -0 "$LB_PID" 2>/dev/null; then
       rc=0
       wait "$LB_PID" || rc=$?
-      echo "# mqttlb run -c $TMP/mqttlb.yaml said:"
-      sed 's/^/#   /' "$TMP/mqttlb.err" "$TMP/mqttlb.out"
-      die "'mqttlb run' exited with status $rc before serving the VIP (is 'mqttlb run' implemented?)"
+      forget_pid "$LB_PID"
+      echo "# mqttlb run -c $cfg $* said:"
+      sed 's/^/#   /' "$LB_LOG" "$TMP/$name.out"
+      die "'mqttlb run' exited with status $rc before serving the VIP"
     fi
     if in_ns cli "$PY" "$TOOLS" probe --host "$TOPO_VIP" --port "$MQTT_PORT" --timeout 1 \
       >/dev/null 2>"$TMP/probe.err"; then
-      ok "mqttlb run (pid $LB_PID) answers MQTT on $TOPO_VIP:$MQTT_PORT"
+      ok "mqttlb run $* (pid $LB_PID) answers MQTT on $TOPO_VIP:$MQTT_PORT"
       return 0
     fi
     sleep 0.5
   done
-  show_log "$TMP/mqttlb.err" "$TMP/probe.err"
+  show_log "$LB_LOG" "$TMP/probe.err"
   die "mqttlb run did not answer an MQTT CONNECT on $TOPO_VIP:$MQTT_PORT within 30 s"
 }
 

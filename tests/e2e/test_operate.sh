@@ -77,14 +77,6 @@ all_true() {
   [ ${#cmd[@]} -eq 0 ] || "${cmd[@]}"
 }
 
-# forget_pid PID: PID has exited and was reaped; the cleanup must not signal
-# it again (the number may be reused).
-forget_pid() {
-  local p keep=()
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
-
 # write_config FILE PEARS_POOL [PORT] [EXTRA_YAML]: the standard plan with
 # health checks and /metrics; pears/# routes to PEARS_POOL; the listener on
 # PORT (default 1883); EXTRA_YAML appended as is.
@@ -112,37 +104,9 @@ EOF
   mv "$file.new" "$file" # whole, never half-written when mqttlb reads it
 }
 
-# start_mqttlb NAME ARGS...: `mqttlb run -c $CFG ARGS...` in the lb namespace,
-# stdout/stderr in $TMP/NAME.{out,err}; sets LB_PID and LB_LOG; ready once the
-# VIP answers an MQTT CONNECT. Dies when it exits or never answers.
+# start_mqttlb NAME ARGS...: lib.sh's launch_lb with this test's $CFG.
 start_mqttlb() {
-  local name=$1
-  shift
-  ulimit -l unlimited 2>/dev/null || true
-  LB_LOG="$TMP/$name.err"
-  # directly, not through bg(): $! must be mqttlb's own PID
-  ip netns exec "$TOPO_NS_LB" "$MQTTLB" run -c "$CFG" "$@" >"$TMP/$name.out" 2>"$LB_LOG" &
-  LB_PID=$!
-  PIDS+=("$LB_PID")
-  local rc deadline=$((SECONDS + 30))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if ! kill -0 "$LB_PID" 2>/dev/null; then
-      rc=0
-      wait "$LB_PID" || rc=$?
-      forget_pid "$LB_PID"
-      echo "# mqttlb run -c $CFG $* said:"
-      sed 's/^/#   /' "$LB_LOG" "$TMP/$name.out"
-      die "'mqttlb run' exited with status $rc before serving the VIP"
-    fi
-    if in_ns cli "$PY" "$TOOLS" probe --host "$TOPO_VIP" --port "$MQTT_PORT" --timeout 1 \
-      >/dev/null 2>"$TMP/probe.err"; then
-      ok "mqttlb run $* (pid $LB_PID) answers MQTT on $TOPO_VIP:$MQTT_PORT"
-      return 0
-    fi
-    sleep 0.5
-  done
-  show_log "$LB_LOG" "$TMP/probe.err"
-  die "mqttlb run did not answer an MQTT CONNECT on $TOPO_VIP:$MQTT_PORT within 30 s"
+  launch_lb "$CFG" "$@"
 }
 
 # stats: `mqttlb stats --json` into $TMP/stats.json (and stdout); fails when
