@@ -530,13 +530,13 @@ static bool v5(const struct mqtt_parser *p)
         return p->version == MQTT_V5;
 }
 
-/* Resolves the topic of a PUBLISH through its topic alias, if any. */
-static int publish_topic(struct mqtt_parser *p)
+/* Resolves the topic of PUBLISH e through its topic alias (p->alias), if any. */
+static int publish_topic(struct mqtt_parser *p, struct mqtt_event *e)
 {
-        struct mqtt_str *topic = &p->ev.publish.topic;
+        struct mqtt_str *topic = &e->publish.topic;
         uint16_t alias = p->alias;
 
-        p->ev.publish.topic_known = true;
+        e->publish.topic_known = true;
         if (topic->len) {
                 enum mqtt_err err = mqtt_topic__check_name(topic->ptr, topic->len);
 
@@ -550,15 +550,15 @@ static int publish_topic(struct mqtt_parser *p)
         }
         if (alias > p->alias_max || !p->aliases)
                 return fail(p, MQTT_ERR_ALIAS_INVALID);
-        p->ev.publish.alias = alias;
+        e->publish.alias = alias;
         if (topic->len) {
-                p->ev.publish.alias_set = true;
+                e->publish.alias_set = true;
                 mqtt_alias__set(p->aliases, alias, topic->ptr, topic->len);
                 return DONE;
         }
         switch (mqtt_alias__get(p->aliases, alias, topic)) {
         case MQTT_ALIAS_UNSET: return fail(p, MQTT_ERR_ALIAS_UNKNOWN);
-        case MQTT_ALIAS_NOT_KEPT: p->ev.publish.topic_known = false; break;
+        case MQTT_ALIAS_NOT_KEPT: e->publish.topic_known = false; break;
         default: break;
         }
         return DONE;
@@ -670,17 +670,20 @@ bool mqtt_parser__at_boundary(const struct mqtt_parser *p)
 
 /*
  * The fast path for the packet that dominates a balancer's traffic: a PUBLISH
- * whose fixed header, topic and packet id are all in [*cur, end). It reads
+ * whose fixed header, topic and packet id are all in buf[0..len). It reads
  * them straight, fills *ev without the intermediate copy, and skips the
  * payload at once when it is there too. It decides no error of its own:
- * anything unusual (a split header, a bad flag, an invalid topic) returns
- * FAST_NO before consuming a byte and the general machine reads the packet;
- * a topic alias goes through the general path's publish_topic(). So both
- * paths report the same things; the split-at-every-offset tests run
- * every fixture through both. A 5.0 PUBLISH takes it when its properties
- * are empty or a lone Topic Alias.
+ * anything unusual (a split header, a bad flag, a topic that is not plain
+ * ASCII) returns FAST_NO before consuming a byte and the general machine
+ * reads the packet; a topic alias is resolved by publish_alias(), through the
+ * general path's publish_topic(). So both paths report the same things; the
+ * split-at-every-offset tests run every fixture through both. A 5.0 PUBLISH
+ * takes it when its properties are empty or a lone Topic Alias.
+ *
+ * It calls nothing, so that the compiler keeps it in scratch registers: no
+ * register is saved or restored on the way in and out.
  */
-enum { FAST_NO = 0, FAST_EVENT, FAST_ERROR };
+enum { FAST_NO = 0, FAST_EVENT, FAST_ALIAS };
 
 static inline uint16_t be16(const uint8_t *b)
 {
@@ -693,117 +696,119 @@ static inline uint16_t be16(const uint8_t *b)
         return v;
 }
 
-__attribute__((always_inline)) static inline int
-publish_fast(struct mqtt_parser *p, const uint8_t **cur, const uint8_t *end, const uint8_t *start,
-             struct mqtt_event *ev)
+__attribute__((always_inline)) static inline int publish_fast(struct mqtt_parser *p,
+                                                              const uint8_t *buf, size_t len,
+                                                              size_t *used, struct mqtt_event *e)
 {
-        const uint8_t *c = *cur;
-        size_t avail = (size_t)(end - c);
-        uint8_t flags = c[0] & 0x0f, qos = (flags >> 1) & 3;
-        uint32_t rl = 0, hdr = 1;
+        /* Few values live at once, so that they fit the scratch registers:
+         * what is known goes into *e at once (a FAST_NO leaves *e written,
+         * which the API allows). */
+        uint32_t flags = buf[0] & 0x0fu, rl = buf[1], hdr = 2;
 
         /* QoS 3 (flags 6, 7, 14, 15) and DUP on QoS 0 (8, 9) */
         if ((0xC3C0u >> flags) & 1)
                 return FAST_NO;
-        if (avail >= 2 && c[1] < 0x80) { /* a packet under 128 bytes */
-                rl = c[1];
-                hdr = 2;
-        } else {
+        if (rl >= 0x80) { /* the caller checked len >= 2 */
+                rl &= 0x7f;
                 for (;;) {
-                        if (hdr >= avail || hdr > 4)
+                        if (hdr >= len || hdr > 4)
                                 return FAST_NO;
-                        uint8_t b = c[hdr];
+                        uint32_t b = buf[hdr];
 
-                        rl |= (uint32_t)(b & 0x7f) << (7 * (hdr - 1));
+                        rl |= (b & 0x7f) << (7 * (hdr - 1));
                         hdr++;
                         if (!(b & 0x80)) {
-                                if (hdr > 2 && b == 0) /* not minimal */
+                                if (b == 0) /* not minimal */
                                         return FAST_NO;
                                 break;
                         }
                 }
         }
-        uint32_t id_len = (uint32_t)((qos | qos >> 1) & 1) << 1; /* 2 when QoS > 0 */
-
-        if (rl > p->lim.max_packet || avail < hdr + 2)
+        if (rl > p->lim.max_packet)
                 return FAST_NO;
-        uint32_t tlen = be16(c + hdr);
-        uint32_t head = 2 + tlen + id_len; /* topic and packet id */
+        e->type = MQTT_EV_PUBLISH;
+        e->pkt_type = MQTT_PUBLISH;
+        e->pkt_flags = (uint8_t)flags;
+        e->pkt_offset = p->offset;
+        e->pkt_len = hdr + rl;
 
-        if (tlen > p->lim.max_string || head > rl || avail < hdr + head)
+        const uint8_t *c = buf + hdr; /* the variable header */
+        size_t have = len - hdr;      /* bytes of it (and beyond) in buf */
+
+        if (have < 2)
                 return FAST_NO;
-        const uint8_t *topic = c + hdr + 2;
-        uint16_t id = 0;
+        uint32_t tlen = be16(c);
+        uint32_t head = 2 + tlen + (((flags >> 1) + 1) & 2); /* topic, packet id */
 
-        if (qos) {
-                id = be16(topic + tlen);
+        if (tlen > p->lim.max_string || head > rl || have < head)
+                return FAST_NO;
+        e->publish.topic.ptr = c + 2;
+        e->publish.topic.len = tlen;
+        e->publish.packet_id = 0;
+        if (flags & 6) {
+                uint16_t id = be16(c + head - 2);
+
                 if (!id)
                         return FAST_NO;
+                e->publish.packet_id = id;
         }
-        uint16_t alias = 0;
-
-        if (v5(p)) {
+        if (p->version == MQTT_V5) {
                 /* Property Length 0, or 3 with a lone Topic Alias (the only
                  * property most PUBLISH carry); else the general path. */
-                const uint8_t *pr = topic + tlen + id_len;
+                const uint8_t *pr = c + head;
 
-                if (head == rl || avail < hdr + head + 1 || pr[0] > 3 || head + 1 + pr[0] > rl ||
-                    avail < hdr + head + 1 + pr[0])
+                p->alias = 0;
+                if (head == rl || have <= head || pr[0] > 3 || head + 1 + pr[0] > rl ||
+                    have < head + 1 + pr[0])
                         return FAST_NO;
                 if (pr[0]) {
                         if (pr[0] != 3 || pr[1] != 0x23)
                                 return FAST_NO;
-                        alias = (uint16_t)(pr[2] << 8 | pr[3]);
-                        if (!alias) /* an error: the general path reports it */
+                        p->alias = be16(pr + 2);
+                        if (!p->alias) /* an error: the general path reports it */
                                 return FAST_NO;
                 }
-                head += 1 + pr[0];
+                head += 1u + pr[0];
         }
-        if (!tlen && !alias)
+        /* an empty topic is valid only with an alias, which publish_alias()
+         * checks; anything but plain ASCII gets the general path's check */
+        if (tlen ? !mqtt_topic__plain_name(c + 2, tlen, have - 2)
+                 : p->version != MQTT_V5 || !p->alias)
                 return FAST_NO;
-        if (tlen && mqtt_topic__check_name(topic, tlen) != MQTT_OK)
-                return FAST_NO;
-
-        struct mqtt_event *e = alias ? &p->ev : ev;
-
-        e->type = MQTT_EV_PUBLISH;
-        e->pkt_type = MQTT_PUBLISH;
-        e->pkt_flags = flags;
-        e->pkt_offset = p->offset + (uint64_t)(c - start);
-        e->pkt_len = hdr + rl;
-        e->publish.topic.ptr = topic;
-        e->publish.topic.len = tlen;
         e->publish.payload_len = rl - head;
         e->publish.subscription_id = 0;
-        e->publish.packet_id = id;
         e->publish.alias = 0;
-        e->publish.qos = qos;
-        e->publish.retain = flags & 1;
-        e->publish.dup = (flags >> 3) & 1;
         e->publish.topic_known = true;
         e->publish.alias_set = false;
-        if (alias) {
-                /* the general path's resolution, errors included; nothing
-                 * was consumed yet, so a failure here is the stream's error */
-                p->alias = alias;
-                if (publish_topic(p) != DONE)
-                        return FAST_ERROR;
-                *ev = p->ev;
-        }
-        p->type = MQTT_PUBLISH;
-        p->flags = flags;
-        p->left = rl - head;
-        c += hdr + head;
-        size_t rest = (size_t)(end - c);
-
-        if (rest >= p->left) { /* the whole payload is here: skip it now */
-                c += p->left;
-                p->left = 0;
-        } else {
+        e->publish.qos = (uint8_t)((flags >> 1) & 3);
+        e->publish.retain = flags & 1;
+        e->publish.dup = flags >> 3;
+        if (have < rl) { /* the payload goes on in the next calls */
+                p->type = MQTT_PUBLISH;
+                p->flags = (uint8_t)flags;
+                p->left = rl - head;
                 p->state = ST_SKIP;
+                rl = head;
         }
-        *cur = c;
-        return FAST_EVENT;
+        *used = (size_t)(c - buf) + rl;
+        p->offset += (size_t)(c - buf) + rl;
+        return p->version == MQTT_V5 && p->alias ? FAST_ALIAS : FAST_EVENT;
+}
+
+/*
+ * The topic alias of a PUBLISH publish_fast() consumed, resolved as the
+ * general path does. On an error the packet was not consumed (the error is
+ * the stream's, sticky).
+ */
+__attribute__((noinline)) static enum mqtt_status publish_alias(struct mqtt_parser *p, size_t *used,
+                                                                struct mqtt_event *ev)
+{
+        if (publish_topic(p, ev) != DONE) {
+                p->offset -= *used;
+                *used = 0;
+                return MQTT_ERROR;
+        }
+        return MQTT_EVENT;
 }
 
 /* Runs the machine over [*cur, end); returns on an event, need-more or error.
@@ -1048,7 +1053,7 @@ __attribute__((noinline)) static enum mqtt_status run(struct mqtt_parser *p, con
                                 TAKE(take_props(p, cur, end, IN(MQTT_PUBLISH)));
                                 p->ev.publish.subscription_id = p->sub_id;
                         }
-                        if (publish_topic(p) != DONE)
+                        if (publish_topic(p, &p->ev) != DONE)
                                 return MQTT_ERROR;
                         p->ev.publish.payload_len = p->left;
                         p->state = ST_SKIP;
@@ -1217,19 +1222,13 @@ enum mqtt_status mqtt_parser__feed(struct mqtt_parser *p, const uint8_t *buf, si
                                    size_t *used, struct mqtt_event *ev)
 {
         /* Most calls carry one small PUBLISH of an established stream. */
-        if (p->state == ST_HDR && p->started && len && (buf[0] >> 4) == MQTT_PUBLISH) {
-                const uint8_t *cur = buf;
-                int r = publish_fast(p, &cur, buf + len, buf, ev);
+        if (p->state == ST_HDR && p->started && len >= 2 && (buf[0] >> 4) == MQTT_PUBLISH) {
+                int r = publish_fast(p, buf, len, used, ev);
 
-                if (r == FAST_EVENT) {
-                        *used = (size_t)(cur - buf);
-                        p->offset += *used;
+                if (r == FAST_EVENT)
                         return MQTT_EVENT;
-                }
-                if (r == FAST_ERROR) {
-                        *used = 0;
-                        return MQTT_ERROR;
-                }
+                if (r == FAST_ALIAS)
+                        return publish_alias(p, used, ev);
         }
         return feed_general(p, buf, len, used, ev);
 }

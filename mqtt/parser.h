@@ -45,7 +45,8 @@ int mqtt_parser__set_alias_max(struct mqtt_parser *p, uint16_t max);
  *   MQTT_NEED_MORE  all len bytes consumed (*used == len), no event;
  *   MQTT_ERROR      protocol error (mqtt_parser__error()), sticky; *used is
  *                   then not meaningful (the stream is dead).
- * Views in *ev are valid until the next call.
+ * Views in *ev are valid until the next call. *ev is meaningful only after
+ * MQTT_EVENT: other outcomes may leave it partly written.
  */
 enum mqtt_status mqtt_parser__feed(struct mqtt_parser *p, const uint8_t *buf, size_t len,
                                    size_t *used, struct mqtt_event *ev);

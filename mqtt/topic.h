@@ -115,6 +115,30 @@ static inline bool mqtt_topic__plain(const uint8_t *s, size_t len)
         return len >= 8 && mqtt_topic__plain_prefix(s, len, true) == len;
 }
 
+/*
+ * The same question for a topic name of any length (len >= 1) of which room
+ * bytes (>= len) may be read: a name of under eight bytes is checked as one
+ * eight-byte word when room allows, the bytes past it replaced by 'a'.
+ * False means "look closer" (mqtt_topic__check_name), not "invalid".
+ */
+static inline bool mqtt_topic__plain_name(const uint8_t *s, size_t len, size_t room)
+{
+        if (len >= 8)
+                return mqtt_topic__plain_prefix(s, len, true) == len;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (room >= 8) {
+                const uint64_t keep = ~0ull >> (64 - 8 * len), fill = 0x6161616161616161ull;
+                uint64_t w;
+
+                __builtin_memcpy(&w, s, 8);
+                w = (w & keep) | (fill & ~keep);
+                return !mqtt_topic__word_bad((const uint8_t *)&w, true);
+        }
+#endif
+        (void)room;
+        return false;
+}
+
 /* MQTT_OK when s is well-formed UTF-8 without surrogates, U+0000 or code
  * points above U+10FFFF (3.1.1 §1.5.3, 5.0 §1.5.4); else MQTT_ERR_UTF8. */
 static inline enum mqtt_err mqtt_utf8__check(const uint8_t *s, size_t len)

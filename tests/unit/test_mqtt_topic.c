@@ -50,6 +50,46 @@ static enum mqtt_err plain_as_err(const uint8_t *s, size_t len)
         return mqtt_topic__plain(s, len) ? MQTT_OK : MQTT_ERR_UTF8;
 }
 
+/* plain_name over a copy followed by eight bytes that would fail the check
+ * (so reading past the name shows), and over an exact copy (no room). */
+static enum mqtt_err plain_name_room(const uint8_t *s, size_t len)
+{
+        static const uint8_t junk[8] = {0, '+', '#', 0xff, 0, 0x80, '+', 0};
+        uint8_t *b = malloc(len + sizeof(junk));
+
+        assert_non_null(b);
+        memcpy(b, s, len);
+        memcpy(b + len, junk, sizeof(junk));
+        bool ok = mqtt_topic__plain_name(b, len, len + sizeof(junk));
+
+        free(b);
+        return ok ? MQTT_OK : MQTT_ERR_UTF8;
+}
+
+static enum mqtt_err plain_name_exact(const uint8_t *s, size_t len)
+{
+        uint8_t *b = malloc(len);
+
+        assert_non_null(b);
+        memcpy(b, s, len);
+        bool ok = mqtt_topic__plain_name(b, len, len);
+
+        free(b);
+        return ok ? MQTT_OK : MQTT_ERR_UTF8;
+}
+
+/* What plain_name must say: every byte plain ASCII; with no room past a
+ * short name, "look closer". */
+static enum mqtt_err ref_plain_name(const uint8_t *s, size_t len, bool room)
+{
+        if (!len || (!room && len < 8))
+                return MQTT_ERR_UTF8;
+        for (size_t i = 0; i < len; i++)
+                if (s[i] >= 0x80 || !s[i] || s[i] == '+' || s[i] == '#')
+                        return MQTT_ERR_UTF8;
+        return MQTT_OK;
+}
+
 #define EXPECT(f, lit, err)                                                                    \
         do {                                                                                   \
                 enum mqtt_err got_ = on_copy(f, S(lit));                                       \
@@ -277,8 +317,8 @@ static void test_utf8_invalid(void **state)
  */
 static void test_fast_path_boundaries(void **state)
 {
-        static const size_t lens[] = {1,  2,  7,  8,  9,  15, 16, 17, 23,
-                                      24, 25, 31, 32, 33, 40, 64, 65};
+        static const size_t lens[] = {1,  2,  3,  5,  6,  7,  8,  9,  15, 16,
+                                      17, 23, 24, 25, 31, 32, 33, 40, 64, 65};
         static const struct {
                 const char *bytes;
                 size_t n;
@@ -329,6 +369,10 @@ static void test_fast_path_boundaries(void **state)
                                                  mqtt_topic__plain(s, len), ref_plain(s, len),
                                                  mqtt_err__str(filter_plain(s, len)),
                                                  mqtt_err__str(ref_filter(s, len)));
+                                if (plain_name_room(s, len) != ref_plain_name(s, len, true) ||
+                                    plain_name_exact(s, len) != ref_plain_name(s, len, false))
+                                        fail_msg("length %zu, insert #%zu at %zu: plain_name", len,
+                                                 k, at);
                         }
                 }
                 free(s);
@@ -361,6 +405,9 @@ static void test_differential_random(void **state)
                         fail_msg("filter differs at iteration %d", iter);
                 if (on_copy(plain_as_err, s, len) != (ref_plain(s, len) ? MQTT_OK : MQTT_ERR_UTF8))
                         fail_msg("plain differs at iteration %d", iter);
+                if (len && (plain_name_room(s, len) != ref_plain_name(s, len, true) ||
+                            plain_name_exact(s, len) != ref_plain_name(s, len, false)))
+                        fail_msg("plain_name differs at iteration %d (length %zu)", iter, len);
         }
 }
 
