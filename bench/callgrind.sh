@@ -10,7 +10,10 @@ ir_per() {
   local fn=$1 n=$2 out ir
   shift 2
   out=$(mktemp)
-  valgrind --tool=callgrind --toggle-collect="$fn" --callgrind-out-file="$out" "$@" >/dev/null 2>&1
+  # "$fn.*" too: with link-time optimisation the compiler may clone a
+  # function under a suffixed name (worker__round.constprop.0)
+  valgrind --tool=callgrind --toggle-collect="$fn" --toggle-collect="$fn.*" \
+    --callgrind-out-file="$out" "$@" >/dev/null 2>&1
   ir=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
   rm -f "$out"
   echo "$ir / $n" | bc -l

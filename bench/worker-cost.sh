@@ -6,13 +6,17 @@
 # libpcap's read and the copy into the UMEM included). Nanoseconds from the clock (noisy) and instructions from
 # callgrind (inclusive cost of worker__round / frames; repeatable).
 #
-#   bench/worker-cost.sh [BUILD_DIR]     default build/bench (Release, no sanitizers)
+#   bench/worker-cost.sh [BUILD_DIR]     default build/bench-nolto (Release, no sanitizers)
+#
+# Built without link-time optimisation (MQTTLB_LTO=OFF), as bench/parser-cost.sh:
+# with it, the compiler inlines worker__round into the benchmark's loops and
+# leaves no function to count.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
-build=${1:-build/bench}
+build=${1:-build/bench-nolto}
 source bench/callgrind.sh
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMQTTLB_LTO=OFF >/dev/null
 cmake --build "$build" --target worker_cost -j "$(nproc)" >/dev/null
 bin=$build/bench/worker_cost
 

@@ -33,11 +33,17 @@
 /* Folds a partial sum to 16 bits with end-around carry, not complemented. */
 static inline uint16_t csum__fold16(uint64_t sum)
 {
-        sum = (sum & 0xffffffffu) + (sum >> 32); /* <= 0x1fffffffe */
-        sum = (sum & 0xffffffffu) + (sum >> 32); /* <= 0xffffffff */
-        sum = (sum & 0xffffu) + (sum >> 16);     /* <= 0x1fffe */
-        sum = (sum & 0xffffu) + (sum >> 16);     /* <= 0xffff */
-        return (uint16_t)sum;
+        /*
+         * Each step adds a value to itself rotated by half its width: the top
+         * half is then the sum of the two halves with the carry out of the
+         * bottom half added back in, the end-around carry. For x = a:b,
+         * x + rot(x) = (a + b + carry(b + a)):(b + a) modulo the width.
+         */
+        uint64_t s = sum + (sum >> 32 | sum << 32);
+        uint32_t x = (uint32_t)(s >> 32);
+
+        x += x >> 16 | x << 16;
+        return (uint16_t)(x >> 16);
 }
 
 /* The value to store in a checksum field (raw): the complement of the folded

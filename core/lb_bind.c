@@ -149,43 +149,89 @@ static void decide(struct lb_worker *lw, struct conn *c)
         STAT(lw, self_connack);
 }
 
+#define LOAD(bits, p)                         \
+        __extension__({                       \
+                uint##bits##_t v_;            \
+                memcpy(&v_, (p), sizeof(v_)); \
+                v_;                           \
+        })
+/* x[0..n) ^ y[0..n) folded to one word, 0 when equal (n >= w, the last word
+ * overlapping the one before it, so every read stays in the strings). */
+#define DIFF(bits, x, y, n)                \
+        ((LOAD(bits, x) ^ LOAD(bits, y)) | \
+         (LOAD(bits, (x) + (n)-bits / 8) ^ LOAD(bits, (y) + (n)-bits / 8)))
+
+/* Whether t is the topic kept in c->rt_topic (t->len <= LB_RT_TOPIC_MAX). */
+static inline bool rt_same(const struct conn *c, const struct mqtt_str *t)
+{
+        const uint8_t *a = t->ptr, *b = c->rt_topic;
+        size_t n = t->len;
+        uint64_t d;
+
+        if (c->rt_len != n || !n)
+                return false;
+        if (n >= 8) {
+                d = DIFF(64, a, b, n);
+                for (size_t i = 8; i + 8 < n; i += 8)
+                        d |= LOAD(64, a + i) ^ LOAD(64, b + i);
+        } else if (n >= 4) {
+                d = DIFF(32, a, b, n);
+        } else if (n >= 2) {
+                d = DIFF(16, a, b, n);
+        } else {
+                d = a[0] ^ b[0];
+        }
+        return !d;
+}
+
 /*
  * The pool a PUBLISH topic maps to, through a one-entry cache per
- * connection: a client mostly publishes to the same topic again, and the
- * cache turns the route table's walk into a hash of the topic (XXH3, a few
- * instructions a byte). Valid for the plan the connection holds (emptied when
- * it moves to another). A 64-bit collision could only miscount a misroute.
+ * connection: a client mostly publishes to the same topic again. A topic of
+ * up to LB_RT_TOPIC_MAX bytes is kept and compared byte for byte; a longer
+ * one by a hash (XXH3, a few instructions a byte), where a 64-bit collision
+ * could only miscount a misroute. Valid for the plan the connection holds
+ * (emptied when it moves to another).
  */
 static int route_publish(struct conn *c, const struct mqtt_str *t)
 {
-        uint64_t h = hash__bytes(t->ptr, t->len, 0);
+        uint64_t h = 0;
 
-        if (c->rt_valid && c->rt_hash == h)
-                return c->rt_pool;
+        if (t->len <= LB_RT_TOPIC_MAX) {
+                if (c->rt_valid && rt_same(c, t))
+                        return c->rt_pool;
+        } else {
+                h = hash__bytes(t->ptr, t->len, 0);
+                if (c->rt_valid && !c->rt_len && c->rt_hash == h)
+                        return c->rt_pool;
+        }
         c->rt_pool = (int16_t)route_topic(c->plan, t->ptr, t->len);
         c->rt_hash = h;
+        c->rt_len = t->len <= LB_RT_TOPIC_MAX ? (uint8_t)t->len : 0;
+        if (c->rt_len)
+                memcpy(c->rt_topic, t->ptr, c->rt_len);
         c->rt_valid = true;
         return c->rt_pool;
 }
+#undef DIFF
+#undef LOAD
 
 static bool on_publish(struct lb_worker *lw, struct conn *c, const struct mqtt_event *ev)
 {
         const struct plan *plan = c->plan;
         int pool = ev->publish.topic_known ? route_publish(c, &ev->publish.topic) : c->pool;
-        const struct plan_pool *pp;
         bool binding = false;
 
         STAT(lw, publishes);
         STAT_N(lw, publish_bytes, ev->pkt_len);
         c->publishes++;
-        keep_topic(lw, c, ev->publish.topic);
+        if (lw->lb->keep_topics)
+                keep_topic(lw, c, ev->publish.topic);
         if (c->f.state == CONN_OPEN) {
                 conn__bind(lw, c, pool, LB_BOUND_PUBLISH);
                 binding = true;
         }
-        pp = pool_of(plan, c->pool); /* the broker's count: the binding PUBLISH too */
-        if (pp && c->broker >= 0 && (uint32_t)c->broker < pp->nbrokers) {
-                struct lb_broker_stats *bs = &lw->brokers[pp->brokers[c->broker].gid];
+        if (c->bstats) { /* the broker's count: the binding PUBLISH too */
+                struct lb_broker_stats *bs = c->bstats;
 
                 __atomic_store_n(&bs->publishes, bs->publishes + 1, __ATOMIC_RELAXED);
                 __atomic_store_n(&bs->publish_bytes, bs->publish_bytes + ev->pkt_len,
@@ -282,5 +328,7 @@ bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_
                         return true;
                 if (!on_event(lw, c, &ev))
                         return false;
+                if (!n && ev.type == MQTT_EV_PUBLISH) /* nothing follows it without a byte */
+                        return true;
         }
 }

@@ -136,6 +136,7 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
 
         c->f.state = CONN_CONNECTING;
         c->syn_sent = false;
+        c->bstats = b ? &lw->brokers[b->gid] : NULL;
         if (!b) {
                 conn__failover(lw, c);
                 return;

@@ -41,12 +41,13 @@ enum conn_timer {
         CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
 };
 
-#define LB_WSCALE      7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
-#define CONN_OWN_MAX   64 /* our own bytes to the client: CONNACK + PINGRESPs */
-#define CONN_RTO_NS    250000000ull
-#define CONN_RTO_MAX   8             /* retransmissions before giving up on a peer */
-#define CONN_LINGER_NS 2000000000ull /* after both FINs: late ACKs still translated */
-#define CONN_PROXY_MAX 52            /* PROXY v2 header for IPv6 */
+#define LB_WSCALE       7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
+#define LB_RT_TOPIC_MAX 64 /* longest topic the route cache keeps to compare */
+#define CONN_OWN_MAX    64 /* our own bytes to the client: CONNACK + PINGRESPs */
+#define CONN_RTO_NS     250000000ull
+#define CONN_RTO_MAX    8             /* retransmissions before giving up on a peer */
+#define CONN_LINGER_NS  2000000000ull /* after both FINs: late ACKs still translated */
+#define CONN_PROXY_MAX  52            /* PROXY v2 header for IPv6 */
 
 /* A leg's outgoing L2/L3 header, kept from its first spliced segment:
  * later ones copy it and patch lengths and checksums (lb_splice.c). */
@@ -101,11 +102,14 @@ struct conn {
 
         /* binding (indices into plan: conn__plan) */
         const struct plan *plan; /* referenced (plan__get) for the connection's life */
-        uint64_t rt_hash;        /* route_publish's cache: the last topic's hash, */
-        int16_t rt_pool;         /* its pool */
+        uint64_t rt_hash;        /* route_publish's cache: the last topic's hash */
+        int16_t rt_pool;         /* (topics longer than LB_RT_TOPIC_MAX), its pool, */
         bool rt_valid;
+        uint8_t rt_len;                    /* the last topic's length and bytes */
+        uint8_t rt_topic[LB_RT_TOPIC_MAX]; /* when it fits (else rt_len 0) */
         int16_t pool, broker, first_broker;
-        uint8_t tried; /* brokers of the pool tried */
+        struct lb_broker_stats *bstats; /* the broker's counters (conn__connect), or NULL */
+        uint8_t tried;                  /* brokers of the pool tried */
         uint8_t bound_at, verdict;
         uint8_t err, refusal;
 

@@ -53,7 +53,12 @@ static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
 static void frame_done(struct lb_worker *lw, struct worker_pkt *p, uint8_t *start, uint32_t len)
 {
         if (len < TCP_OUT_MIN_FRAME) {
-                memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
+                /* an IPv4 ACK (54 bytes) is the usual case: one 8-byte store
+                 * (a UMEM frame has room past the minimum frame) */
+                if (len >= TCP_OUT_MIN_FRAME - 8)
+                        memset(start + len, 0, 8);
+                else
+                        memset(start + len, 0, TCP_OUT_MIN_FRAME - len);
                 len = TCP_OUT_MIN_FRAME;
         }
         p->data = start;
@@ -69,8 +74,9 @@ static void frame_done(struct lb_worker *lw, struct worker_pkt *p, uint8_t *star
  * without TCP options (SACK blocks take the general path) whose payload is
  * unchanged.
  */
-static void rewrite_fast(struct lb_worker *lw, struct worker_pkt *p, const struct leg_hdr *lh,
-                         uint32_t seq, uint32_t ack, uint16_t window)
+__attribute__((always_inline)) static inline void
+rewrite_fast(struct lb_worker *lw, struct worker_pkt *p, const struct leg_hdr *lh, uint32_t seq,
+             uint32_t ack, uint16_t window)
 {
         uint8_t *chunk = lw->w->umem_base + (p->d.addr & lw->w->frame_mask);
         uint8_t *tcp = p->data + p->m.l4, *start;

@@ -1221,14 +1221,20 @@ __attribute__((noinline)) static enum mqtt_status feed_general(struct mqtt_parse
 enum mqtt_status mqtt_parser__feed(struct mqtt_parser *p, const uint8_t *buf, size_t len,
                                    size_t *used, struct mqtt_event *ev)
 {
-        /* Most calls carry one small PUBLISH of an established stream. */
-        if (p->state == ST_HDR && p->started && len >= 2 && (buf[0] >> 4) == MQTT_PUBLISH) {
-                int r = publish_fast(p, buf, len, used, ev);
+        if (p->state == ST_HDR) {
+                /* Most calls carry one small PUBLISH of an established stream. */
+                if (p->started && len >= 2 && (buf[0] >> 4) == MQTT_PUBLISH) {
+                        int r = publish_fast(p, buf, len, used, ev);
 
-                if (r == FAST_EVENT)
-                        return MQTT_EVENT;
-                if (r == FAST_ALIAS)
-                        return publish_alias(p, used, ev);
+                        if (r == FAST_EVENT)
+                                return MQTT_EVENT;
+                        if (r == FAST_ALIAS)
+                                return publish_alias(p, used, ev);
+                } else if (!len) {
+                        /* between packets, no event comes without a byte */
+                        *used = 0;
+                        return MQTT_NEED_MORE;
+                }
         }
         return feed_general(p, buf, len, used, ev);
 }

@@ -46,7 +46,8 @@ int mqtt_parser__set_alias_max(struct mqtt_parser *p, uint16_t max);
  *   MQTT_ERROR      protocol error (mqtt_parser__error()), sticky; *used is
  *                   then not meaningful (the stream is dead).
  * Views in *ev are valid until the next call. *ev is meaningful only after
- * MQTT_EVENT: other outcomes may leave it partly written.
+ * MQTT_EVENT: other outcomes may leave it partly written. A PUBLISH event
+ * is the last of its packet: the next event needs at least one more byte.
  */
 enum mqtt_status mqtt_parser__feed(struct mqtt_parser *p, const uint8_t *buf, size_t len,
                                    size_t *used, struct mqtt_event *ev);

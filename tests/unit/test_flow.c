@@ -61,7 +61,10 @@ static void key_of(struct flow_key *k, uint32_t id)
                 s[14] = (uint8_t)(id >> 16), s[15] = (uint8_t)(id >> 24);
                 d[0] = 0xfd, d[15] = 1;
         }
-        flow_key__init(k, family, s, (uint16_t)(1024 + (id >> 1 & 0x7fff)), d, 1883);
+        /* a few destination ports, shared by many keys: the broker legs' port
+         * hint is overwritten, cleared and stale in every way */
+        flow_key__init(k, family, s, (uint16_t)(1024 + (id >> 1 & 0x7fff)), d,
+                       (uint16_t)(33000 + id % 3));
 }
 
 static void key4(struct flow_key *k, const char *src, uint16_t sport, const char *dst,
@@ -136,6 +139,20 @@ static void test_both_legs(void **state)
         assert_int_equal(flow_table__insert(t, &broker2, f, FLOW_LEG_BROKER), 0);
         assert_ptr_equal(flow_table__lookup(t, &broker2, &leg), f);
         assert_int_equal(leg, FLOW_LEG_BROKER);
+
+        /* another connection's broker leg on the same local port (another
+         * broker): both found, whichever the port hint names */
+        struct flow *g = flow__alloc(t);
+        struct flow_key shared;
+
+        key4(&shared, "10.1.0.7", 1883, "10.1.0.1", 33003);
+        assert_int_equal(flow_table__insert(t, &shared, g, FLOW_LEG_BROKER), 0);
+        assert_ptr_equal(flow_table__lookup(t, &shared, &leg), g);
+        assert_ptr_equal(flow_table__lookup(t, &broker2, &leg), f);
+        assert_int_equal(leg, FLOW_LEG_BROKER);
+        assert_int_equal(flow__free(t, g), 0);
+        assert_null(flow_table__lookup(t, &shared, NULL));
+        assert_ptr_equal(flow_table__lookup(t, &broker2, NULL), f);
 
         /* remove by key */
         assert_int_equal(flow_table__remove(t, &broker2), 0);
