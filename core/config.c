@@ -976,8 +976,8 @@ static int defaults(struct config *c)
         c->connections.buffer_bytes = 131072;
         c->connections.max_topic = 65535;
         c->connections.bind_timeout_ms = 5000;
-        c->connections.connect_timeout_ms = 1000;
-        c->connections.syn_retries = 2;
+        c->connections.connect_timeout_ms = 250;
+        c->connections.syn_retries = 3;
         c->connections.idle_timeout_ms = 900000;
         c->connections.max_connections = 65536;
         c->xsk.mode = CONFIG_XSK_AUTO;

@@ -72,7 +72,7 @@ scenario_connect() {
     contender_stop
     if [ "$c" = mqttlb ]; then
       emit connect mqttlb broker_syn_retries "$(jget "$LAST_OUT" broker_syn_retries)" SYNs \
-        "mqttlb's counters over both parts: SYNs to a broker sent again after connections.connect_timeout (1 s); broker_failovers $(jget "$LAST_OUT" broker_failovers), syncookies sent $(jget "$LAST_OUT" syncookies_sent) / validated $(jget "$LAST_OUT" syncookies_validated), conn_total $(jget "$LAST_OUT" conn_total) (Mosquitto listens with a backlog of 100)"
+        "mqttlb's counters over both parts: SYNs to a broker sent again after connections.connect_timeout (250 ms by default, doubling); broker_failovers $(jget "$LAST_OUT" broker_failovers), syncookies sent $(jget "$LAST_OUT" syncookies_sent) / validated $(jget "$LAST_OUT" syncookies_validated), conn_total $(jget "$LAST_OUT" conn_total) (Mosquitto listens with a backlog of 100)"
     fi
     wait_until 30 broker_conns_none || true
   done

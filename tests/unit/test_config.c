@@ -226,8 +226,8 @@ static void test_defaults(void **state)
         assert_int_equal(c->connections.buffer_bytes, 131072);
         assert_int_equal(c->connections.max_topic, 65535);
         assert_int_equal(c->connections.bind_timeout_ms, 5000);
-        assert_int_equal(c->connections.connect_timeout_ms, 1000);
-        assert_int_equal(c->connections.syn_retries, 2);
+        assert_int_equal(c->connections.connect_timeout_ms, 250);
+        assert_int_equal(c->connections.syn_retries, 3);
         assert_int_equal(c->connections.idle_timeout_ms, 900000);
         assert_int_equal(c->connections.max_connections, 65536);
         assert_null(c->connections.state_file);
