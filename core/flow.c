@@ -31,16 +31,17 @@
  * then folded once more by a multiply so every key bit reaches both ends of
  * the result: about 25 instructions where XXH3 of 40 bytes takes about 50.
  * Its low bits pick the home slot, its top 24 are the tag kept in the slot.
+ * Unlike the fixed seeds of hash.h (selection must agree across instances),
+ * this one must not be predictable: the index is private to one process, and
+ * a client that knew the seed could choose source ports that all land on one
+ * run.
  *
  * Port hint: a broker leg's key ends in the local port the balancer chose for
  * it, so a direct-mapped array by that port (the key inserted last with it)
  * answers most lookups of the broker's segments with one compare and no hash.
  * A port is shared only by legs to different brokers or from different
  * source addresses; a miss, or a hint for another key, costs one compare
- * before the index is searched as usual. Unlike the fixed seeds
- * of hash.h (selection must agree across instances), this one must not be
- * predictable: the index is private to one process, and a client that knew
- * the seed could choose source ports that all land on one run.
+ * before the index is searched as usual.
  */
 #include "core/flow.h"
 
