@@ -437,6 +437,12 @@ int cmd_replay(int argc, char **argv)
                 (unsigned long long)sum.frames_out, (unsigned long long)sum.unknown_dst,
                 (unsigned long long)sum.bad_checksum, (unsigned long long)sum.bad_source,
                 (double)sum.virtual_ns / 1e9, (unsigned long long)sum.steps);
+        {
+                char line[2048];
+
+                lb_stats__nonzero(&sum.lb, line, sizeof(line));
+                fprintf(stderr, "replay: counters:%s\n", line);
+        }
         if (o.workers > 1)
                 fprintf(stderr, "replay: %u workers, %llu frames handed over\n", o.workers,
                         (unsigned long long)sum.handed_over);

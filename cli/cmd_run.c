@@ -191,8 +191,7 @@ static void print_counters(struct run *r, bool json)
         struct lb_stats sum = {0}, s;
         uint64_t *sv = (uint64_t *)&sum;
         const uint64_t *v = (const uint64_t *)&s;
-        char line[2048] = "";
-        size_t n = 0;
+        char line[2048];
 
         for (uint32_t w = 0; w < r->cfg->workers; w++) {
                 lb_worker__stats(r->lw[w], &s);
@@ -207,10 +206,7 @@ static void print_counters(struct run *r, bool json)
                 printf("}\n");
                 fflush(stdout);
         }
-        for (size_t k = 0; k < LB_NSTATS && n < sizeof(line); k++)
-                if (sv[k])
-                        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s %llu",
-                                              lb_stat_names[k], (unsigned long long)sv[k]);
+        lb_stats__nonzero(&sum, line, sizeof(line));
         log__info("counters", "counters:%s", line);
 }
 

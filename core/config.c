@@ -982,7 +982,7 @@ static int defaults(struct config *c)
         c->connections.max_connections = 65536;
         c->xsk.mode = CONFIG_XSK_AUTO;
         c->xsk.xdp = CONFIG_XDP_AUTO;
-        c->xsk.ring_size = 2048;
+        c->xsk.ring_size = 4096;
         return cfg_walk__set_str(&c->admin.socket, "/run/mqttlb.sock");
 }
 

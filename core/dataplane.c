@@ -40,11 +40,9 @@ static uint32_t default_frames(const struct dataplane_cfg *c)
          * per worker */
         uint64_t need = (uint64_t)c->nworkers * c->nifs * 3 * ring +
                         (uint64_t)c->nworkers * (FRAME_CACHE + HANDOVER_SIZE * c->nworkers);
-        uint32_t frames = 4096;
-
-        while (frames < need)
-                frames *= 2;
-        return frames;
+        /* whole 2 MiB huge pages (512 frames), at least 4096 frames */
+        need = (need + 511) / 512 * 512;
+        return need < 4096 ? 4096 : (uint32_t)need;
 }
 
 static int check_cfg(const struct dataplane_cfg *c, char *err, size_t errlen)

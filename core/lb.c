@@ -6,6 +6,7 @@
 #include "core/lb.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -23,6 +24,28 @@ const char *const lb_stat_names[] = {LB_STATS(LB_NAME_)};
 const char *const lb_stat_docs[] = {LB_STATS(LB_DOC_)};
 #undef LB_NAME_
 #undef LB_DOC_
+
+size_t lb_stats__nonzero(const struct lb_stats *s, char *buf, size_t len)
+{
+        const uint64_t *v = (const uint64_t *)s;
+        size_t n = 0;
+
+        if (!len)
+                return 0;
+        buf[0] = '\0';
+        for (size_t k = 0; k < LB_NSTATS && n < len - 1; k++) {
+                int w;
+
+                if (!v[k])
+                        continue;
+                w = snprintf(buf + n, len - n, " %s %llu", lb_stat_names[k],
+                             (unsigned long long)v[k]);
+                if (w < 0)
+                        break;
+                n = (size_t)w < len - n ? n + (size_t)w : len - 1;
+        }
+        return n;
+}
 
 const char *lb_bound_at__str(enum lb_bound_at b)
 {
@@ -347,8 +370,8 @@ static void on_life(struct lb_worker *lw, struct conn *c)
                 if (c->connect_done) {
                         conn__bind(lw, c, plan->default_pool, LB_BOUND_TIMEOUT);
                 } else {
+                        /* counted in timeouts once, by conn__end */
                         conn__close_client(lw, c, LB_VERDICT_TIMEOUT);
-                        STAT(lw, timeouts);
                 }
                 return;
         case CONN_SPLICED:

@@ -137,6 +137,9 @@ struct lb_stats {
 #define LB_NSTATS (offsetof(struct lb_stats, malformed_by) / sizeof(uint64_t))
 extern const char *const lb_stat_names[];
 extern const char *const lb_stat_docs[];
+/* " name value" for every counter of s that is not 0, into buf (cut short
+ * when it does not fit; always terminated). Returns the length written. */
+size_t lb_stats__nonzero(const struct lb_stats *s, char *buf, size_t len);
 
 /* Per broker (plan_broker.gid), per worker. */
 struct lb_broker_stats {

@@ -16,13 +16,16 @@
 #    which reaches each client through the contender). storm_broker_s is the
 #    time until the brokers hold N connections again (ss, polled every 0.1 s);
 #    storm_client_s is mqttload's reconnect_all_s (first drop to last
-#    reconnection, client side).
+#    reconnection, client side). mqttlb's counters are read before and after
+#    (mqttlb stats --json) to tell how many frames the kernel dropped on its
+#    full RX rings meanwhile: an RST dropped there reaches its client only
+#    when the client's next PINGREQ draws another (docs/config.md, ring_size).
 # N is 10,000 (quick: 1,000). A proxy needs two descriptors per connection and
 # the container's hard nofile limit cannot be raised, so HAProxy and NGINX get
 # the largest N that fits (said in the notes).
 
 scenario_connect() {
-  local m=5000 n=10000 nn c stem pid t0 t1 got tmax=120 hold=8
+  local m=5000 n=10000 nn c stem pid t0 t1 got drops tmax=120 hold=8
   if [ "$QUICK" -eq 1 ]; then
     m=1000 n=1000 tmax=60 hold=4
   fi
@@ -55,6 +58,7 @@ scenario_connect() {
       continue
     fi
     sleep 1
+    mqttlb_stats . >"$stem.stats-before.json"
     t0=$(now_s)
     in_ns brk ss -K -tn state established "( sport = :$PORT )" >/dev/null
     got=""
@@ -63,10 +67,13 @@ scenario_connect() {
       got=$(calc "$t1 - $t0")
     fi
     sleep 1
+    mqttlb_stats . >"$stem.stats-after.json"
     stop_pid "$pid" 30 INT || true
     grep '^{' "$stem.out" | tail -n 1 >"$stem.json" || true
+    drops=""
+    [ "$c" != mqttlb ] || drops="; frames the kernel dropped on mqttlb's full RX rings meanwhile: $(ring_full_between "$stem.stats-before.json" "$stem.stats-after.json")"
     emit connect "$c" storm_broker_s "$got" s \
-      "$nn clients (mqttload conn --reconnect); every broker-side connection killed at once (ss -K); until the brokers hold $nn again$([ "$nn" -eq "$n" ] || echo "; $nn, not $n: two descriptors per proxied connection, hard nofile limit $NOFILE")"
+      "$nn clients (mqttload conn --reconnect); every broker-side connection killed at once (ss -K); until the brokers hold $nn again$([ "$nn" -eq "$n" ] || echo "; $nn, not $n: two descriptors per proxied connection, hard nofile limit $NOFILE")$drops"
     emit connect "$c" storm_client_s "$(jget "$stem.json" reconnect_all_s)" s \
       "mqttload's reconnect_all_s: first drop to the last client reconnected; reconnects $(jget "$stem.json" reconnects), connect_failed $(jget "$stem.json" connect_failed)"
     contender_stop
@@ -76,6 +83,16 @@ scenario_connect() {
     fi
     wait_until 30 broker_conns_none || true
   done
+}
+
+# ring_full_between BEFORE.json AFTER.json: kernel_rx_ring_full summed over
+# mqttlb's workers, the difference of two `mqttlb stats --json` (empty when
+# either is missing).
+ring_full_between() {
+  local a b
+  a=$(jq '[.workers[].kernel_rx_ring_full] | add' "$1" 2>/dev/null) || a=""
+  b=$(jq '[.workers[].kernel_rx_ring_full] | add' "$2" 2>/dev/null) || b=""
+  sub_or_empty "$b" "$a" | sed 's/\.0*$//'
 }
 
 plot_connect() {

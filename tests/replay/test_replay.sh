@@ -10,7 +10,8 @@
 #               duplicated/out-of-order segment counts
 #   publish     the publishers: spliced, bound at PUBLISH, pool by topic,
 #               broker of that pool, topics, publishes, stream intact
-#   connect     the Will (bound at CONNECT) and the subscriber (at SUBSCRIBE)
+#   connect     the Will (bound at CONNECT) and the subscriber (at SUBSCRIBE);
+#               a client that sends nothing after the handshake (bind timeout)
 #   retransmit  the derived captures: retransmitted and reordered segments
 #   alias       v5-alias.pcap (see the note there)
 #   failover    --broker-down on one broker (the other one takes it), on all
@@ -164,6 +165,29 @@ group_connect() {
         # the subscriber received the broker's PUBLISH: the whole server stream
         # went through (checked by its PUBACK having been acknowledged: the
         # stream is intact only if the broker got every byte)
+
+        # A client that completes the handshake and sends nothing (the first
+        # three frames of v311-qos1.pcap): closed at the bind timeout, and
+        # counted once in `timeouts` (the summary's counters line).
+        local line counters
+        $PY - "$PCAPS/v311-qos1.pcap" "$TMP/handshake.pcap" <<'EOF2' || { fail "cutting the capture failed"; return; }
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+out, off = data[:24], 24
+for _ in range(3):
+    incl = struct.unpack("<I", data[off + 8:off + 12])[0]
+    out += data[off:off + 16 + incl]
+    off += 16 + incl
+open(sys.argv[2], "wb").write(out)
+EOF2
+        "$MQTTLB" replay -c "$CFG" -r "$TMP/handshake.pcap" --json >"$TMP/out.json" 2>"$TMP/err" ||
+                { fail "handshake only: exit $?: $(cat "$TMP/err")"; return; }
+        line=$(cat "$TMP/out.json")
+        [ "$(jq -r '.verdict' <<<"$line")" = timeout ] || fail "handshake only: $line"
+        counters=$(grep '^replay: counters:' "$TMP/err")
+        grep -qw "timeouts 1" <<<"$counters" || fail "handshake only: $counters"
+        grep -qw "spliced" <<<"$counters" && fail "handshake only: $counters"
+        ok "handshake only: $(jq -r '.verdict' <<<"$line"); $counters"
 }
 
 group_retransmit() {

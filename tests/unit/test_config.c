@@ -233,7 +233,7 @@ static void test_defaults(void **state)
         assert_null(c->connections.state_file);
         assert_int_equal(c->xsk.mode, CONFIG_XSK_AUTO);
         assert_int_equal(c->xsk.xdp, CONFIG_XDP_AUTO);
-        assert_int_equal(c->xsk.ring_size, 2048);
+        assert_int_equal(c->xsk.ring_size, 4096);
         assert_int_equal(c->xsk.frames, 0);
         assert_int_equal(c->xsk.busy_poll_us, 0);
         assert_false(c->xsk.huge_pages);
