@@ -39,7 +39,10 @@ prints the table.
   --no-build         use the binaries in the build directory as they are
   --mqttload PATH    the MQTT load tool (default DIR/bench/mqttload/mqttload)
 
-Environment: BENCH_LOAD_CPUS=LIST pins the load tools and the brokers
+Environment: BENCH_FLOOD_RATE=N is the synflood scenario's fixed flood rate
+(SYN/s, default 200000); BENCH_MQTTLB_SYN_RATE=N sets mqttlb's
+connections.syn_rate (0: no limit; default: mqttlb's own, 100000).
+BENCH_LOAD_CPUS=LIST pins the load tools and the brokers
 (taskset -c LIST; default: not pinned). BENCH_BAL_CPU=N is the balancer's
 core (default 1).
 EOF
@@ -78,6 +81,7 @@ if [ "$(id -u)" -ne 0 ]; then
   [ -z "${BENCH_SUDO_REEXEC:-}" ] || { echo "run.sh: still not root after sudo" >&2; exit 1; }
   command -v sudo >/dev/null 2>&1 || { echo "run.sh: must run as root (no sudo here)" >&2; exit 1; }
   exec sudo -- env BENCH_SUDO_REEXEC=1 MQTTLOAD="$MQTTLOAD" BENCH_LOAD_CPUS="${BENCH_LOAD_CPUS:-}" \
+    BENCH_FLOOD_RATE="${BENCH_FLOOD_RATE:-}" BENCH_MQTTLB_SYN_RATE="${BENCH_MQTTLB_SYN_RATE:-}" \
     BENCH_BAL_CPU="${BENCH_BAL_CPU:-}" bash "$SELF" "${ARGS[@]}"
 fi
 
@@ -186,6 +190,7 @@ trap 'on_signal 143' TERM
   echo "nginx:       $(/usr/sbin/nginx -v 2>&1)"
   echo "mosquitto:   $(mosquitto -h 2>/dev/null | head -n 1)"
   echo "balancer:    core $BAL_CPU; load tools and brokers: ${BENCH_LOAD_CPUS:-not pinned}"
+  echo "settings:    SYN flood (fixed) ${BENCH_FLOOD_RATE:-200000} SYN/s; mqttlb syn_rate ${BENCH_MQTTLB_SYN_RATE:-default}"
   echo "contenders:  ${CONTENDERS[*]}"
   echo "scenarios:   ${SCENARIOS[*]}"
 } >"$OUT/machine.txt"

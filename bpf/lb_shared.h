@@ -22,6 +22,8 @@
 #define LB_MAP_LISTENERS "listeners"
 #define LB_MAP_SOURCES   "sources"
 #define LB_MAP_COUNTERS  "counters"
+#define LB_MAP_SYN_LIMIT "syn_limit"
+#define LB_MAP_SYN_TAT   "syn_tat"
 
 #define LB_XSKS_MAX      64  /* RX queues: XSKMAP index = rx_queue_index */
 #define LB_LISTENERS_MAX 256 /* address:port the balancer accepts clients on */
@@ -62,6 +64,21 @@ struct lb_source_val {
 };
 
 /*
+ * syn_limit: BPF_MAP_TYPE_ARRAY, one entry (key 0): how many SYNs to a listener
+ * each CPU hands on per second, as a GCRA (the virtual-scheduling form of a
+ * token bucket): each SYN moves the CPU's theoretical arrival time (syn_tat,
+ * BPF_MAP_TYPE_PERCPU_ARRAY, key 0, __u64 ns) on by interval_ns; a SYN that
+ * comes more than burst_ns before it is dropped. burst_ns = (burst - 1) *
+ * interval_ns lets `burst` SYNs through back to back. interval_ns 0: no limit.
+ * Only segments to a listener with SYN set and ACK clear are limited: a
+ * connection once open is never slowed by a flood of new ones.
+ */
+struct lb_syn_limit {
+        __u64 interval_ns; /* 1e9 / SYNs per second; 0: no limit */
+        __u64 burst_ns;    /* (burst - 1) * interval_ns */
+};
+
+/*
  * counters: BPF_MAP_TYPE_PERCPU_ARRAY, key enum lb_counter (__u32), value
  * __u64 per CPU (userspace sums over the possible CPUs). Every frame the
  * program sees moves exactly one counter.
@@ -78,6 +95,8 @@ struct lb_source_val {
  *   pass_ipv6_ext         IPv6 with another extension header before TCP
  *   pass_truncated        a header cut short or malformed (version, IHL, doff)
  *   pass_no_match         TCP, but to no listener and no source port range
+ *   drop_syn_rate         a SYN to a listener over this CPU's SYN rate
+ *                         (syn_limit): dropped, the only frames the program drops
  */
 #define LB_COUNTERS(X)                                  \
         X(REDIRECT_LISTENER, "redirect_listener")       \
@@ -90,7 +109,8 @@ struct lb_source_val {
         X(PASS_FRAGMENT, "pass_fragment")               \
         X(PASS_IPV6_EXT, "pass_ipv6_ext")               \
         X(PASS_TRUNCATED, "pass_truncated")             \
-        X(PASS_NO_MATCH, "pass_no_match")
+        X(PASS_NO_MATCH, "pass_no_match")               \
+        X(DROP_SYN_RATE, "drop_syn_rate")
 
 #define LB_COUNTER_ENUM_(id, name) LB_CNT_##id,
 enum lb_counter { LB_COUNTERS(LB_COUNTER_ENUM_) LB_CNT__MAX };
@@ -105,6 +125,19 @@ static inline const char *lb_counter__name(__u32 counter)
 #undef LB_COUNTER_NAME_
 
         return counter < LB_CNT__MAX ? names[counter] : (const char *)0;
+}
+
+/* The syn_limit entry for `rate` SYNs per second per CPU (0: no limit, at
+ * most 1e9) with bursts of up to `burst` SYNs (at least 1). */
+static inline struct lb_syn_limit lb_syn_limit__of(__u32 rate, __u32 burst)
+{
+        struct lb_syn_limit l = {0, 0};
+
+        if (rate && rate <= 1000000000u) {
+                l.interval_ns = 1000000000ull / rate;
+                l.burst_ns = (burst ? burst - 1 : 0) * l.interval_ns;
+        }
+        return l;
 }
 #endif /* !__bpf__ */
 

@@ -8,8 +8,11 @@
  *     local port range (brokers answering the balancer's own connections).
  * It reads Ethernet, up to two VLAN tags (802.1ad/802.1Q), IPv4 or IPv6 and
  * the TCP header; every access is bounds-checked against data_end. It never
- * rewrites, drops or transmits a frame: its verdicts are XDP_REDIRECT and
- * XDP_PASS only, and each frame moves exactly one counter (lb_shared.h).
+ * rewrites or transmits a frame, and drops only SYNs to a listener beyond the
+ * CPU's SYN rate (syn_limit, off unless configured), so that a SYN flood
+ * cannot crowd the workers' RX rings and starve connections already open. Its
+ * verdicts are XDP_REDIRECT, XDP_PASS and that XDP_DROP; each frame moves
+ * exactly one counter (lb_shared.h).
  *
  * It is loaded through libxdp, which chains it behind or before other XDP
  * programs through the dispatcher (the XDP_RUN_CONFIG below); the maps and
@@ -71,7 +74,8 @@ static __always_inline enum lb_counter ipv6_not_tcp(__u8 nexthdr)
  * stays zero). Returns LB_CNT__MAX when the frame is a TCP segment with every
  * header in full, otherwise the counter saying why it goes to the kernel.
  */
-static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_listener_key *key)
+static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_listener_key *key,
+                                             __u8 *tcp_flags)
 {
         void *data = (void *)(long)ctx->data;
         void *end = (void *)(long)ctx->data_end;
@@ -140,6 +144,7 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
         if ((void *)(tcp + 1) > end || tcp->doff < 5 || (void *)tcp + tcp->doff * 4 > end)
                 return LB_CNT_PASS_TRUNCATED;
         key->port = tcp->dest;
+        *tcp_flags = ((__u8 *)tcp)[13];
         return LB_CNT__MAX;
 }
 
@@ -162,15 +167,39 @@ static __always_inline enum lb_counter match(const struct lb_listener_key *key)
         return LB_CNT_REDIRECT_SOURCE;
 }
 
+/* Whether a SYN now is over this CPU's rate (GCRA, see lb_shared.h). The
+ * state is per CPU: no atomics, and nothing shared between queues. */
+static __always_inline int syn_over_rate(void)
+{
+        __u32 zero = 0;
+        struct lb_syn_limit *l = bpf_map_lookup_elem(&syn_limit, &zero);
+        __u64 *tat, now;
+
+        if (!l || !l->interval_ns)
+                return 0;
+        tat = bpf_map_lookup_elem(&syn_tat, &zero);
+        if (!tat)
+                return 0;
+        now = bpf_ktime_get_ns();
+        if (*tat > now + l->burst_ns)
+                return 1;
+        *tat = (*tat > now ? *tat : now) + l->interval_ns;
+        return 0;
+}
+
 SEC("xdp")
 int mqttlb_redirect(struct xdp_md *ctx)
 {
         struct lb_listener_key key = {};
-        enum lb_counter reason = parse(ctx, &key);
+        __u8 flags = 0;
+        enum lb_counter reason = parse(ctx, &key, &flags);
         int verdict = XDP_PASS;
 
         if (reason == LB_CNT__MAX)
                 reason = match(&key);
+        if (reason == LB_CNT_REDIRECT_LISTENER &&
+            (flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN && syn_over_rate())
+                return count(LB_CNT_DROP_SYN_RATE, XDP_DROP);
         if (reason == LB_CNT_REDIRECT_LISTENER || reason == LB_CNT_REDIRECT_SOURCE) {
                 /*
                  * bpf_redirect_map() returns its fallback (XDP_PASS, the low

@@ -17,6 +17,10 @@
 #define LB_IP_MF     0x2000
 #define LB_IP_OFFSET 0x1fff
 
+/* TCP flags, byte 13 of the header (RFC 9293 section 3.1). */
+#define LB_TCP_SYN 0x02
+#define LB_TCP_ACK 0x10
+
 /* IPv6 extension headers (RFC 8200 section 4, IANA "IPv6 Extension Header
  * Types") not in <linux/in6.h>. ESP (50) is not listed: nothing after it is
  * readable, so it counts as "not TCP". */

@@ -3,7 +3,8 @@
  * The maps of the XDP redirector. Key and value types, names and sizes come
  * from lb_shared.h, which userspace includes too; this file only declares the
  * maps for the BPF side. Userspace fills listeners and sources at start, one
- * AF_XDP socket per RX queue in xsks, and reads counters.
+ * AF_XDP socket per RX queue in xsks, and syn_limit (at start and on reload),
+ * and reads counters; syn_tat is the program's own state.
  */
 #ifndef MQTTLB_BPF_REDIRECT_MAPS_H
 #define MQTTLB_BPF_REDIRECT_MAPS_H
@@ -42,5 +43,19 @@ struct {
         __type(key, __u32);
         __type(value, __u64);
 } counters SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, 1);
+        __type(key, __u32);
+        __type(value, struct lb_syn_limit);
+} syn_limit SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+        __uint(max_entries, 1);
+        __type(key, __u32);
+        __type(value, __u64);
+} syn_tat SEC(".maps");
 
 #endif /* MQTTLB_BPF_REDIRECT_MAPS_H */

@@ -141,6 +141,8 @@ static void fill_datapath(struct run *r, struct dataplane_cfg *dc)
                                                           : REDIRECTOR_AUTO;
         dc->ring_size = c->xsk.ring_size;
         dc->frames = c->xsk.frames;
+        dc->syn_rate = c->connections.syn_rate;
+        dc->syn_burst = c->connections.syn_burst;
         dc->busy_poll_us = c->xsk.busy_poll_us;
         dc->huge_pages = c->xsk.huge_pages;
         for (uint32_t i = 0; i < c->nlisteners && i < LB_LISTENERS_MAX; i++) {

@@ -350,6 +350,10 @@ int run_plan__reload(struct run *r)
                 config__free(q.nc);
                 return -1;
         }
+        if (r->dp && (e = dataplane__set_syn_limit(r->dp, r->cur->connections.syn_rate,
+                                                   r->cur->connections.syn_burst)))
+                log__error("reload", "reload: connections.syn_rate not applied: %s (the rest is)",
+                           strerror(-e));
         atomic_fetch_add(&r->stats.reloads, 1);
         log__info("reload", "reloaded %s: %u pool(s), %u broker(s), %u route(s)", r->path,
                   r->cur->npools, r->ntargets, r->cur->nroutes);

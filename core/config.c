@@ -794,6 +794,10 @@ static const struct cfg_field connections_fields[] = {
     CFG_U32("max_connections", OFF(connections.max_connections), 1, 1u << 24,
             "connections per worker"),
     CFG_STR("state_file", OFF(connections.state_file), "where learned bindings are kept"),
+    CFG_U32("syn_rate", OFF(connections.syn_rate), 0, 100000000,
+            "client SYNs per second each CPU passes"),
+    CFG_U32("syn_burst", OFF(connections.syn_burst), 1, 100000000,
+            "client SYNs passed at once over syn_rate"),
 };
 
 static const struct cfg_field xsk_fields[] = {
@@ -977,6 +981,8 @@ static int defaults(struct config *c)
         c->connections.max_topic = 65535;
         c->connections.bind_timeout_ms = 5000;
         c->connections.connect_timeout_ms = 250;
+        c->connections.syn_rate = 100000;
+        c->connections.syn_burst = 10000;
         c->connections.syn_retries = 3;
         c->connections.idle_timeout_ms = 900000;
         c->connections.max_connections = 65536;

@@ -111,16 +111,19 @@ struct config {
                 uint32_t max_topic;       /* longest topic/filter/client id kept; default 65535 */
                 uint32_t bind_timeout_ms; /* unbound this long -> default pool; default 5000 */
                 uint32_t connect_timeout_ms; /* per broker SYN attempt, doubled per retry; default
-                                                1000 */
-                uint32_t syn_retries;        /* per broker; default 2 */
+                                                250 */
+                uint32_t syn_retries;        /* per broker; default 3 */
                 uint32_t idle_timeout_ms;    /* spliced, no segment either way; default 900000 */
                 uint32_t max_connections;    /* per worker; default 65536 */
                 char *state_file;            /* learned bindings kept across restarts; NULL: none */
+                uint32_t syn_rate;  /* client SYNs per second per CPU, dropped in XDP beyond it;
+                                       0: no limit; default 100000 */
+                uint32_t syn_burst; /* SYNs let through at once; default 10000 */
         } connections;
         struct {
                 enum config_xsk_mode mode; /* default auto */
                 enum config_xdp_mode xdp;  /* default auto */
-                uint32_t ring_size;        /* default 2048 */
+                uint32_t ring_size;        /* default 4096 */
                 uint32_t frames;           /* default 0: sized from the rings */
                 uint32_t busy_poll_us;     /* default 0 */
                 bool huge_pages;           /* default false */

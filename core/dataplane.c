@@ -83,6 +83,8 @@ static int attach_redirectors(struct dataplane *dp, char *err, size_t errlen)
                 for (uint32_t s = 0; s < c->nsources && !e; s++)
                         e = redirector__add_source(dp->redir[i], &c->sources[s].key,
                                                    c->sources[s].port_lo, c->sources[s].port_hi);
+                if (!e)
+                        e = redirector__set_syn_limit(dp->redir[i], c->syn_rate, c->syn_burst);
                 if (e) {
                         snprintf(err, errlen, "%s: cannot fill the redirector's maps: %s",
                                  c->ifnames[i], strerror(-e));
@@ -381,6 +383,17 @@ void dataplane__kernel_stats(const struct dataplane *dp, uint32_t w,
 int dataplane__xdp_counters(const struct dataplane *dp, uint32_t i, uint64_t *out)
 {
         return redirector__counters(dp->redir[i], out);
+}
+
+int dataplane__set_syn_limit(struct dataplane *dp, uint32_t rate, uint32_t burst)
+{
+        for (uint32_t i = 0; i < dp->cfg.nifs; i++) {
+                int e = redirector__set_syn_limit(dp->redir[i], rate, burst);
+
+                if (e)
+                        return e;
+        }
+        return 0;
 }
 
 bool dataplane__zerocopy(const struct dataplane *dp)

@@ -35,7 +35,8 @@ struct dataplane_cfg {
         uint32_t ring_size;    /* per ring; 0: 2048 */
         uint32_t busy_poll_us; /* 0: no busy polling (the worker sleeps when idle) */
         uint32_t busy_budget;
-        uint32_t frames; /* UMEM frames; 0: enough for every ring and cache */
+        uint32_t frames;              /* UMEM frames; 0: enough for every ring and cache */
+        uint32_t syn_rate, syn_burst; /* per CPU, redirector__set_syn_limit; 0: no limit */
         bool huge_pages;
         bool ipv6;
         const struct lb_listener_key *listeners;
@@ -92,6 +93,9 @@ void dataplane__kernel_stats(const struct dataplane *dp, uint32_t w,
                              struct dataplane_kernel_stats *out);
 /* The redirector counters of interface i, summed over CPUs. */
 int dataplane__xdp_counters(const struct dataplane *dp, uint32_t i, uint64_t *out);
+/* The SYN rate limit of every interface's redirector (redirector.h); -errno
+ * of the first that failed. */
+int dataplane__set_syn_limit(struct dataplane *dp, uint32_t rate, uint32_t burst);
 /* Whether the sockets run zero copy, and XDP natively (for the start log). */
 bool dataplane__zerocopy(const struct dataplane *dp);
 bool dataplane__xdp_native(const struct dataplane *dp, uint32_t i);

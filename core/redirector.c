@@ -227,6 +227,15 @@ int redirector__set_xsk(struct redirector *r, uint32_t queue, int xsk_fd)
                                     sizeof(xsk_fd), BPF_ANY);
 }
 
+int redirector__set_syn_limit(struct redirector *r, uint32_t rate, uint32_t burst)
+{
+        struct lb_syn_limit v = lb_syn_limit__of(rate, burst);
+        uint32_t zero = 0;
+
+        return bpf_map__update_elem(r->skel->maps.syn_limit, &zero, sizeof(zero), &v, sizeof(v),
+                                    BPF_ANY);
+}
+
 int redirector__counters(const struct redirector *r, uint64_t *out)
 {
         int ncpu = libbpf_num_possible_cpus();

@@ -40,6 +40,10 @@ int redirector__add_source(struct redirector *r, const struct lb_source_key *k, 
                            uint16_t port_hi);
 /* Frames of RX queue `queue` to the AF_XDP socket xsk_fd (-1: remove). */
 int redirector__set_xsk(struct redirector *r, uint32_t queue, int xsk_fd);
+/* SYNs to a listener each CPU passes per second (0: no limit) and the burst
+ * it lets through at once; the rest are dropped (drop_syn_rate). Takes
+ * effect at once, also while frames flow. */
+int redirector__set_syn_limit(struct redirector *r, uint32_t rate, uint32_t burst);
 /* Sums each counter over the CPUs into out[LB_CNT__MAX]. */
 int redirector__counters(const struct redirector *r, uint64_t *out);
 /* Whether the program runs in the driver (native) or generic mode. */

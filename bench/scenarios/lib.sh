@@ -406,7 +406,8 @@ mqttlb_start() {
   stem=$NEXT_LOG
   render "$BENCH_SCEN_DIR/mqttlb.yaml" "$stem.yaml" IF_C=lb-c IF_B=lb-b VIP="$TOPO_VIP" PORT="$PORT" \
     SRC="$TOPO_SRC" CPU="$BAL_CPU" BROKERS="$(broker_list ', ' '"%s:1883"')" \
-    OTHER="\"$OTHER_BROKER:$PORT\"" EXTRA_ROUTES="$extra" HEALTH="$health" DIR="$WORK"
+    OTHER="\"$OTHER_BROKER:$PORT\"" EXTRA_ROUTES="$extra" HEALTH="$health" DIR="$WORK" \
+    CONN_EXTRA="${BENCH_MQTTLB_SYN_RATE:+  syn_rate: $BENCH_MQTTLB_SYN_RATE}"
   bg lb "$stem" "$MQTTLB" run -c "$stem.yaml" --json
   CUR_PID=$BG_PID CUR_OUT=$stem.out CUR_ERR=$stem.err
   mqttlb_wait_running "$CUR_PID" "$CUR_ERR"

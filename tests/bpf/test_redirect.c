@@ -67,12 +67,15 @@ enum tweak {
         T_TCP_OPTIONS,   /* TCP doff 8 (MSS, window scale, SACK permitted) */
         T_DOFF_4,        /* TCP doff below the minimum */
         T_DOFF_PAST_END, /* TCP doff 15: 60 bytes, the frame is shorter */
+        T_ACK,           /* TCP flags ACK (not a SYN) */
+        T_SYNACK,        /* TCP flags SYN|ACK */
 };
 
 enum expect {
         LISTENER, /* a listener: redirect (or no_xsk fallback) */
         SOURCE,   /* a source address in range: redirect (or fallback) */
         PASS,     /* XDP_PASS, moving .counter */
+        DROPPED,  /* XDP_DROP, moving drop_syn_rate (the SYN rate limit) */
 };
 
 struct frame_case {
@@ -300,7 +303,9 @@ static size_t build(const struct frame_case *c, uint8_t *f)
                         f[l4 + 12] = 4 << 4;
                 else if (c->tweak == T_DOFF_PAST_END)
                         f[l4 + 12] = 15 << 4;
-                f[l4 + 13] = 0x02; /* SYN */
+                f[l4 + 13] = c->tweak == T_ACK      ? 0x10  /* ACK */
+                             : c->tweak == T_SYNACK ? 0x12  /* SYN|ACK */
+                                                    : 0x02; /* SYN */
                 put16(f + l4 + 14, 0xffff);
                 if (doff > 5)
                         memcpy(f + l4 + 20, opts, sizeof(opts));
@@ -489,6 +494,9 @@ static void run_one(struct fixture *fx, const struct frame_case *c, int ifindex,
         } else if (c->expect == SOURCE) {
                 want = socket_on_queue ? XDP_REDIRECT : XDP_PASS;
                 want_counter = socket_on_queue ? LB_CNT_REDIRECT_SOURCE : LB_CNT_PASS_NO_XSK_SOURCE;
+        } else if (c->expect == DROPPED) {
+                want = XDP_DROP;
+                want_counter = LB_CNT_DROP_SYN_RATE;
         }
 
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (uint32_t)len,
@@ -656,6 +664,73 @@ static void ipv6_disabled_passes_ipv6(void **state)
         run_one(fx, &v4, 0, 0, false);
 }
 
+/* Sets the syn_limit map entry. */
+static void set_syn_limit(struct fixture *fx, struct lb_syn_limit l)
+{
+        uint32_t zero = 0;
+
+        assert_int_equal(bpf_map__update_elem(fx->skel->maps.syn_limit, &zero, sizeof(zero), &l,
+                                              sizeof(l), BPF_ANY),
+                         0);
+}
+
+/*
+ * The SYN rate limit: with one SYN an hour and bursts of 3 (so that the
+ * test's own pace cannot earn a token), three SYNs to a listener pass and the
+ * next ones are dropped, moving drop_syn_rate; what is not a client SYN (an
+ * ACK, a SYN-ACK, a SYN to a source address) is never limited; rate 0 lifts
+ * the limit.
+ */
+static void syn_rate_limit_drops_excess_syns(void **state)
+{
+        struct fixture *fx = *state;
+        const struct frame_case syn =
+            HIT("SYN to listener", 0, V4, TCP, L4, 1883, T_NONE, LISTENER);
+        const struct frame_case syn6 =
+            HIT("IPv6 SYN to listener", 0, V6, TCP, L6, 1883, T_NONE, LISTENER);
+        const struct frame_case over =
+            HIT("SYN to listener over the rate", 0, V4, TCP, L4, 1883, T_NONE, DROPPED);
+        const struct frame_case over6 =
+            HIT("IPv6 SYN to listener over the rate", 0, V6, TCP, L6, 1883, T_NONE, DROPPED);
+        const struct frame_case others[] = {
+            HIT("ACK to listener", 0, V4, TCP, L4, 1883, T_ACK, LISTENER),
+            HIT("SYN-ACK to listener", 0, V4, TCP, L4, 1883, T_SYNACK, LISTENER),
+            HIT("SYN to a source address", 0, V4, TCP, S4, 50000, T_NONE, SOURCE),
+            MISS("SYN to another port", 0, V4, TCP, L4, 1884, T_NONE, LB_CNT_PASS_NO_MATCH),
+        };
+        struct lb_syn_limit l;
+
+        load(fx, true);
+        /* one SYN an hour, bursts of 3: the test's own pace earns nothing */
+        l.interval_ns = 3600ull * 1000000000ull;
+        l.burst_ns = 2 * l.interval_ns;
+        set_syn_limit(fx, l);
+        run_one(fx, &syn, 0, 0, false);
+        run_one(fx, &syn6, 0, 0, false);
+        run_one(fx, &syn, 0, 0, false);
+        run_one(fx, &over, 0, 0, false);
+        run_one(fx, &over6, 0, 0, false);
+        for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+                run_one(fx, &others[i], 0, 0, false);
+        run_one(fx, &over, 0, 0, false);
+
+        /* rate 0: no limit */
+        set_syn_limit(fx, lb_syn_limit__of(0, 3));
+        for (int i = 0; i < 5; i++)
+                run_one(fx, &syn, 0, 0, false);
+
+        /* the helper userspace fills the map with: one SYN every 1e9 / rate
+         * ns, `burst` of them back to back */
+        l = lb_syn_limit__of(100000, 10000);
+        assert_int_equal(l.interval_ns, 10000);
+        assert_int_equal(l.burst_ns, 9999ull * 10000);
+        l = lb_syn_limit__of(1, 1);
+        assert_int_equal(l.interval_ns, 1000000000ull);
+        assert_int_equal(l.burst_ns, 0);
+        l = lb_syn_limit__of(0, 10);
+        assert_int_equal(l.interval_ns, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -664,6 +739,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(verdicts_without_socket, setup, teardown),
             cmocka_unit_test_setup_teardown(verdicts_with_socket, setup, teardown),
             cmocka_unit_test_setup_teardown(ipv6_disabled_passes_ipv6, setup, teardown),
+            cmocka_unit_test_setup_teardown(syn_rate_limit_drops_excess_syns, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,8 @@
 #      it is `up` within rise x interval + 2 s, logged once, and takes new
 #      clients again.
 #   4. reload: a long-lived client publishing on pears/old; the file now
-#      routes pears/# to other; SIGHUP: `reloaded`, reloads 1, a new pears
+#      routes pears/# to other and sets connections.syn_rate (checked in
+#      the XDP program's map with bpftool); SIGHUP: `reloaded`, reloads 1, a new pears
 #      client lands on 10.20.0.15, the long-lived client's connection stays
 #      up and its later messages still reach its pears broker, none lost.
 #   5. bad reloads: an unknown key (`reload refused: FILE:LINE: ...`) and a
@@ -356,6 +357,22 @@ check_health() {
 
 # --- 4. reload -------------------------------------------------------------------
 
+# syn_limit_of IF: "interval_ns burst_ns" of the syn_limit map of the XDP
+# program attached to IF in the balancer's namespace (bpftool: the program
+# by its interface, then its map by name, so no other instance's map is read).
+syn_limit_of() {
+  local prog map
+  prog=$(in_ns lb bpftool -j net show dev "$1" 2>/dev/null | jq -r '[.[0].xdp[]?.id] | first // empty')
+  [ -n "$prog" ] || return 0
+  for map in $(bpftool -j prog show id "$prog" 2>/dev/null | jq -r '.map_ids[]?'); do
+    if [ "$(bpftool -j map show id "$map" 2>/dev/null | jq -r .name)" = syn_limit ]; then
+      bpftool -j map lookup id "$map" key 0 0 0 0 2>/dev/null |
+        jq -r '.formatted.value // .value | "\(.interval_ns) \(.burst_ns)"'
+      return 0
+    fi
+  done
+}
+
 check_reload() {
   local tp t_reload broker n_after rc
   bg cli longlived "$PY" "$TOOLS" trickle --host "$TOPO_VIP" --port "$MQTT_PORT" --client-id longlived \
@@ -368,7 +385,7 @@ check_reload() {
     return 0
   fi
   sleep 1.5 # a few messages before the reload
-  write_config "$CFG" other
+  write_config "$CFG" other "$MQTT_PORT" "connections: {syn_rate: 2000, syn_burst: 11}"
   RELOAD_MARK=$(lines "$LB_LOG")
   kill -HUP "$LB_PID"
   t_reload=$EPOCHREALTIME
@@ -379,6 +396,10 @@ check_reload() {
     not_ok "4. SIGHUP: the log says 'reloaded $CFG' within 10 s"
   fi
   check "4. stats --json reloads is 1 ($(reloads))" [ "$(reloads)" = 1 ]
+  # the new SYN rate reached the XDP program on lb-c: 2,000/s is one SYN
+  # every 500,000 ns, a burst of 11 is 10 intervals more
+  check "4. the reload set the redirector's SYN limit on lb-c ($(syn_limit_of lb-c))" \
+    [ "$(syn_limit_of lb-c)" = "500000 5000000" ]
   pub newpears pears/new 1 5 || true
   check_landed newpears "$TMP/newpears.sent" 5 "other=$OTHER:$MQTT_PORT" &&
     ok "4. a new client on pears/new lands on $OTHER (pool other)"

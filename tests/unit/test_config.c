@@ -89,6 +89,8 @@ static const char FULL[] =
     "  idle_timeout: 1h\n"
     "  max_connections: 1000\n"
     "  state_file: /var/lib/mqttlb/bindings\n"
+    "  syn_rate: 50000\n"
+    "  syn_burst: 500\n"
     "xsk:\n"
     "  mode: zero-copy\n"
     "  xdp_mode: native\n"
@@ -179,6 +181,8 @@ static void test_full(void **state)
         assert_int_equal(c->connections.idle_timeout_ms, 3600000);
         assert_int_equal(c->connections.max_connections, 1000);
         assert_string_equal(c->connections.state_file, "/var/lib/mqttlb/bindings");
+        assert_int_equal(c->connections.syn_rate, 50000);
+        assert_int_equal(c->connections.syn_burst, 500);
 
         assert_int_equal(c->xsk.mode, CONFIG_XSK_ZEROCOPY);
         assert_int_equal(c->xsk.xdp, CONFIG_XDP_NATIVE);
@@ -231,6 +235,8 @@ static void test_defaults(void **state)
         assert_int_equal(c->connections.idle_timeout_ms, 900000);
         assert_int_equal(c->connections.max_connections, 65536);
         assert_null(c->connections.state_file);
+        assert_int_equal(c->connections.syn_rate, 100000);
+        assert_int_equal(c->connections.syn_burst, 10000);
         assert_int_equal(c->xsk.mode, CONFIG_XSK_AUTO);
         assert_int_equal(c->xsk.xdp, CONFIG_XDP_AUTO);
         assert_int_equal(c->xsk.ring_size, 4096);
@@ -339,6 +345,9 @@ static const struct bad BAD[] = {
     {MINIMAL "default_pool: a\nhealth: 2s\n", 8,
      "health: expected a mapping (key: value), got \"2s\""},
     {MINIMAL "default_pool: a\nconnections:\n  state_file: \"\"\n", 9, "an empty string"},
+    {MINIMAL "default_pool: a\nconnections:\n  syn_burst: 0\n", 9,
+     "connections.syn_burst: 0 is out of range (1 to 100000000)"},
+    {MINIMAL "default_pool: a\nconnections:\n  syn_rate: -5\n", 9, "connections.syn_rate"},
     {MINIMAL "default_pool:\n", 7, "default_pool: expected a pool name, got nothing"},
     {MINIMAL "default_pool: a\nadmin:\n  metrics: 127.0.0.1\n", 9,
      "admin.metrics: \"127.0.0.1\": a port is required"},
@@ -569,7 +578,7 @@ static void test_file(void **state)
         {
                 char want[64];
 
-                snprintf(want, sizeof(want), "%s:54: workers: give workers or cores", path);
+                snprintf(want, sizeof(want), "%s:56: workers: give workers or cores", path);
                 if (strncmp(err, want, strlen(want)))
                         fail_msg("got %s, want %s", err, want);
         }

@@ -824,7 +824,7 @@ static void test_prometheus_escaping(void **state)
                 snprintf(file, sizeof(file), "%s/xdp.json", E.dir);
                 write_file(file, b.data);
                 r = jq(file, ".xdp[0] | .interface == \"eth\\\"0\" and .available and "
-                             ".redirect_listener == 42 and length == 13");
+                             ".redirect_listener == 42 and length == 14 and .drop_syn_rate == 0");
                 assert_non_null(r);
                 assert_string_equal(r, "true\n");
                 free(r);
