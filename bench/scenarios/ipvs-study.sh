@@ -91,7 +91,7 @@ ecmp_start() {
     stem=$NEXT_LOG
     render "$BENCH_SCEN_DIR/mqttlb.yaml" "$stem.yaml" IF_C="$ic" IF_B="$ib" VIP="$TOPO_VIP" PORT="$PORT" \
       SRC="$src" CPU="$core" BROKERS="$(broker_list ', ' '"%s:1883"')" OTHER="\"$OTHER_BROKER:$PORT\"" \
-      EXTRA_ROUTES="" HEALTH="health: {interval: 2s, timeout: 1s}" DIR="$stem.d"
+      EXTRA_ROUTES="" HEALTH="health: {interval: 2s, timeout: 1s}" DIR="$stem.d" CONN_EXTRA="$(mqttlb_conn_extra)"
     mkdir -p "$stem.d"
     bg "$ns" "$stem" "$MQTTLB" run -c "$stem.yaml" --json
     ECMP_PIDS+=("$BG_PID")

@@ -398,6 +398,12 @@ contender_start() {
   fi
 }
 
+# mqttlb_conn_extra: the template's CONN_EXTRA (mqttlb.yaml): the
+# connections settings the environment asks for, or nothing.
+mqttlb_conn_extra() {
+  [ -z "${BENCH_MQTTLB_SYN_RATE:-}" ] || echo "  syn_rate: $BENCH_MQTTLB_SYN_RATE"
+}
+
 mqttlb_start() {
   local extra="" stem health="health: {interval: 2s, timeout: 1s}"
   [ "${1:-}" != bind-connect ] || extra='  - {client_id: "*", pool: bench}'
@@ -407,7 +413,7 @@ mqttlb_start() {
   render "$BENCH_SCEN_DIR/mqttlb.yaml" "$stem.yaml" IF_C=lb-c IF_B=lb-b VIP="$TOPO_VIP" PORT="$PORT" \
     SRC="$TOPO_SRC" CPU="$BAL_CPU" BROKERS="$(broker_list ', ' '"%s:1883"')" \
     OTHER="\"$OTHER_BROKER:$PORT\"" EXTRA_ROUTES="$extra" HEALTH="$health" DIR="$WORK" \
-    CONN_EXTRA="${BENCH_MQTTLB_SYN_RATE:+  syn_rate: $BENCH_MQTTLB_SYN_RATE}"
+    CONN_EXTRA="$(mqttlb_conn_extra)"
   bg lb "$stem" "$MQTTLB" run -c "$stem.yaml" --json
   CUR_PID=$BG_PID CUR_OUT=$stem.out CUR_ERR=$stem.err
   mqttlb_wait_running "$CUR_PID" "$CUR_ERR"
