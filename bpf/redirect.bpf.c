@@ -9,7 +9,8 @@
  * It reads Ethernet, up to two VLAN tags (802.1ad/802.1Q), IPv4 or IPv6 and
  * the TCP header; every access is bounds-checked against data_end. It never
  * rewrites or transmits a frame, and drops only SYNs to a listener beyond the
- * CPU's SYN rate (syn_limit, off unless configured), so that a SYN flood
+ * CPU's SYN rate (syn_limit: off until userspace sets it; `mqttlb run` sets
+ * connections.syn_rate, 100,000/s unless configured), so that a SYN flood
  * cannot crowd the workers' RX rings and starve connections already open. Its
  * verdicts are XDP_REDIRECT, XDP_PASS and that XDP_DROP; each frame moves
  * exactly one counter (lb_shared.h).
