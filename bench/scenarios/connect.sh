@@ -25,7 +25,7 @@
 # the largest N that fits (said in the notes).
 
 scenario_connect() {
-  local m=5000 n=10000 nn c stem pid t0 t1 got drops tmax=120 hold=8
+  local m=5000 n=10000 nn c stem pid t0 t1 got r0 r1 drops tmax=120 hold=8
   if [ "$QUICK" -eq 1 ]; then
     m=1000 n=1000 tmax=60 hold=4
   fi
@@ -58,7 +58,7 @@ scenario_connect() {
       continue
     fi
     sleep 1
-    mqttlb_stats . >"$stem.stats-before.json"
+    r0=$(mqttlb_ring_full)
     t0=$(now_s)
     in_ns brk ss -K -tn state established "( sport = :$PORT )" >/dev/null
     got=""
@@ -67,11 +67,11 @@ scenario_connect() {
       got=$(calc "$t1 - $t0")
     fi
     sleep 1
-    mqttlb_stats . >"$stem.stats-after.json"
+    r1=$(mqttlb_ring_full)
     stop_pid "$pid" 30 INT || true
     grep '^{' "$stem.out" | tail -n 1 >"$stem.json" || true
     drops=""
-    [ "$c" != mqttlb ] || drops="; frames the kernel dropped on mqttlb's full RX rings meanwhile: $(ring_full_between "$stem.stats-before.json" "$stem.stats-after.json")"
+    [ "$c" != mqttlb ] || drops="; frames the kernel dropped on mqttlb's full RX rings meanwhile: $(delta "$r1" "$r0")"
     emit connect "$c" storm_broker_s "$got" s \
       "$nn clients (mqttload conn --reconnect); every broker-side connection killed at once (ss -K); until the brokers hold $nn again$([ "$nn" -eq "$n" ] || echo "; $nn, not $n: two descriptors per proxied connection, hard nofile limit $NOFILE")$drops"
     emit connect "$c" storm_client_s "$(jget "$stem.json" reconnect_all_s)" s \
@@ -83,16 +83,6 @@ scenario_connect() {
     fi
     wait_until 30 broker_conns_none || true
   done
-}
-
-# ring_full_between BEFORE.json AFTER.json: kernel_rx_ring_full summed over
-# mqttlb's workers, the difference of two `mqttlb stats --json` (empty when
-# either is missing).
-ring_full_between() {
-  local a b
-  a=$(jq '[.workers[].kernel_rx_ring_full] | add' "$1" 2>/dev/null) || a=""
-  b=$(jq '[.workers[].kernel_rx_ring_full] | add' "$2" 2>/dev/null) || b=""
-  sub_or_empty "$b" "$a" | sed 's/\.0*$//'
 }
 
 plot_connect() {

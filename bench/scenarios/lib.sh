@@ -96,6 +96,8 @@ calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 # empty (or B is 0).
 sub_or_empty() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "") printf "%.6f", a - b }'; }
 div_or_empty() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b + 0 != 0) printf "%.6f", a / b }'; }
+# delta A B: A - B as a whole number (counters: after, before), or empty.
+delta() { sub_or_empty "$1" "$2" | cut -d. -f1; }
 
 # --- processes -----------------------------------------------------------------
 
@@ -397,6 +399,11 @@ contender_start() {
     die "$name does not answer MQTT at $TOPO_VIP:$PORT within 15 s"
   fi
 }
+
+# mqttlb_ring_full: frames the kernel dropped on the running mqttlb's full RX
+# rings so far (kernel_rx_ring_full summed over its workers; empty when the
+# contender is not mqttlb).
+mqttlb_ring_full() { mqttlb_stats '[.workers[].kernel_rx_ring_full] | add'; }
 
 # mqttlb_conn_extra: the template's CONN_EXTRA (mqttlb.yaml): the
 # connections settings the environment asks for, or nothing.

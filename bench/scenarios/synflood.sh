@@ -70,7 +70,7 @@ syn_cookies() {
 flood_run() {
   local c=$1 ph=$2 rate=$3 dst=$4 ns=$5 secs=$FLOOD_SECS stem gen_pid samp_pid="" c0 c1 rss="" drops0 drops1 cut0 cut1 what
   c0=$(syn_cookies "$ns")
-  drops0=$(mqttlb_stats '[.workers[].kernel_rx_ring_full] | add')
+  drops0=$(mqttlb_ring_full)
   cut0=$(mqttlb_stats '[.xdp[].drop_syn_rate] | add')
   next_log "synflood-$c-$ph-xdpgen"
   stem=$NEXT_LOG
@@ -87,7 +87,7 @@ flood_run() {
   wait_pid "$gen_pid" $((secs + 30)) || warn "xdpgen (SYN flood) exited with status $?"
   [ -z "$samp_pid" ] || stop_pid "$samp_pid" 5 || true
   c1=$(syn_cookies "$ns")
-  drops1=$(mqttlb_stats '[.workers[].kernel_rx_ring_full] | add')
+  drops1=$(mqttlb_ring_full)
   cut1=$(mqttlb_stats '[.xdp[].drop_syn_rate] | add')
   [ ! -s "$stem-rss.txt" ] || rss=$(sort -n "$stem-rss.txt" | tail -n 1)
   what="SYN flood of $(jget "$stem.out" tx_pps) SYN/s at $dst:$PORT (xdpgen --mode syn, $([ "$rate" -eq 0 ] && echo 'max rate' || echo "--rate $rate"))"
@@ -95,7 +95,7 @@ flood_run() {
   emit synflood "$c" "flood_pps_$ph" "$(jget "$stem.out" tx_pps)" pps "SYNs per second xdpgen sent ($(jget "$stem.out" sent) in all)"
   if [ -n "$c0" ] && [ -n "$c1" ]; then
     emit synflood "$c" "syncookies_$ph" "$((c1 - c0))" cookies \
-      "SYN cookies sent during the phase: $([ "$c" = mqttlb ] && echo "mqttlb's stats (syncookies.sent); frames its worker's RX ring had no room for: $(sub_or_empty "$drops1" "$drops0" | cut -d. -f1); SYNs its XDP redirector dropped over connections.syn_rate: $(sub_or_empty "$cut1" "$cut0" | cut -d. -f1)" || echo "the kernel's TcpExt SyncookiesSent ($ns namespace)")"
+      "SYN cookies sent during the phase: $([ "$c" = mqttlb ] && echo "mqttlb's stats (syncookies.sent); frames its worker's RX ring had no room for: $(delta "$drops1" "$drops0"); SYNs its XDP redirector dropped over connections.syn_rate: $(delta "$cut1" "$cut0")" || echo "the kernel's TcpExt SyncookiesSent ($ns namespace)")"
   fi
   [ -z "$CUR_PID" ] || emit synflood "$c" "rss_kib_$ph" "$rss" KiB "highest VmRSS of the balancer's processes sampled every 0.5 s during the phase"
 }
