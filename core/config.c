@@ -961,7 +961,7 @@ static void check_across(struct loader *L)
                                        "waiting when the next starts");
                 else
                         cfg_walk__fail(w, line_of_key(L, "health", "interval"), "health.interval",
-                                       "shorter than health.timeout (default 1s)");
+                                       "shorter than health.timeout (default 1500ms)");
         }
 }
 
@@ -974,7 +974,7 @@ static int defaults(struct config *c)
                 c->cores[i] = -1;
         c->misroute = CONFIG_MISROUTE_FORWARD;
         c->health.interval_ms = 2000;
-        c->health.timeout_ms = 1000;
+        c->health.timeout_ms = 1500;
         c->health.rise = 2;
         c->health.fall = 2;
         c->connections.buffer_bytes = 131072;

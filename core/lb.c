@@ -323,7 +323,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 static void on_rto(struct lb_worker *lw, struct conn *c)
 {
         const struct plan *plan = c->plan;
-        uint32_t own_end = c->k_isn + 1 + c->own_len + (c->k_fin_sent ? 1 : 0);
+        uint32_t own_end = conn__own_fin_end(c);
         bool again = false;
 
         if (c->f.state == CONN_CONNECTING) {
@@ -349,9 +349,7 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
         }
         if (c->f.state == CONN_SPLICED && c->buf &&
             seq_lt(c->b_una, c->b_end + (c->b_fin ? 1 : 0))) {
-                STAT(lw, retransmits);
-                c->b_nxt = c->b_una; /* go back N: the replay is a few segments */
-                conn__replay_push(lw, c);
+                conn__replay_again(lw, c);
                 again = true;
         }
         if (again && c->f.state != CONN_CONNECTING)
@@ -463,6 +461,17 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
                         return lb__client_ack_new(lw, p, &k);
         }
         STAT(lw, stray);
+        if (!(flags & TCP_OUT_RST) && plan__source(plan, k.family, k.daddr)) {
+                /* a broker leg we no longer hold (closed, timed out, reset by
+                 * a client): an RST at the segment's own ACK, as a closed
+                 * port would (RFC 9293 3.10.7.1), so that the broker does
+                 * not keep a half-open session */
+                struct seg s;
+
+                seg__read(p, &s);
+                STAT(lw, stray_reset);
+                return lb__reset_stray(lw, p, &k, &s);
+        }
         return WORKER_DROP;
 }
 

@@ -123,6 +123,9 @@ struct lb_cfg {
         X(ports_exhausted, "broker legs that found no free local port")                   \
         X(nexthop_unresolved, "segments not sent yet: the next hop was not resolved")     \
         X(rst_sent, "RSTs the balancer sent")                                             \
+        X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)") \
+        X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                     \
+        X(stray_reset, "segments to a source address and no connection, answered by RST") \
         X(stray, "segments to no connection (dropped)")                                   \
         X(no_frame, "segments not sent: no free frame in the worker's cache")             \
         X(learned, "client id -> pool bindings learned")                                  \

@@ -161,14 +161,20 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                         conn__failover(lw, c);
                         return;
                 }
+                /* a new 4-tuple, a new ISN; a SYN sent again on the same
+                 * 4-tuple keeps it (RFC 9293 3.8.1): the broker may hold the
+                 * first one, and a SYN with another ISN would only draw an
+                 * ACK for the first (DESIGN.md "The splice must be
+                 * invisible to TCP") */
+                c->b_isn =
+                    (uint32_t)XXH3_64bits_withSeed(&c->f.broker, sizeof(c->f.broker),
+                                                   lw->lb->seed ^ lw->now_ns ^ lw->id_counter++);
         }
         c->b_port = nh.port;
         memcpy(c->b_src_mac, nh.src_mac, 6);
         memcpy(c->b_dst_mac, nh.dst_mac, 6);
-        c->b_isn = (uint32_t)XXH3_64bits_withSeed(&c->f.broker, sizeof(c->f.broker),
-                                                  lw->lb->seed ^ lw->now_ns ^ lw->id_counter++);
         c->b_una = c->b_isn;
-        c->b_nxt = c->b_isn + 1;
+        c->b_nxt = c->b_replay = c->b_isn + 1;
         c->b_ws = c->r_ws = 0;
         c->prox = 0;
         if (plan->proxy_protocol) {
@@ -231,8 +237,8 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
 
         if (mss > c->c_mss)
                 mss = c->c_mss;
-        while (seq_lt(c->b_nxt, c->b_end) || (c->b_fin && c->b_nxt == c->b_end)) {
-                uint32_t n = c->b_end - c->b_nxt;
+        while (seq_lt(c->b_replay, c->b_end) || (c->b_fin && c->b_replay == c->b_end)) {
+                uint32_t n = c->b_end - c->b_replay;
                 struct tcp_out_hdr h;
                 struct frame_desc d;
                 uint8_t *buf;
@@ -240,24 +246,25 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
 
                 if (n > mss)
                         n = mss;
-                if (n && seq_le(wnd_end, c->b_nxt)) {
+                if (n && seq_le(wnd_end, c->b_replay)) {
                         /* window closed: one byte as a probe when nothing is in flight */
-                        if (c->b_nxt != c->b_una)
+                        if (c->b_replay != c->b_una)
                                 break;
                         n = 1;
-                } else if (n && seq_lt(wnd_end, c->b_nxt + n)) {
-                        n = wnd_end - c->b_nxt;
+                } else if (n && seq_lt(wnd_end, c->b_replay + n)) {
+                        n = wnd_end - c->b_replay;
                 }
-                fin = c->b_fin && c->b_nxt + n == c->b_end;
+                fin = c->b_fin && c->b_replay + n == c->b_end;
                 buf = lb__frame(lw, &d);
                 if (!buf)
                         break;
-                conn__broker_hdr(c, &h, c->b_nxt);
-                replay_bytes(c, c->b_nxt - c->b_isn - 1, buf + tcp_out__data_offset(&h), n);
+                conn__broker_hdr(c, &h, c->b_replay);
+                replay_bytes(c, c->b_replay - c->b_isn - 1, buf + tcp_out__data_offset(&h), n);
                 lb__send(lw, c->b_port, &d,
                          tcp_out__data(buf, UMEM_FRAME_SIZE, &h, buf + tcp_out__data_offset(&h), n,
                                        fin));
-                c->b_nxt += n + (fin ? 1 : 0);
+                c->b_replay += n + (fin ? 1 : 0);
+                c->b_nxt = seq_max(c->b_nxt, c->b_replay);
                 if (fin) {
                         c->fin_c2s = true;
                         break;
@@ -266,6 +273,17 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
         if (seq_lt(c->b_una, c->b_end + (c->b_fin ? 1 : 0)) &&
             !timer__armed(&c->f.timer[CONN_T_RTO]))
                 conn__arm_rto(lw, c);
+}
+
+/* The replay again from the oldest byte the broker has not ACKed (go back
+ * N: the replay is a few segments), after a timeout or three duplicate
+ * ACKs. */
+void conn__replay_again(struct lb_worker *lw, struct conn *c)
+{
+        STAT(lw, retransmits);
+        c->b_replay = c->b_una;
+        c->b_dupacks = 0;
+        conn__replay_push(lw, c);
 }
 
 /* The broker's SYN-ACK: the leg is up; replay and splice from here on. */
@@ -294,7 +312,7 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
         c->consume = c->self_connack;
         c->pre_pings = c->pings;
         if (!c->consume)
-                c->d_s2c = c->k_isn + 1 + c->own_len - (c->r_isn + 1);
+                c->d_s2c = conn__own_end(c) - (c->r_isn + 1);
         c->f.state = CONN_SPLICED;
         c->rto_tries = 0;
         timer__cancel(&lw->wheel, &c->f.timer[CONN_T_RTO]);
@@ -311,7 +329,7 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
                    CONN_T_LIFE);
         /* the first replayed segment ACKs the SYN-ACK; with nothing to
          * replay (cannot happen: the CONNECT is there), a bare ACK */
-        if (c->b_end == c->b_nxt && !c->b_fin)
+        if (c->b_end == c->b_replay && !c->b_fin)
                 conn__send_broker_ack(lw, c);
         conn__replay_push(lw, c);
 }

@@ -57,8 +57,8 @@ static void answer_hdr(const struct worker_pkt *p, const struct flow_key *k, str
 }
 
 /* An RST answering a segment to no connection (RFC 9293 3.10.7.1), in place. */
-static enum worker_verdict reset_stray(struct lb_worker *lw, struct worker_pkt *p,
-                                       const struct flow_key *k, const struct seg *s)
+enum worker_verdict lb__reset_stray(struct lb_worker *lw, struct worker_pkt *p,
+                                    const struct flow_key *k, const struct seg *s)
 {
         struct tcp_out_hdr h;
         int n;
@@ -94,7 +94,7 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
         seg__read(p, &s);
         if (__atomic_load_n(&lw->lb->draining, __ATOMIC_RELAXED)) {
                 STAT(lw, drain_refused); /* stopping: the client retries elsewhere */
-                return reset_stray(lw, p, k, &s);
+                return lb__reset_stray(lw, p, k, &s);
         }
         if (tcp_opts__parse(s.tcp, (size_t)(p->m.end - p->m.l4), &o))
                 return WORKER_DROP;
@@ -182,7 +182,7 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
         rc = syncookie__check(&lw->secret, &t, s.ack - 1, s.seq - 1, now_s(lw), &o);
         if (rc) {
                 STAT(lw, syncookies_rejected);
-                return reset_stray(lw, p, k, &s);
+                return lb__reset_stray(lw, p, k, &s);
         }
         STAT(lw, syncookies_validated);
         c = conn_new(lw, p, k, &s, &o);
@@ -205,7 +205,7 @@ bool conn__own(struct conn *c, const uint8_t *b, uint8_t n)
 static enum worker_verdict reply(struct lb_worker *lw, struct conn *c, struct worker_pkt *p,
                                  bool fin)
 {
-        uint32_t own_end = c->k_isn + 1 + c->own_len, n;
+        uint32_t own_end = conn__own_end(c), n;
         struct tcp_out_hdr h;
         int len;
 
@@ -246,7 +246,7 @@ static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t ma
 enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
         const struct plan *plan = c->plan;
-        uint32_t own_end = c->k_isn + 1 + c->own_len + (c->k_fin_sent ? 1 : 0);
+        uint32_t own_end = conn__own_fin_end(c);
         bool fin, answer = false;
         struct seg s;
 
@@ -255,11 +255,18 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
         seg__read(p, &s);
         c->last_ns = lw->now_ns;
         if (s.flags & TCP_OUT_RST) {
-                /* RFC 5961 3.2: only an RST at the expected sequence number counts */
+                /* RFC 5961 3.2: only an RST at the expected sequence number
+                 * counts; one in the window draws a challenge ACK */
                 if (s.seq == c->c_nxt) {
                         conn__rst_broker(lw, c);
                         conn__end(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
+                        return WORKER_DROP;
                 }
+                if (seq_lt(c->c_nxt, s.seq) && seq_lt(s.seq, c->c_edge)) {
+                        STAT(lw, rst_challenged);
+                        return reply(lw, c, p, false);
+                }
+                STAT(lw, rst_ignored);
                 return WORKER_DROP;
         }
         if (s.flags & TCP_OUT_SYN) /* our SYN-ACK's ACK came, then a stale SYN */
@@ -328,7 +335,7 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
         }
         if (c->c_fin && c->f.state == CONN_CONNECTING)
                 c->b_fin = true;
-        if (answer || seq_lt(c->k_nxt, c->k_isn + 1 + c->own_len))
+        if (answer || seq_lt(c->k_nxt, conn__own_end(c)))
                 return reply(lw, c, p, false);
         return WORKER_DROP;
 }
@@ -342,7 +349,7 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         c->f.state = CONN_CLOSING;
         c->k_fin_sent = true;
         conn__send_client(lw, c, c->k_nxt, true);
-        c->k_nxt = c->k_isn + 1 + c->own_len + 1;
+        c->k_nxt = conn__own_end(c) + 1;
         c->rto_tries = 0;
         conn__arm_rto(lw, c);
         timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + CONN_LINGER_NS * 5,

@@ -116,12 +116,15 @@ struct conn {
         /* broker leg */
         uint16_t b_port;
         uint8_t b_src_mac[6], b_dst_mac[6];
-        uint32_t b_isn, b_una, b_nxt, b_end; /* our stream to the broker; b_end: replay end */
-        bool b_fin;                          /* replay ends with the client's FIN */
-        uint32_t r_isn, r_nxt;               /* broker stream, while consuming its prefix */
-        bool r_isn_set;                      /* the broker's SYN-ACK came */
-        uint32_t r_ack_max;                  /* highest ACK sent to the broker */
-        uint32_t r_wnd;                      /* broker's window (bytes) from its last ACK */
+        uint32_t b_isn, b_una, b_end; /* our stream to the broker; b_end: replay end */
+        uint32_t b_nxt;        /* the highest sequence sent to the broker, plus one (SND.MAX) */
+        uint32_t b_replay;     /* the next replay byte to send (goes back on a retransmission) */
+        uint8_t b_dupacks;     /* duplicate ACKs of b_una while replaying (RFC 5681 3.2) */
+        bool b_fin;            /* replay ends with the client's FIN */
+        uint32_t r_isn, r_nxt; /* broker stream, while consuming its prefix */
+        bool r_isn_set;        /* the broker's SYN-ACK came */
+        uint32_t r_ack_max;    /* highest ACK sent to the broker */
+        uint32_t r_wnd;        /* broker's window (bytes) from its last ACK */
         uint16_t r_mss;
         uint8_t r_ws, b_ws; /* shift counts in effect (0 when not negotiated) */
         bool syn_sent;
@@ -239,6 +242,29 @@ static inline uint32_t seq_max(uint32_t a, uint32_t b)
         return seq_lt(a, b) ? b : a;
 }
 
+/* The end of our own bytes to the client (CONNACK, PINGRESPs): the
+ * client-leg sequence number after them, without our FIN. */
+static inline uint32_t conn__own_end(const struct conn *c)
+{
+        return c->k_isn + 1 + c->own_len;
+}
+
+/* The same with our FIN when we sent one (CLOSING): what the client must
+ * ACK before the close is done. */
+static inline uint32_t conn__own_fin_end(const struct conn *c)
+{
+        return conn__own_end(c) + (c->k_fin_sent ? 1 : 0);
+}
+
+/* Whether broker-stream sequence numbers map onto the client leg yet
+ * (d_s2c known): from the SYN-ACK when the client reads the broker's own
+ * CONNACK, after that CONNACK (and the PINGRESPs we answered) was consumed
+ * when we answered it ourselves. */
+static inline bool conn__s2c_mapped(const struct conn *c)
+{
+        return c->prefix_done || !c->consume;
+}
+
 /* A window of wnd bytes as its 16-bit field says it with a shift count. */
 static inline uint16_t window_field(uint32_t wnd, uint8_t shift)
 {
@@ -280,6 +306,10 @@ void conn__rst_client(struct lb_worker *lw, struct conn *c);
 void conn__rst_broker(struct lb_worker *lw, struct conn *c);
 
 /* lb_client.c */
+/* An RST answering a segment to no connection (k: its key), built in its
+ * frame (RFC 9293 3.10.7.1). */
+enum worker_verdict lb__reset_stray(struct lb_worker *lw, struct worker_pkt *p,
+                                    const struct flow_key *k, const struct seg *s);
 /* A SYN / an ACK to a listener and no connection; k is the frame's key. */
 enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
                                    const struct flow_key *k);
@@ -309,8 +339,10 @@ uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
 void conn__connect(struct lb_worker *lw, struct conn *c);
 void conn__failover(struct lb_worker *lw, struct conn *c);
 enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
-/* Sends replay bytes from b_nxt while the broker's window allows. */
+/* Sends replay bytes from b_replay while the broker's window allows. */
 void conn__replay_push(struct lb_worker *lw, struct conn *c);
+/* Sends the replay again from b_una (a timeout, three duplicate ACKs). */
+void conn__replay_again(struct lb_worker *lw, struct conn *c);
 
 /* lb_splice.c */
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);

@@ -77,7 +77,7 @@ void conn__send_client(struct lb_worker *lw, struct conn *c, uint32_t k_from, bo
         struct tcp_out_hdr h;
         struct frame_desc d;
         uint8_t *buf = lb__frame(lw, &d);
-        uint32_t own_end = c->k_isn + 1 + c->own_len, n;
+        uint32_t own_end = conn__own_end(c), n;
 
         if (!buf)
                 return;
@@ -108,10 +108,13 @@ void conn__rst_client(struct lb_worker *lw, struct conn *c)
 
         if (!buf)
                 return;
-        /* our highest sequence: own bytes, or what the broker sent, translated */
-        conn__client_hdr(c, &h, c->k_isn + 1 + c->own_len);
-        if (c->f.state == CONN_SPLICED && c->prefix_done)
-                h.seq = seq_max(h.seq, c->r_nxt + c->d_s2c);
+        /* RFC 5961 3.2: the client accepts only an RST at its RCV.NXT, which
+         * is everything we sent it (own bytes, our FIN, the broker's bytes
+         * translated): k_nxt. Should some of that still be in flight and be
+         * lost, the client answers the RST with a challenge ACK; no state is
+         * left by then, and the stray segment draws an RST at its own ACK
+         * (reset_stray), which is exact. */
+        conn__client_hdr(c, &h, c->k_nxt);
         STAT(lw, rst_sent);
         lb__send(lw, c->c_port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, true));
 }

@@ -15,9 +15,18 @@
 #define TCPOPT_NOP  1
 #define TCPOPT_SACK 5
 
-/* SACK blocks moved by -delta, or the option blanked (NOPs) when the other
- * leg did not negotiate SACK. Options are few and rare: a plain walk. */
-static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
+/*
+ * The SACK option of a segment crossing to the other leg (RFC 2018 3): both
+ * edges of every block moved by -delta into the receiver's sequence space.
+ * A block the receiver cannot use is taken out: one whose left edge is
+ * before lo (the ACK the segment carries in the receiver's space: a D-SACK
+ * (RFC 2883) or a block over bytes the balancer acknowledged itself, which
+ * the receiver never had outstanding) or whose edges are inverted. The kept
+ * blocks move to the front of the option, its length shrinks, NOPs fill the
+ * rest; with no block left, or when the receiver did not negotiate SACK,
+ * the whole option becomes NOPs. Options are few and rare: a plain walk.
+ */
+static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep, uint32_t lo)
 {
         uint32_t i = 0;
 
@@ -33,21 +42,29 @@ static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep)
                 if (len - i < 2 || (olen = opt[i + 1]) < 2 || olen > len - i)
                         return;
                 if (kind == TCPOPT_SACK) {
-                        if (!keep)
+                        uint32_t out = i + 2;
+
+                        for (uint32_t b = i + 2; keep && b + 8 <= i + olen; b += 8) {
+                                uint32_t l = packet__be32(opt + b) - delta;
+                                uint32_t r = packet__be32(opt + b + 4) - delta;
+
+                                if (seq_lt(l, lo) || !seq_lt(l, r))
+                                        continue;
+                                packet__put32(opt + out, l);
+                                packet__put32(opt + out + 4, r);
+                                out += 8;
+                        }
+                        if (out == i + 2)
                                 memset(opt + i, TCPOPT_NOP, olen);
-                        else
-                                for (uint32_t b = i + 2; b + 8 <= i + olen; b += 4)
-                                        packet__put32(opt + b, packet__be32(opt + b) - delta);
+                        else {
+                                memset(opt + out, TCPOPT_NOP, i + olen - out);
+                                opt[i + 1] = (uint8_t)(out - i);
+                        }
                 }
                 i += olen;
         }
 }
 
-/*
- * Rewrites p for the leg h describes (identity, seq, ack, window as they go
- * on the wire). sack_delta: subtracted from SACK blocks; full: recompute the
- * TCP checksum instead of patching it (the payload was changed).
- */
 /* The rewritten frame starts at start and has len bytes: padded to the
  * Ethernet minimum, it becomes p's descriptor. */
 static void frame_done(struct lb_worker *lw, struct worker_pkt *p, uint8_t *start, uint32_t len)
@@ -156,6 +173,11 @@ static void leg_hdr__build(struct leg_hdr *lh, const struct tcp_out_hdr *h, cons
         lh->len = (uint8_t)hl;
 }
 
+/*
+ * Rewrites p for the leg h describes (identity, seq, ack, window as they go
+ * on the wire). sack_delta: subtracted from SACK blocks; full: recompute the
+ * TCP checksum instead of patching it (the payload was changed).
+ */
 static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp_out_hdr *h,
                     uint32_t sack_delta, bool sack_keep, bool full, struct leg_hdr *lh)
 {
@@ -189,7 +211,7 @@ static void rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
         packet__put32(tcp + 8, h->ack);
         packet__put16(tcp + 14, h->window);
         if (doff > 20)
-                fix_sack(tcp + 20, doff - 20, sack_delta, sack_keep);
+                fix_sack(tcp + 20, doff - 20, sack_delta, sack_keep, h->ack);
 
         /* the new headers end where the TCP header starts (or the segment
          * moves up when the frame has no room in front: no headroom) */
@@ -262,21 +284,66 @@ static void maybe_linger(struct lb_worker *lw, struct conn *c)
                            CONN_T_LIFE);
 }
 
+/*
+ * RFC 5961 3.2 for an RST crossing the splice: the balancer checks it as the
+ * receiver would, for it frees state the endpoints keep. rcv_nxt is what
+ * the receiving leg has acknowledged (its RCV.NXT as last seen), snd_nxt
+ * the sender's next byte as the balancer saw it (valid or not), wnd the
+ * receiver's window: exactly one of the two tears down, in the window gets
+ * a challenge ACK (the sender, if it really reset, answers it with an exact
+ * RST), anything else is dropped. A blind RST frees nothing.
+ */
+enum rst_check { RST_EXACT, RST_CHALLENGE, RST_IGNORE };
+
+static enum rst_check rst_check(uint32_t seq, uint32_t rcv_nxt, uint32_t snd_nxt, bool snd_ok,
+                                uint32_t wnd)
+{
+        if (seq == rcv_nxt || (snd_ok && seq == snd_nxt))
+                return RST_EXACT;
+        if (seq_lt(rcv_nxt, seq) && seq_lt(seq - rcv_nxt, wnd > 0 ? wnd : 1))
+                return RST_CHALLENGE;
+        return RST_IGNORE;
+}
+
+/* Counts a challenge ACK or an ignored RST; true when it is exact. */
+static bool rst_accept(struct lb_worker *lw, enum rst_check r)
+{
+        if (r == RST_CHALLENGE)
+                STAT(lw, rst_challenged);
+        else if (r == RST_IGNORE)
+                STAT(lw, rst_ignored);
+        return r == RST_EXACT;
+}
+
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
-        uint32_t own_end = c->k_isn + 1 + c->own_len, seq_b, ack_b, edge_b;
+        uint32_t own_end = conn__own_end(c), seq_b, ack_b, edge_b;
         struct tcp_out_hdr h;
         uint16_t win;
         bool fin, rst;
         struct seg s;
 
         seg__read(p, &s);
-        c->last_ns = lw->now_ns;
         rst = s.flags & TCP_OUT_RST;
         fin = s.flags & TCP_OUT_FIN;
         if ((s.flags & TCP_OUT_SYN) || (!rst && !(s.flags & TCP_OUT_ACK)))
                 return WORKER_DROP;
-        if (s.len) {
+        if (rst) {
+                /* the broker's RCV.NXT in client space is the highest ACK
+                 * forwarded to the client; the client's SND.NXT is c_nxt
+                 * while its stream had no hole */
+                enum rst_check r =
+                    rst_check(s.seq, c->c_ack_max, c->c_nxt, !c->parse_dead,
+                              seq_lt(c->c_ack_max, c->c_edge) ? c->c_edge - c->c_ack_max : 0);
+
+                if (!rst_accept(lw, r)) {
+                        if (r == RST_CHALLENGE)
+                                conn__send_client(lw, c, c->k_nxt, false);
+                        return WORKER_DROP;
+                }
+        }
+        c->last_ns = lw->now_ns;
+        if (s.len && !rst) {
                 if (seq_le(s.seq, c->c_nxt) && seq_lt(c->c_nxt, s.seq + s.len)) {
                         uint32_t off = c->c_nxt - s.seq, n = s.len - off;
 
@@ -304,7 +371,7 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         }
         seq_b = s.seq + c->d_c2s;
         ack_b = c->r_ack_max;
-        if (c->prefix_done || !c->consume) {
+        if (conn__s2c_mapped(c)) {
                 uint32_t a = s.ack - c->d_s2c;
 
                 if (seq_lt(ack_b, a))
@@ -313,7 +380,7 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         c->r_ack_max = ack_b;
         edge_b = s.ack + c->c_rwnd - c->d_s2c;
         c->b_nxt = seq_max(c->b_nxt, seq_b + s.len + (fin ? 1 : 0));
-        if (c->consume && !c->prefix_done) /* no mapping yet: the client's window as is */
+        if (!conn__s2c_mapped(c)) /* no mapping yet: the client's window as is */
                 win = window_field(c->c_rwnd, c->b_ws);
         else
                 win = window_field(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
@@ -323,7 +390,8 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
                 conn__broker_hdr(c, &h, seq_b);
                 h.ack = ack_b;
                 h.window = win;
-                rewrite(lw, p, &h, c->d_s2c, c->r_sack, false, &c->to_broker);
+                rewrite(lw, p, &h, c->d_s2c, c->r_sack && conn__s2c_mapped(c), false,
+                        &c->to_broker);
         }
         p->out_port = c->b_port;
         if (rst)
@@ -434,6 +502,29 @@ static void refused(struct lb_worker *lw, struct conn *c)
         conn__close_mqtt(lw, c, LB_VERDICT_REFUSED, c->refusal, c->refusal);
 }
 
+/* The broker's ACK of our stream: the replay freed once all of it is
+ * ACKed, pushed on as the window opens, sent again after three duplicate
+ * ACKs (RFC 5681 3.2; the broker's RTO would be slower). */
+static void broker_acked(struct lb_worker *lw, struct conn *c, const struct seg *s)
+{
+        if (seq_lt(c->b_una, s->ack) && seq_le(s->ack, c->b_nxt)) {
+                c->b_una = s->ack;
+                c->rto_tries = 0;
+                c->b_dupacks = 0;
+        } else if (c->buf && s->ack == c->b_una && !s->len && !(s->flags & TCP_OUT_FIN) &&
+                   seq_lt(c->b_una, c->b_replay) && ++c->b_dupacks == 3) {
+                conn__replay_again(lw, c);
+        }
+        c->r_wnd = (uint32_t)s->win << c->r_ws;
+        if (c->buf && seq_le(c->b_end + (c->b_fin ? 1 : 0), c->b_una)) {
+                free(c->buf); /* replayed and ACKed: the broker has it all */
+                c->buf = NULL;
+                c->buf_cap = 0;
+        } else if (c->buf) {
+                conn__replay_push(lw, c);
+        }
+}
+
 enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
         uint32_t off = 0, seq_c, ack_c, edge_c, old_ack = c->c_ack_max, old_edge = c->c_edge;
@@ -442,7 +533,6 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         struct seg s;
 
         seg__read(p, &s);
-        c->last_ns = lw->now_ns;
         rst = s.flags & TCP_OUT_RST;
         fin = s.flags & TCP_OUT_FIN;
         if (s.flags & TCP_OUT_SYN) { /* its SYN-ACK again: our ACK was lost */
@@ -451,20 +541,21 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         }
         if (!rst && !(s.flags & TCP_OUT_ACK))
                 return WORKER_DROP;
-        if (!rst) {
-                if (seq_lt(c->b_una, s.ack) && seq_le(s.ack, c->b_nxt)) {
-                        c->b_una = s.ack;
-                        c->rto_tries = 0;
+        if (rst) {
+                /* the client's RCV.NXT in broker space is r_ack_max; the
+                 * broker's SND.NXT, what we forwarded of its stream */
+                enum rst_check r = rst_check(s.seq, c->r_ack_max, c->k_nxt - c->d_s2c,
+                                             conn__s2c_mapped(c), c->c_rwnd);
+
+                if (!rst_accept(lw, r)) {
+                        if (r == RST_CHALLENGE)
+                                conn__send_broker_ack(lw, c);
+                        return WORKER_DROP;
                 }
-                c->r_wnd = (uint32_t)s.win << c->r_ws;
-                if (c->buf && seq_le(c->b_end + (c->b_fin ? 1 : 0), c->b_una)) {
-                        free(c->buf); /* replayed and ACKed: the broker has it all */
-                        c->buf = NULL;
-                        c->buf_cap = 0;
-                } else if (c->buf) {
-                        conn__replay_push(lw, c);
-                }
+        } else {
+                broker_acked(lw, c, &s);
         }
+        c->last_ns = lw->now_ns;
         if (!c->prefix_done && !rst && (s.len || fin)) {
                 if (c->consume) {
                         uint32_t skip = c->r_nxt - s.seq, used;
@@ -479,8 +570,7 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                         c->r_ack_max = c->r_nxt;
                         off = skip + used;
                         if (c->prefix_done)
-                                c->d_s2c =
-                                    c->k_isn + 1 + c->own_len - (c->r_isn + 1 + c->pre_consumed);
+                                c->d_s2c = conn__own_end(c) - (c->r_isn + 1 + c->pre_consumed);
                 } else if (s.seq == c->r_nxt) {
                         if (c->version == MQTT_V5)
                                 learn_alias_max(c, s.payload, s.len);
@@ -496,12 +586,12 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                         conn__send_broker_ack(lw, c);
                         return WORKER_DROP;
                 }
-        } else if (!c->prefix_done && c->consume && !rst) {
-                return WORKER_DROP; /* a pure ACK: nothing for the client yet */
         }
         if (off)
                 trim_front(p, &s, off < s.len ? off : s.len);
-        seq_c = s.seq + c->d_s2c;
+        /* before the mapping is known only pure ACKs get here: they go at
+         * the client's next sequence number */
+        seq_c = conn__s2c_mapped(c) ? s.seq + c->d_s2c : c->k_nxt;
         ack_c = c->c_ack_max;
         if (s.flags & TCP_OUT_ACK) {
                 uint32_t a = s.ack - c->d_c2s;
@@ -513,8 +603,14 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         edge_c = s.ack + c->r_wnd - c->d_c2s;
         if (seq_lt(c->c_edge, edge_c) || c->buf == NULL)
                 c->c_edge = edge_c;
-        if (!s.len && !fin && !rst && ack_c == old_ack && c->c_edge == old_edge)
-                return WORKER_DROP; /* tells the client nothing new */
+        /* A pure ACK below what we ACKed the client ourselves ACKs replayed
+         * bytes only: the client had them ACKed long ago and learns nothing
+         * from it (a window that grew is still news). Any other pure ACK
+         * goes through, duplicates above all: they are the client's fast
+         * retransmit, and an ACK whose original was lost is repeated only
+         * by them (DESIGN.md "The splice must be invisible to TCP"). */
+        if (!s.len && !fin && !rst && seq_lt(s.ack - c->d_c2s, old_ack) && c->c_edge == old_edge)
+                return WORKER_DROP;
         if (fin)
                 c->fin_s2c = true;
         c->k_nxt = seq_max(c->k_nxt, seq_c + s.len + (fin ? 1 : 0));

@@ -222,7 +222,7 @@ static void test_defaults(void **state)
         assert_int_equal(c->misroute, CONFIG_MISROUTE_FORWARD);
         assert_false(c->proxy_protocol);
         assert_int_equal(c->health.interval_ms, 2000);
-        assert_int_equal(c->health.timeout_ms, 1000);
+        assert_int_equal(c->health.timeout_ms, 1500);
         assert_int_equal(c->health.rise, 2);
         assert_int_equal(c->health.fall, 2);
         assert_string_equal(c->admin.socket, "/run/mqttlb.sock");

@@ -1,0 +1,349 @@
+/* The balancer's offline harness (lb_harness.h). */
+#include "lb_harness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/csum.h"
+#include "core/packet.h"
+#include "core/plan.h"
+#include "xsk/mem_port.h"
+
+const uint8_t LBH_LB_MAC[6] = {2, 0, 0, 0, 0, 1};
+const uint8_t LBH_CLIENT_MAC[6] = {2, 0, 0, 0, 0, 0xc1};
+const uint8_t LBH_BROKER_MAC[6] = {2, 0, 0, 0, 0, 0xb1};
+
+#define LBH_SEED_DEFAULT 0x6c6268ull
+
+static int nexthop(void *ctx, const struct nh_addr *dst, struct lb_nexthop *out)
+{
+        (void)ctx;
+        (void)dst;
+        out->port = 0;
+        memcpy(out->src_mac, LBH_LB_MAC, 6);
+        memcpy(out->dst_mac, LBH_BROKER_MAC, 6);
+        return 0;
+}
+
+int lbh__open(struct lbh **out, const struct lbh_cfg *cfg, char *err, size_t errlen)
+{
+        struct lbh *h = calloc(1, sizeof(*h));
+        struct config *conf = NULL;
+        struct plan *plan = NULL;
+        struct worker_cfg wc = {0};
+        uint32_t nsrc = 0;
+
+        *out = NULL;
+        if (!h || !(h->out = calloc(LBH_OUT_MAX, sizeof(*h->out)))) {
+                snprintf(err, errlen, "out of memory");
+                goto fail_h;
+        }
+        if (config__load_string("harness.yaml", cfg->yaml, &conf, err, errlen))
+                goto fail_h;
+        if (plan__build(conf, &plan, err, errlen)) {
+                config__free(conf);
+                goto fail_h;
+        }
+        config__free(conf);
+        for (uint32_t i = 0; i < plan->nsources && nsrc < 8; i++, nsrc++) {
+                h->src[nsrc].family = plan->sources[i].addr.family;
+                memcpy(h->src[nsrc].addr, plan->sources[i].addr.addr, 16);
+                h->src[nsrc].port_lo = plan->sources[i].port_lo;
+                h->src[nsrc].port_hi = plan->sources[i].port_hi;
+        }
+        h->frames = cfg->frames ? cfg->frames : 4096;
+        if (umem_area__map(&h->umem, h->frames, UMEM_FRAME_SIZE, false)) {
+                snprintf(err, errlen, "cannot map the UMEM");
+                goto fail_plan;
+        }
+        if (frame_pool__new(&h->pool, h->frames, UMEM_FRAME_SIZE)) {
+                snprintf(err, errlen, "cannot make the frame pool");
+                goto fail_umem;
+        }
+        frame_cache__init(&h->cache, h->pool);
+        if (mem_port__open(&h->port, "harness", &h->umem, &h->cache)) {
+                snprintf(err, errlen, "cannot open the memory port");
+                goto fail_pool;
+        }
+        h->port->virtual_clock = true;
+        if (lb__new(&h->lb, &(struct lb_cfg){.plan = plan,
+                                             .nworkers = 1,
+                                             .nexthop = nexthop,
+                                             .report = cfg->report,
+                                             .report_ctx = cfg->report_ctx,
+                                             .keep_topics = cfg->keep_topics,
+                                             .seed = cfg->seed ? cfg->seed : LBH_SEED_DEFAULT})) {
+                snprintf(err, errlen, "lb__new failed");
+                goto fail_port; /* lb__new freed the plan */
+        }
+        if (lb_worker__new(&h->lw, h->lb, 0, NULL, 0)) {
+                snprintf(err, errlen, "lb_worker__new failed");
+                goto fail_lb;
+        }
+        wc.nworkers = 1;
+        wc.core = -1;
+        wc.ports[0] = h->port;
+        wc.fds[0] = -1;
+        wc.nports = 1;
+        wc.cache = &h->cache;
+        wc.sources = h->src;
+        wc.nsources = nsrc;
+        wc.ops = &lb_ops;
+        wc.ctx = h->lw;
+        wc.stop = &h->stop;
+        atomic_init(&h->stop, false);
+        worker__init(&h->w, &wc);
+        *out = h;
+        return 0;
+
+fail_lb:
+        lb__free(h->lb);
+        goto fail_port_only;
+fail_port:
+        plan = NULL;
+fail_port_only:
+        port__close(h->port);
+fail_pool:
+        frame_cache__drain(&h->cache);
+        frame_pool__free(h->pool);
+fail_umem:
+        umem_area__unmap(&h->umem);
+fail_plan:
+        if (plan)
+                plan__put(plan);
+fail_h:
+        if (h)
+                free(h->out);
+        free(h);
+        return -1;
+}
+
+static void collect(struct lbh *h)
+{
+        struct frame_desc d[64];
+        uint32_t n;
+
+        while ((n = mem_port__drain(h->port, d, 64))) {
+                for (uint32_t i = 0; i < n; i++) {
+                        if (h->nout < LBH_OUT_MAX)
+                                lbh_frame__parse(&h->out[h->nout++], h->umem.base + d[i].addr,
+                                                 d[i].len);
+                        else
+                                h->out_lost++;
+                        frame_cache__put(&h->cache, d[i].addr);
+                }
+        }
+}
+
+uint32_t lbh__close(struct lbh *h)
+{
+        uint32_t missing;
+
+        lb_worker__close_all(h->lw, &h->w);
+        worker__flush(&h->w);
+        collect(h);
+        lb_worker__free(h->lw);
+        lb__free(h->lb);
+        port__close(h->port);
+        frame_cache__drain(&h->cache);
+        missing = frame_pool__total(h->pool) - frame_pool__count(h->pool);
+        frame_pool__free(h->pool);
+        umem_area__unmap(&h->umem);
+        free(h->out);
+        free(h);
+        return missing;
+}
+
+int lbh__inject(struct lbh *h, const void *frame, uint32_t len)
+{
+        return mem_port__inject(h->port, frame, len);
+}
+
+uint32_t lbh__run(struct lbh *h, uint64_t now_ns)
+{
+        uint32_t before = h->nout + (uint32_t)h->out_lost;
+
+        if (now_ns > h->now_ns)
+                h->now_ns = now_ns;
+        h->port->clock_ns = h->now_ns;
+        do {
+                worker__round(&h->w);
+                worker__flush(&h->w);
+        } while (mem_port__rx_pending(h->port));
+        /* one more round with nothing in: the sends of the last one leave */
+        worker__round(&h->w);
+        worker__flush(&h->w);
+        collect(h);
+        return h->nout + (uint32_t)h->out_lost - before;
+}
+
+void lbh__clear(struct lbh *h)
+{
+        h->nout = 0;
+}
+
+void lbh__stats(const struct lbh *h, struct lb_stats *s)
+{
+        lb_worker__stats(h->lw, s);
+}
+
+uint32_t lbh__connections(const struct lbh *h)
+{
+        return lb_worker__connections(h->lw);
+}
+
+int lbh__build(uint8_t *buf, size_t cap, const struct lbh_peer *p, const struct lbh_seg *s)
+{
+        static const struct tcp_out_syn_opts syn_default = {1460, 7, true};
+        uint32_t iph = p->family == 4 ? 20 : 40;
+        uint8_t opt[40];
+        uint32_t olen = 0, tcp_len, total;
+        uint8_t *ip = buf + 14, *tcp;
+        uint64_t sum;
+        uint16_t check;
+
+        if (s->flags & TCP_OUT_SYN) {
+                const struct tcp_out_syn_opts *o = s->syn ? s->syn : &syn_default;
+
+                opt[olen++] = 2, opt[olen++] = 4;
+                packet__put16(opt + olen, o->mss), olen += 2;
+                if (o->wscale != TCP_WSCALE_NONE)
+                        opt[olen++] = 1, opt[olen++] = 3, opt[olen++] = 3, opt[olen++] = o->wscale;
+                if (o->sack_ok)
+                        opt[olen++] = 1, opt[olen++] = 1, opt[olen++] = 4, opt[olen++] = 2;
+        }
+        if (s->nsack) {
+                if (s->nsack > TCP_OUT_SACK_MAX || olen + 4 + 8 * s->nsack > 40)
+                        return -EINVAL;
+                opt[olen++] = 1, opt[olen++] = 1;
+                opt[olen++] = 5, opt[olen++] = (uint8_t)(2 + 8 * s->nsack);
+                for (unsigned i = 0; i < s->nsack; i++) {
+                        packet__put32(opt + olen, s->sack[i].start);
+                        packet__put32(opt + olen + 4, s->sack[i].end);
+                        olen += 8;
+                }
+        }
+        while (olen % 4)
+                opt[olen++] = 1;
+        tcp_len = 20 + olen + s->len;
+        total = 14 + iph + tcp_len;
+        if (total > cap)
+                return -ENOSPC;
+        memcpy(buf, p->to_mac ? p->to_mac : LBH_LB_MAC, 6);
+        memcpy(buf + 6, p->mac ? p->mac : LBH_CLIENT_MAC, 6);
+        packet__put16(buf + 12, p->family == 4 ? ETH_P_IPV4_ : ETH_P_IPV6_);
+        memset(ip, 0, iph);
+        if (p->family == 4) {
+                ip[0] = 0x45;
+                packet__put16(ip + 2, (uint16_t)(20 + tcp_len));
+                ip[6] = 0x40;
+                ip[8] = 64;
+                ip[9] = IPPROTO_TCP_;
+                memcpy(ip + 12, p->addr, 4);
+                memcpy(ip + 16, p->to, 4);
+                check = csum__fold(csum__partial(ip, 20, 0));
+                memcpy(ip + 10, &check, 2);
+        } else {
+                ip[0] = 0x60;
+                packet__put16(ip + 4, (uint16_t)tcp_len);
+                ip[6] = IPPROTO_TCP_;
+                ip[7] = 64;
+                memcpy(ip + 8, p->addr, 16);
+                memcpy(ip + 24, p->to, 16);
+        }
+        tcp = ip + iph;
+        memset(tcp, 0, 20);
+        packet__put16(tcp, p->port);
+        packet__put16(tcp + 2, p->to_port);
+        packet__put32(tcp + 4, s->seq);
+        packet__put32(tcp + 8, s->flags & TCP_OUT_ACK ? s->ack : 0);
+        tcp[12] = (uint8_t)((20 + olen) / 4 << 4);
+        tcp[13] = s->flags;
+        packet__put16(tcp + 14, s->win);
+        memcpy(tcp + 20, opt, olen);
+        if (s->len)
+                memcpy(tcp + 20 + olen, s->data, s->len);
+        sum = p->family == 4 ? csum__pseudo4(p->addr, p->to, IPPROTO_TCP_, (uint16_t)tcp_len)
+                             : csum__pseudo6(p->addr, p->to, IPPROTO_TCP_, tcp_len);
+        check = csum__fold(csum__partial(tcp, tcp_len, sum));
+        memcpy(tcp + 16, &check, 2);
+        if (total < TCP_OUT_MIN_FRAME) {
+                if (cap < TCP_OUT_MIN_FRAME)
+                        return -ENOSPC;
+                memset(buf + total, 0, TCP_OUT_MIN_FRAME - total);
+                total = TCP_OUT_MIN_FRAME;
+        }
+        return (int)total;
+}
+
+int lbh__send(struct lbh *h, const struct lbh_peer *p, const struct lbh_seg *s)
+{
+        uint8_t frame[2048];
+        int n = lbh__build(frame, sizeof(frame), p, s);
+
+        return n < 0 ? n : lbh__inject(h, frame, (uint32_t)n);
+}
+
+bool lbh_frame__parse(struct lbh_frame *f, const uint8_t *frame, uint32_t len)
+{
+        struct packet m;
+        const uint8_t *tcp, *ip;
+        uint32_t doff, tcp_len, alen;
+        uint64_t sum;
+
+        /* everything but the bytes, which are copied next */
+        memset((uint8_t *)f + offsetof(struct lbh_frame, len), 0,
+               sizeof(*f) - offsetof(struct lbh_frame, len));
+        if (len > sizeof(f->bytes))
+                len = sizeof(f->bytes);
+        memcpy(f->bytes, frame, len);
+        f->len = len;
+        if (packet__parse(f->bytes, len, &m) != PACKET_OK)
+                return false;
+        ip = f->bytes + m.l3;
+        tcp = f->bytes + m.l4;
+        alen = m.family == 4 ? 4 : 16;
+        f->family = m.family;
+        memcpy(f->saddr, ip + (m.family == 4 ? 12 : 8), alen);
+        memcpy(f->daddr, ip + (m.family == 4 ? 16 : 24), alen);
+        f->sport = m.sport;
+        f->dport = m.dport;
+        f->seq = packet__be32(tcp + 4);
+        f->ack = packet__be32(tcp + 8);
+        f->flags = tcp[13] & 0x3f;
+        f->win = packet__be16(tcp + 14);
+        f->payload = f->bytes + m.payload;
+        f->plen = (uint32_t)(m.end - m.payload);
+        doff = (uint32_t)(tcp[12] >> 4) * 4;
+        tcp_len = (uint32_t)(m.end - m.l4);
+        sum = m.family == 4 ? csum__pseudo4(f->saddr, f->daddr, IPPROTO_TCP_, (uint16_t)tcp_len)
+                            : csum__pseudo6(f->saddr, f->daddr, IPPROTO_TCP_, tcp_len);
+        f->ok = csum__fold(csum__partial(tcp, tcp_len, sum)) == 0 &&
+                (m.family != 4 || csum__fold(csum__partial(ip, 20, 0)) == 0);
+        if (f->flags & TCP_OUT_SYN)
+                tcp_opts__parse(tcp, tcp_len, &f->syn);
+        for (uint32_t i = 20; i < doff;) {
+                uint8_t kind = tcp[i], olen;
+
+                if (kind == 0)
+                        break;
+                if (kind == 1) {
+                        i++;
+                        continue;
+                }
+                if (i + 1 >= doff || (olen = tcp[i + 1]) < 2 || i + olen > doff)
+                        break;
+                if (kind == 5)
+                        for (uint32_t b = i + 2; b + 8 <= i + olen && f->nsack < TCP_OUT_SACK_MAX;
+                             b += 8) {
+                                f->sack[f->nsack].start = packet__be32(tcp + b);
+                                f->sack[f->nsack].end = packet__be32(tcp + b + 4);
+                                f->nsack++;
+                        }
+                i += olen;
+        }
+        return true;
+}
