@@ -798,6 +798,18 @@ static const struct cfg_field connections_fields[] = {
             "client SYNs per second each CPU passes"),
     CFG_U32("syn_burst", OFF(connections.syn_burst), 1, 100000000,
             "client SYNs passed at once over syn_rate"),
+    CFG_SIZE("buffer_total", OFF(connections.buffer_total), 65536, 0xffffffffu,
+             "all connections' held client bytes, per worker"),
+    CFG_U32("per_source_max", OFF(connections.per_source_max), 0, 1u << 24,
+            "open connections per client address"),
+    CFG_U32("per_source_prefix6", OFF(connections.per_source_prefix6), 1, 128,
+            "IPv6 prefix length the per-source limits count by"),
+    CFG_U32("per_source_rate", OFF(connections.per_source_rate), 0, 100000000,
+            "new connections per second per client address"),
+    CFG_U32("per_source_burst", OFF(connections.per_source_burst), 0, 100000000,
+            "connections per client address passed at once over per_source_rate"),
+    CFG_MS("close_timeout", OFF(connections.close_timeout_ms), 100, 60000,
+           "wait for a closed client's FIN before an RST"),
 };
 
 static const struct cfg_field xsk_fields[] = {
@@ -952,6 +964,15 @@ static void check_across(struct loader *L)
                 c->workers = 1;
         check_routes(L);
         check_addresses(L);
+        if ((uint64_t)c->connections.buffer_total < 2ull * c->connections.buffer_bytes) {
+                int total = line_of_key(L, "connections", "buffer_total");
+
+                cfg_walk__fail(w, total ? total : line_of_key(L, "connections", "buffer"),
+                               total ? "connections.buffer_total" : "connections.buffer",
+                               "buffer_total must be at least twice buffer: half of it is kept "
+                               "for new connections' first bytes, the other half is what "
+                               "buffers grow into");
+        }
         if (c->health.timeout_ms > c->health.interval_ms) {
                 int timeout = line_of_key(L, "health", "timeout");
 
@@ -986,6 +1007,9 @@ static int defaults(struct config *c)
         c->connections.syn_retries = 3;
         c->connections.idle_timeout_ms = 900000;
         c->connections.max_connections = 65536;
+        c->connections.buffer_total = 256u << 20;
+        c->connections.per_source_prefix6 = 64;
+        c->connections.close_timeout_ms = 2000;
         c->xsk.mode = CONFIG_XSK_AUTO;
         c->xsk.xdp = CONFIG_XDP_AUTO;
         c->xsk.ring_size = 4096;

@@ -116,9 +116,17 @@ struct config {
                 uint32_t idle_timeout_ms;    /* spliced, no segment either way; default 900000 */
                 uint32_t max_connections;    /* per worker; default 65536 */
                 char *state_file;            /* learned bindings kept across restarts; NULL: none */
-                uint32_t syn_rate;  /* client SYNs per second per CPU, dropped in XDP beyond it;
-                                       0: no limit; default 100000 */
-                uint32_t syn_burst; /* SYNs let through at once; default 10000 */
+                uint32_t syn_rate;     /* client SYNs per second per CPU, dropped in XDP beyond it;
+                                          0: no limit; default 100000 */
+                uint32_t syn_burst;    /* SYNs let through at once; default 10000 */
+                uint32_t buffer_total; /* all connections' held bytes per worker; 256m */
+                uint32_t per_source_max;     /* open connections per client address; 0: none */
+                uint32_t per_source_prefix6; /* IPv6 addresses counted per /N; default 64 */
+                uint32_t per_source_rate;    /* new connections per second per client address,
+                                                dropped in XDP beyond it; 0: no limit */
+                uint32_t per_source_burst;   /* connections let through at once; default 0:
+                                                per_source_rate (one second's worth) */
+                uint32_t close_timeout_ms;   /* our FIN unanswered this long: RST; 2000 */
         } connections;
         struct {
                 enum config_xsk_mode mode; /* default auto */

@@ -96,14 +96,18 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg)
                 return -ENOMEM;
         }
         lb->learned = learned__new();
-        if (!lb->learned) {
+        lb->source_counts = calloc(LB_SOURCE_BUCKETS, sizeof(*lb->source_counts));
+        if (!lb->learned || !lb->source_counts) {
                 plan__free(cfg->plan);
+                learned__free(lb->learned);
+                free(lb->source_counts);
                 free(lb);
                 return -ENOMEM;
         }
         if (adopt_plan(lb, cfg->plan)) {
                 plan__free(cfg->plan);
                 learned__free(lb->learned);
+                free(lb->source_counts);
                 free(lb);
                 return -E2BIG;
         }
@@ -124,6 +128,7 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg)
                        sizeof(lb->cookie_master)) {
                 plan__put(cfg->plan);
                 learned__free(lb->learned);
+                free(lb->source_counts);
                 free(lb);
                 return -EAGAIN; /* no entropy yet (early boot) */
         }
@@ -137,6 +142,7 @@ void lb__free(struct lb *lb)
                 return;
         plan__put(lb->plan);
         learned__free(lb->learned);
+        free(lb->source_counts);
         free(lb);
 }
 
@@ -308,6 +314,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
                 report(lw, c, v);
         for (int i = 0; i < FLOW_TIMERS; i++)
                 timer__cancel(&lw->wheel, &c->f.timer[i]);
+        budget__release(lw, c);
         mqtt_parser__fini(&c->mp);
         free(c->buf);
         free(c->cid);
@@ -386,7 +393,15 @@ static void on_life(struct lb_worker *lw, struct conn *c)
                 timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], c->last_ns + plan->idle_timeout_ns,
                            CONN_T_LIFE);
                 return;
-        case CONN_CLOSING: conn__end(lw, c, c->verdict); return;
+        case CONN_CLOSING:
+                if (!(c->c_fin && c->k_una == conn__own_fin_end(c))) {
+                        /* our FIN unanswered for close_timeout: whatever is
+                         * left of the close is the client's to learn by RST */
+                        STAT(lw, close_timeouts);
+                        conn__rst_client(lw, c);
+                }
+                conn__end(lw, c, c->verdict);
+                return;
         default: return;
         }
 }

@@ -91,44 +91,49 @@ struct lb_cfg {
 };
 
 /* Counters per worker: name, meaning. */
-#define LB_STATS(X)                                                                       \
-        X(conn_active, "client connections open now")                                     \
-        X(conn_total, "client connections established (final ACK with a valid cookie)")   \
-        X(bound_connect, "connections bound at CONNECT")                                  \
-        X(bound_publish, "connections bound at their first PUBLISH")                      \
-        X(bound_subscribe, "connections bound at their first SUBSCRIBE")                  \
-        X(bound_timeout, "connections bound to the default pool after the bind timeout")  \
-        X(spliced, "connections whose broker leg was established")                        \
-        X(syncookies_sent, "SYN-ACKs carrying a SYN cookie")                              \
-        X(syncookies_validated, "final ACKs whose cookie was valid")                      \
-        X(syncookies_rejected, "ACKs to no connection whose cookie was invalid or stale") \
-        X(self_connack, "CONNACKs the balancer answered itself")                          \
-        X(self_pingresp, "PINGRESPs the balancer answered itself")                        \
-        X(closed_by_client, "connections the client closed before they were spliced")     \
-        X(refused, "connections whose broker refused the CONNECT")                        \
-        X(malformed, "connections closed for an MQTT protocol violation")                 \
-        X(no_broker, "connections closed because no broker of the pool answered")         \
-        X(timeouts, "connections closed because a peer stopped answering")                \
-        X(broker_syn_retries, "SYNs sent again to a broker")                              \
-        X(broker_failovers, "broker legs moved to the next broker of the pool")           \
-        X(retransmits, "segments the balancer sent again (its own bytes, either leg)")    \
-        X(misroutes, "PUBLISH packets whose topic belongs to another pool")               \
-        X(misroute_disconnects, "connections closed by the misroute policy")              \
-        X(publishes, "PUBLISH packets seen from clients")                                 \
-        X(publish_bytes, "bytes of those PUBLISH packets")                                \
-        X(out_of_order, "client segments before the bytes expected (dropped, re-ACKed)")  \
-        X(window_full, "client segments cut or dropped for lack of buffer room")          \
-        X(parse_gaps, "spliced connections whose stream had a hole (parsing stopped)")    \
-        X(conn_table_full, "final ACKs refused for lack of room in the flow table")       \
-        X(ports_exhausted, "broker legs that found no free local port")                   \
-        X(nexthop_unresolved, "segments not sent yet: the next hop was not resolved")     \
-        X(rst_sent, "RSTs the balancer sent")                                             \
-        X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)") \
-        X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                     \
-        X(stray_reset, "segments to a source address and no connection, answered by RST") \
-        X(stray, "segments to no connection (dropped)")                                   \
-        X(no_frame, "segments not sent: no free frame in the worker's cache")             \
-        X(learned, "client id -> pool bindings learned")                                  \
+#define LB_STATS(X)                                                                            \
+        X(conn_active, "client connections open now")                                          \
+        X(conn_total, "client connections established (final ACK with a valid cookie)")        \
+        X(bound_connect, "connections bound at CONNECT")                                       \
+        X(bound_publish, "connections bound at their first PUBLISH")                           \
+        X(bound_subscribe, "connections bound at their first SUBSCRIBE")                       \
+        X(bound_timeout, "connections bound to the default pool after the bind timeout")       \
+        X(spliced, "connections whose broker leg was established")                             \
+        X(syncookies_sent, "SYN-ACKs carrying a SYN cookie")                                   \
+        X(syncookies_validated, "final ACKs whose cookie was valid")                           \
+        X(syncookies_rejected, "ACKs to no connection whose cookie was invalid or stale")      \
+        X(self_connack, "CONNACKs the balancer answered itself")                               \
+        X(self_pingresp, "PINGRESPs the balancer answered itself")                             \
+        X(closed_by_client, "connections the client closed before they were spliced")          \
+        X(refused, "connections whose broker refused the CONNECT")                             \
+        X(malformed, "connections closed for an MQTT protocol violation")                      \
+        X(no_broker, "connections closed because no broker of the pool answered")              \
+        X(timeouts, "connections closed because a peer stopped answering")                     \
+        X(broker_syn_retries, "SYNs sent again to a broker")                                   \
+        X(broker_failovers, "broker legs moved to the next broker of the pool")                \
+        X(retransmits, "segments the balancer sent again (its own bytes, either leg)")         \
+        X(misroutes, "PUBLISH packets whose topic belongs to another pool")                    \
+        X(misroute_disconnects, "connections closed by the misroute policy")                   \
+        X(publishes, "PUBLISH packets seen from clients")                                      \
+        X(publish_bytes, "bytes of those PUBLISH packets")                                     \
+        X(out_of_order, "client segments before the bytes expected (dropped, re-ACKed)")       \
+        X(window_full, "client segments cut or dropped for lack of buffer room")               \
+        X(parse_gaps, "spliced connections whose stream had a hole (parsing stopped)")         \
+        X(conn_table_full, "final ACKs refused for lack of room in the flow table")            \
+        X(ports_exhausted, "broker legs that found no free local port")                        \
+        X(nexthop_unresolved, "segments not sent yet: the next hop was not resolved")          \
+        X(rst_sent, "RSTs the balancer sent")                                                  \
+        X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)")      \
+        X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                          \
+        X(stray_reset, "segments to a source address and no connection, answered by RST")      \
+        X(buffer_held, "heap bytes the worker's connections hold now (buffers, parsers, ids)") \
+        X(budget_slowed, "connections whose window the buffer budget held below their buffer") \
+        X(budget_refused, "new connections refused (RST): the buffer budget's reserves spent") \
+        X(per_source_refused, "new connections refused (RST): per_source_max open already")    \
+        X(close_timeouts, "closed connections whose client never answered our FIN: RST")       \
+        X(stray, "segments to no connection (dropped)")                                        \
+        X(no_frame, "segments not sent: no free frame in the worker's cache")                  \
+        X(learned, "client id -> pool bindings learned")                                       \
         X(drain_refused, "SYNs answered with RST while draining (SIGTERM)")
 
 #define LB_STAT_FIELD_(name, doc) uint64_t name;

@@ -277,7 +277,11 @@ static bool on_event(struct lb_worker *lw, struct conn *c, const struct mqtt_eve
         case MQTT_EV_WILL:
                 c->will_pool = (int16_t)route_topic(plan, ev->will.topic.ptr, ev->will.topic.len);
                 return true;
-        case MQTT_EV_CONNECT_END: decide(lw, c); return c->f.state != CONN_CLOSING;
+        case MQTT_EV_CONNECT_END:
+                /* the CONNECT fitted the buffer; PUBLISH payloads stream */
+                mqtt_parser__set_max_packet(&c->mp, 0);
+                decide(lw, c);
+                return c->f.state != CONN_CLOSING;
         case MQTT_EV_PUBLISH: return on_publish(lw, c, ev);
         case MQTT_EV_SUB_FILTER:
                 keep_topic(lw, c, ev->filter.filter);

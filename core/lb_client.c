@@ -4,6 +4,7 @@
  * (the window is the room left), our own bytes (CONNACK, PINGRESP) sent and
  * retransmitted, FIN/RST before binding.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,20 +126,23 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
 
 static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
                              const struct flow_key *k, const struct seg *s,
-                             const struct syncookie_opts *o)
+                             const struct syncookie_opts *o, uint32_t bucket)
 {
         const struct plan *plan = lb__plan(lw->lb);
         struct conn *c = (struct conn *)flow__alloc(lw->flows);
 
         if (!c) {
+                budget__unadmit(lw, bucket);
                 STAT(lw, conn_table_full);
                 return NULL;
         }
         if (flow_table__insert(lw->flows, k, &c->f, FLOW_LEG_CLIENT)) {
                 flow__free(lw->flows, &c->f);
+                budget__unadmit(lw, bucket);
                 STAT(lw, conn_table_full);
                 return NULL;
         }
+        budget__attach(lw, c, bucket);
         c->f.state = CONN_OPEN;
         c->plan = plan__get(plan);
         memcpy(c->c_mac, p->data + 6, 6);
@@ -149,7 +153,9 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
         c->k_isn = s->ack - 1;
         c->c_nxt = c->c_ack_max = s->seq;
         c->k_nxt = c->k_una = s->ack;
-        c->c_edge = s->seq + plan->buffer_bytes;
+        /* what our SYN-ACK's window allowed (never scaled); it moves on as
+         * the buffer and the budget allow (client_edge) */
+        c->c_edge = s->seq + (plan->buffer_bytes < 65535 ? plan->buffer_bytes : 65535);
         c->c_mss = o->mss;
         c->c_ws = o->wscale == TCP_WSCALE_NONE ? 0 : o->wscale;
         c->k_ws = o->wscale == TCP_WSCALE_NONE ? 0 : LB_WSCALE;
@@ -157,8 +163,12 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
         c->c_rwnd = (uint32_t)s->win << c->c_ws;
         c->pool = c->broker = c->will_pool = -1;
         c->last_ns = lw->now_ns;
+        /* the CONNECT must fit the buffer whole (its fixed header is at
+         * most 5 bytes): one that cannot is malformed at its fixed header,
+         * before a byte of it is buffered; lifted once it is read */
         mqtt_parser__init(&c->mp, MQTT_DIR_C2S,
-                          &(struct mqtt_limits){.max_string = plan->max_topic});
+                          &(struct mqtt_limits){.max_string = plan->max_topic,
+                                                .max_packet = plan->buffer_bytes - 5});
         timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->bind_timeout_ns,
                    CONN_T_LIFE);
         STAT(lw, conn_active);
@@ -172,6 +182,7 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
         struct syncookie_opts o;
         struct syncookie_tuple t;
         struct conn *c;
+        uint32_t bucket;
         struct seg s;
         int rc;
 
@@ -185,7 +196,16 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
                 return lb__reset_stray(lw, p, k, &s);
         }
         STAT(lw, syncookies_validated);
-        c = conn_new(lw, p, k, &s, &o);
+        rc = budget__admit(lw, lb__plan(lw->lb), k, &bucket);
+        if (rc) {
+                /* an RST: the client hears at once and may come back */
+                if (rc == -ENOBUFS)
+                        STAT(lw, budget_refused);
+                else
+                        STAT(lw, per_source_refused);
+                return lb__reset_stray(lw, p, k, &s);
+        }
+        c = conn_new(lw, p, k, &s, &o, bucket);
         if (!c)
                 return WORKER_DROP;
         return lb__client_segment(lw, c, p);
@@ -222,10 +242,28 @@ static enum worker_verdict reply(struct lb_worker *lw, struct conn *c, struct wo
         return WORKER_TX;
 }
 
+/* Moves the right edge of the window we advertise on to what the buffer
+ * and the budget allow now. It never moves back (RFC 9293 3.8.6: a window
+ * is not shrunk): bytes past what fits after all are dropped, counted in
+ * window_full, and come again. */
+static void client_edge(struct lb_worker *lw, const struct plan *plan, struct conn *c)
+{
+        bool slowed;
+        uint32_t edge = c->c_nxt + budget__room(lw, plan, c, &slowed);
+
+        if (seq_lt(c->c_edge, edge))
+                c->c_edge = edge;
+        if (slowed && !c->slowed) {
+                c->slowed = true;
+                STAT(lw, budget_slowed);
+        }
+}
+
+/* Appends b[0..n) to the buffer, whose capacity may grow up to max. */
 static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t max)
 {
         if (c->buf_len + n > c->buf_cap) {
-                uint32_t cap = c->buf_cap ? c->buf_cap : 2048;
+                uint32_t cap = c->buf_cap ? c->buf_cap : CONN_BUF_RESERVE;
                 uint8_t *nb;
 
                 while (cap < c->buf_len + n)
@@ -305,14 +343,15 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
                         uint32_t skip = c->c_nxt - s.seq, n = 0, old = c->buf_len;
 
                         if (skip < s.len) {
-                                uint32_t room = plan->buffer_bytes - c->buf_len;
+                                bool slowed;
+                                uint32_t room = budget__room(lw, plan, c, &slowed);
 
                                 n = s.len - skip;
                                 if (n > room) {
                                         n = room;
                                         STAT(lw, window_full);
                                 }
-                                if (n && !buf_append(c, s.payload + skip, n, plan->buffer_bytes)) {
+                                if (n && !buf_append(c, s.payload + skip, n, c->buf_len + room)) {
                                         STAT(lw, window_full);
                                         n = 0;
                                 }
@@ -327,8 +366,11 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
                         }
                         if (n && !conn__parse(lw, c, c->buf + old, n))
                                 return WORKER_DROP; /* ended, or closing */
+                        if (n)
+                                budget__charge(lw, c);
                 }
         }
+        client_edge(lw, plan, c);
         if (c->c_fin && c->f.state == CONN_OPEN) {
                 conn__close_client(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
                 return WORKER_DROP;
@@ -342,6 +384,17 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
 
 void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 {
+        const struct plan *plan = c->plan;
+
+        /* nothing buffered can be sent any more: a closing connection holds
+         * no buffer and no parser (its client id stays, for the report) */
+        free(c->buf);
+        c->buf = NULL;
+        c->buf_len = c->buf_cap = 0;
+        c->parse_dead = true;
+        mqtt_parser__fini(&c->mp);
+        budget__release_reserve(lw, c);
+        budget__charge(lw, c);
         conn__rst_broker(lw, c);
         if (c->f.legs & (1u << FLOW_LEG_BROKER))
                 flow__remove_leg(lw->flows, &c->f, FLOW_LEG_BROKER);
@@ -352,6 +405,7 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         c->k_nxt = conn__own_end(c) + 1;
         c->rto_tries = 0;
         conn__arm_rto(lw, c);
-        timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + CONN_LINGER_NS * 5,
+        /* a client that never answers our FIN gets an RST then (on_life) */
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->close_timeout_ns,
                    CONN_T_LIFE);
 }

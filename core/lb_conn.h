@@ -41,13 +41,15 @@ enum conn_timer {
         CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
 };
 
-#define LB_WSCALE       7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
-#define LB_RT_TOPIC_MAX 64 /* longest topic the route cache keeps to compare */
-#define CONN_OWN_MAX    64 /* our own bytes to the client: CONNACK + PINGRESPs */
-#define CONN_RTO_NS     250000000ull
-#define CONN_RTO_MAX    8             /* retransmissions before giving up on a peer */
-#define CONN_LINGER_NS  2000000000ull /* after both FINs: late ACKs still translated */
-#define CONN_PROXY_MAX  52            /* PROXY v2 header for IPv6 */
+#define LB_WSCALE         7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
+#define LB_RT_TOPIC_MAX   64 /* longest topic the route cache keeps to compare */
+#define CONN_OWN_MAX      64 /* our own bytes to the client: CONNACK + PINGRESPs */
+#define CONN_RTO_NS       250000000ull
+#define CONN_RTO_MAX      8             /* retransmissions before giving up on a peer */
+#define CONN_LINGER_NS    2000000000ull /* after both FINs: late ACKs still translated */
+#define CONN_PROXY_MAX    52            /* PROXY v2 header for IPv6 */
+#define CONN_BUF_RESERVE  8192       /* budget every admitted connection is sure of (lb_budget.c) */
+#define LB_SOURCE_BUCKETS (1u << 20) /* per-source connection counts (lb_budget.c) */
 
 /* A leg's outgoing L2/L3 header, kept from its first spliced segment:
  * later ones copy it and patch lengths and checksums (lb_splice.c). */
@@ -86,6 +88,10 @@ struct conn {
         /* client bytes held until the broker ACKs them */
         uint8_t *buf;
         uint32_t buf_len, buf_cap;
+        uint32_t charged;    /* heap bytes charged to the worker's budget (lb_budget.c) */
+        uint32_t src_bucket; /* per-source count it holds; UINT32_MAX: none */
+        bool reserved;       /* holds a CONN_BUF_RESERVE of the budget */
+        bool slowed;         /* counted in budget_slowed */
 
         /* MQTT */
         struct mqtt_parser mp;
@@ -169,7 +175,8 @@ struct lb {
          * the sender's, which can change once the socket is established) */
         uint8_t cookie_master[SYNCOOKIE_KEY_SIZE];
         struct learned *learned;
-        bool draining; /* lb__drain: SYNs answered with RST */
+        uint32_t *source_counts; /* LB_SOURCE_BUCKETS open connections per source (atomics) */
+        bool draining;           /* lb__drain: SYNs answered with RST */
         /* Broker gids stable across plans (a reload renumbers nothing): the
          * per-broker counters of every worker and the shared connection
          * counts below are indexed by them. Written by whoever publishes
@@ -195,6 +202,8 @@ struct lb_worker {
         struct rss_picker pickers[LB_SOURCES_MAX];
         bool picker_ok[LB_SOURCES_MAX];
         uint64_t id_counter;
+        uint64_t budget_reserves; /* CONN_BUF_RESERVE per connection holding one */
+        uint64_t budget_growth;   /* charged bytes past the reserves */
         struct lb_stats stats;
         struct lb_broker_stats brokers[PLAN_BROKERS_MAX];
 };
@@ -343,6 +352,26 @@ enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, str
 void conn__replay_push(struct lb_worker *lw, struct conn *c);
 /* Sends the replay again from b_una (a timeout, three duplicate ACKs). */
 void conn__replay_again(struct lb_worker *lw, struct conn *c);
+
+/* lb_budget.c: the worker's memory budget and the per-source limit. */
+/* A new connection from k: 0 (its per-source bucket in *bucket, UINT32_MAX
+ * when not counted), -ENOBUFS when no reserve is left, -EMFILE when its
+ * source has per_source_max open. Nothing is held on failure. */
+int budget__admit(struct lb_worker *lw, const struct plan *plan, const struct flow_key *k,
+                  uint32_t *bucket);
+/* Undoes budget__admit when the connection could not be made after all. */
+void budget__unadmit(struct lb_worker *lw, uint32_t bucket);
+/* The admitted connection c takes its reserve and bucket. */
+void budget__attach(struct lb_worker *lw, struct conn *c, uint32_t bucket);
+/* Charges c what it holds now (after its buffer, parser or client id changed). */
+void budget__charge(struct lb_worker *lw, struct conn *c);
+/* Bytes c may still buffer (its buffer's room, cut by the budget: *slowed). */
+uint32_t budget__room(const struct lb_worker *lw, const struct plan *plan, const struct conn *c,
+                      bool *slowed);
+/* c needs no reserve any more (its replay is ACKed, or it is closing). */
+void budget__release_reserve(struct lb_worker *lw, struct conn *c);
+/* Everything c holds of the budget and its per-source count, at its end. */
+void budget__release(struct lb_worker *lw, struct conn *c);
 
 /* lb_splice.c */
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);

@@ -520,6 +520,8 @@ static void broker_acked(struct lb_worker *lw, struct conn *c, const struct seg 
                 free(c->buf); /* replayed and ACKed: the broker has it all */
                 c->buf = NULL;
                 c->buf_cap = 0;
+                budget__release_reserve(lw, c);
+                budget__charge(lw, c);
         } else if (c->buf) {
                 conn__replay_push(lw, c);
         }

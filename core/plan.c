@@ -112,6 +112,10 @@ int plan__build(const struct config *c, struct plan **out, char *err, size_t err
         p->syn_retries = c->connections.syn_retries;
         p->idle_timeout_ns = (uint64_t)c->connections.idle_timeout_ms * 1000000u;
         p->max_connections = c->connections.max_connections;
+        p->buffer_total = c->connections.buffer_total;
+        p->per_source_max = c->connections.per_source_max;
+        p->per_source_prefix6 = (uint8_t)c->connections.per_source_prefix6;
+        p->close_timeout_ns = (uint64_t)c->connections.close_timeout_ms * 1000000u;
         *out = p;
         return 0;
 out:

@@ -67,6 +67,10 @@ struct plan {
         uint32_t syn_retries;
         uint64_t idle_timeout_ns;
         uint32_t max_connections;
+        uint32_t buffer_total;   /* per worker: lb_budget.c */
+        uint32_t per_source_max; /* 0: no limit */
+        uint8_t per_source_prefix6;
+        uint64_t close_timeout_ns;
         /* what a CONNACK the balancer answers itself announces (v5): the
          * brokers' capabilities, plan__set_connack_caps */
         uint8_t v5_props[MQTT_CAPS_PROPS_MAX];

@@ -568,8 +568,8 @@ static void prom_u64(struct stats_buf *b, const char *name, const char *const *l
 }
 
 /* The Prometheus name of balancer counter k: conn_active and conn_total as
- * connections_*, malformed as malformed_connections_total (malformed_total
- * is the family by reason), the rest NAME_total. */
+ * connections_*, buffer_held as the gauge buffer_held_bytes, malformed as
+ * malformed_connections_total (malformed_total is the family by reason), the rest NAME_total. */
 static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
 {
         const char *name = lb_stat_names[k];
@@ -577,6 +577,9 @@ static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
         *type = "counter";
         if (!strcmp(name, "conn_active")) {
                 snprintf(out, n, "mqttlb_connections_active");
+                *type = "gauge";
+        } else if (!strcmp(name, "buffer_held")) {
+                snprintf(out, n, "mqttlb_buffer_held_bytes");
                 *type = "gauge";
         } else if (!strcmp(name, "conn_total")) {
                 snprintf(out, n, "mqttlb_connections_total");

@@ -612,6 +612,17 @@ void mqtt_parser__fini(struct mqtt_parser *p)
         p->alias_max = 0;
 }
 
+size_t mqtt_parser__mem(const struct mqtt_parser *p)
+{
+        /* an alias table: its topic arena and, generously, 16 bytes an entry */
+        return p->buf_cap + (p->aliases ? p->lim.alias_bytes + 16u * p->alias_max : 0);
+}
+
+void mqtt_parser__set_max_packet(struct mqtt_parser *p, uint32_t max)
+{
+        p->lim.max_packet = max && max < MQTT_MAX_REMAINING ? max : MQTT_MAX_REMAINING;
+}
+
 void mqtt_parser__reset(struct mqtt_parser *p)
 {
         struct mqtt_parser keep = *p;

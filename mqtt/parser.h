@@ -21,6 +21,12 @@
 void mqtt_parser__init(struct mqtt_parser *p, enum mqtt_dir dir, const struct mqtt_limits *lim);
 /* Frees what the parser allocated; the parser may be init'ed again. */
 void mqtt_parser__fini(struct mqtt_parser *p);
+/* Heap bytes the parser holds now (reassembly buffer, alias table): what a
+ * memory budget charges for it. */
+size_t mqtt_parser__mem(const struct mqtt_parser *p);
+/* The largest remaining length accepted from here on (0: the protocol's
+ * maximum); a packet over it is MQTT_ERR_TOO_LARGE at its fixed header. */
+void mqtt_parser__set_max_packet(struct mqtt_parser *p, uint32_t max);
 /* Back to the start of a stream, error cleared; keeps limits and buffers. */
 void mqtt_parser__reset(struct mqtt_parser *p);
 

@@ -745,11 +745,14 @@ static void test_prometheus(void **state)
                         snprintf(name, sizeof(name), "mqttlb_connections_total");
                 else if (!strcmp(n, "malformed"))
                         snprintf(name, sizeof(name), "mqttlb_malformed_connections_total");
+                else if (!strcmp(n, "buffer_held"))
+                        snprintf(name, sizeof(name), "mqttlb_buffer_held_bytes");
                 else
                         snprintf(name, sizeof(name), "mqttlb_%s_total", n);
                 has_line(text, "# HELP %s %s", name, lb_stat_docs[k]);
                 has_line(text, "# TYPE %s %s", name,
-                         !strcmp(n, "conn_active") ? "gauge" : "counter");
+                         !strcmp(n, "conn_active") || !strcmp(n, "buffer_held") ? "gauge"
+                                                                                : "counter");
                 has_line(text, "%s %llu", name, (unsigned long long)v[k]);
         }
         has_line(text, "mqttlb_connections_active 1");
