@@ -22,6 +22,7 @@ PQ="${BASE}q"          # --queues 2 --clients 3 --brokers 2 --peer-gro
 P6="${BASE}s"          # --ipv6
 PF="${BASE}f"          # failures during up
 PX="${BASE}x"          # a foreign namespace in the way
+PW="${BASE}w"          # --wire --queues 2
 FOREIGN="$PX-brk"      # created by this test, not by topo.sh
 
 FAILS=0
@@ -29,7 +30,7 @@ CHECKS=0
 
 cleanup() {
   local p
-  for p in "$P1" "$PQ" "$P6" "$PF" "$PX"; do
+  for p in "$P1" "$PQ" "$P6" "$PF" "$PX" "$PW"; do
     "$TOPO" down "$p" >/dev/null 2>&1 || true
   done
   ip netns delete "$FOREIGN" 2>/dev/null || true
@@ -67,9 +68,9 @@ check_eq() {
 ns_exists() {
   ip netns list | awk -v n="$1" '$1 == n { found = 1 } END { exit !found }'
 }
-ns_count() { # PREFIX: how many of its three namespaces exist
+ns_count() { # PREFIX: how many of its namespaces (cli lb brk, and wire) exist
   local n=0 s
-  for s in cli lb brk; do
+  for s in cli lb brk wire; do
     if ns_exists "$1-$s"; then n=$((n + 1)); fi
   done
   echo "$n"
@@ -97,7 +98,7 @@ queues_of() { # NS DEV: "rx-0 rx-1 tx-0 tx-1" from sysfs as seen in NS
   ip netns exec "$1" ls "/sys/class/net/$2/queues" | tr '\n' ' ' | sed 's/ $//'
 }
 
-echo "# prefixes $P1 $PQ $P6 $PF $PX"
+echo "# prefixes $P1 $PQ $P6 $PF $PX $PW"
 
 # --- defaults ----------------------------------------------------------------
 
@@ -118,6 +119,9 @@ check_eq "TOPO_SRC" "$TOPO_SRC" 10.20.0.1
 check_eq "TOPO_BROKERS" "$TOPO_BROKERS" "10.20.0.11 10.20.0.12 10.20.0.13"
 check_eq "TOPO_CLIENTS" "$TOPO_CLIENTS" "10.10.0.1"
 check_eq "no TOPO_VIP6 without --ipv6" "${TOPO_VIP6:-unset}" unset
+check_eq "no TOPO_NS_WIRE without --wire" "${TOPO_NS_WIRE:-unset}" unset
+check_eq "gso_max_segs untouched on cli0 without --wire" \
+  "$(ip -n "$TOPO_NS_CLI" -d -o link show dev cli0 | grep -o 'gso_max_segs [0-9]*')" "gso_max_segs 65535"
 check_eq "TOPO_LB_C_MAC is lb-c's" "$TOPO_LB_C_MAC" "$(ip netns exec "$TOPO_NS_LB" cat /sys/class/net/lb-c/address)"
 check_eq "TOPO_CLI_MAC is cli0's" "$TOPO_CLI_MAC" "$(ip netns exec "$TOPO_NS_CLI" cat /sys/class/net/cli0/address)"
 check_eq "TOPO_LB_B_MAC is lb-b's" "$TOPO_LB_B_MAC" "$(ip netns exec "$TOPO_NS_LB" cat /sys/class/net/lb-b/address)"
@@ -224,11 +228,59 @@ check "IPv4 too with --ipv6" pings "$TOPO_NS_CLI" 4 10.10.0.1 10.10.0.100
 "$TOPO" add-client-address "$P6" fd00:10::50
 check "ping -6 from an added client address fd00:10::50" pings "$TOPO_NS_CLI" 6 fd00:10::50 fd00:10::100
 
+# --- --wire: a namespace on the client link -------------------------------------
+
+unset TOPO_NS_WIRE TOPO_IF_WIRE_C TOPO_IF_WIRE_L
+eval "$("$TOPO" up "$PW" --wire --queues 2 --env)"
+check_eq "--wire: four namespaces" "$(ns_count "$PW")" 4
+check_eq "TOPO_NS_WIRE" "${TOPO_NS_WIRE:-}" "$PW-wire"
+check_eq "TOPO_IF_WIRE_C" "${TOPO_IF_WIRE_C:-}" wire-c
+check_eq "TOPO_IF_WIRE_L" "${TOPO_IF_WIRE_L:-}" wire-l
+check_eq "--wire: TOPO_VIP unchanged" "$TOPO_VIP" 10.10.0.100
+check_eq "--wire: cli0's peer is wire-c" \
+  "$(ip netns exec "$PW-cli" cat /sys/class/net/cli0/iflink)" "$(ip netns exec "$PW-wire" cat /sys/class/net/wire-c/ifindex)"
+check_eq "--wire: lb-c's peer is wire-l" \
+  "$(ip netns exec "$PW-lb" cat /sys/class/net/lb-c/iflink)" "$(ip netns exec "$PW-wire" cat /sys/class/net/wire-l/ifindex)"
+check_eq "--wire: no address in the wire" "$(ip -n "$PW-wire" -o addr show | grep -v ' lo ' || true)" ""
+for pair in cli:cli0 lb:lb-c wire:wire-c wire:wire-l; do
+  ns="$PW-${pair%%:*}"
+  dev=${pair#*:}
+  read -r tx tso gso gro <<<"$(offloads "$ns" "$dev")"
+  check_eq "--wire: $dev tx/tso/gso off" "$tx $tso $gso" "off off off"
+  check_eq "--wire: $dev gso_max_segs 1" \
+    "$(ip -n "$ns" -d -o link show dev "$dev" | grep -o 'gso_max_segs [0-9]*')" "gso_max_segs 1"
+  check_eq "--wire: $dev 2 RX and 2 TX queues" "$(queues_of "$ns" "$dev")" "rx-0 rx-1 tx-0 tx-1"
+  check_eq "--wire: $dev up" "$(ip netns exec "$ns" cat "/sys/class/net/$dev/operstate")" up
+done
+for dev in wire-c wire-l; do
+  read -r _ _ _ gro <<<"$(offloads "$PW-wire" "$dev")"
+  check_eq "--wire: $dev GRO off" "$gro" off
+done
+check_not "--wire: nothing crosses an unbridged wire" pings "$TOPO_NS_CLI" 4 10.10.0.1 10.10.0.100
+ip -n "$PW-wire" link add br0 type bridge
+ip -n "$PW-wire" link set wire-c master br0
+ip -n "$PW-wire" link set wire-l master br0
+ip -n "$PW-wire" link set br0 up
+# the failed ping above left a FAILED neighbour entry: start afresh
+ip -n "$PW-cli" neigh flush dev cli0
+ip -n "$PW-lb" neigh flush dev lb-c
+check "--wire: ping 10.10.0.1 -> VIP across a bridged wire" pings "$TOPO_NS_CLI" 4 10.10.0.1 10.10.0.100
+check "--wire: ping 10.20.0.1 -> broker" pings "$TOPO_NS_LB" 4 10.20.0.1 10.20.0.11
+check "--wire: exec in the wire" "$TOPO" exec "$PW" wire ip link show dev wire-c >/dev/null
+err=$("$TOPO" up "$PW" --wire 2>&1 >/dev/null) && rc=0 || rc=$?
+check_not "--wire: up of an existing prefix fails" test "$rc" -eq 0
+for step in "create namespace $PF-wire" "create veth wire-l" "gso_max_segs 1 on wire-l"; do
+  err=$(TOPO_INJECT_FAILURE="$step" "$TOPO" up "$PF" --wire 2>&1 >/dev/null) && rc=0 || rc=$?
+  check_not "--wire: up failing at '$step' fails" test "$rc" -eq 0
+  check "its message names '$step'" grep -qF "step '$step" <<<"$err"
+  check_eq "it leaves no namespace behind" "$(ns_count "$PF")" 0
+done
+
 # --- down --------------------------------------------------------------------
 
-for p in "$P1" "$PQ" "$P6"; do
+for p in "$P1" "$PQ" "$P6" "$PW"; do
   check "down $p" "$TOPO" down "$p"
-  check_eq "down $p removed all three namespaces" "$(ns_count "$p")" 0
+  check_eq "down $p removed all its namespaces" "$(ns_count "$p")" 0
   check "down $p again succeeds" "$TOPO" down "$p"
 done
 check "down of a never-created prefix succeeds" "$TOPO" down "$PF"

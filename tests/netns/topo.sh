@@ -5,6 +5,11 @@
 #   cli0 10.10.0.1..N  <->  lb-c 10.10.0.100 (VIP)
 #                           lb-b 10.20.0.1 (source)  <->  brk0 10.20.0.11..(10+N)
 #
+# With --wire a fourth namespace sits on the client link (same addresses):
+#
+#   ${PREFIX}-cli          ${PREFIX}-wire                 ${PREFIX}-lb
+#   cli0  <->  wire-c   (a bridge of your choice)   wire-l  <->  lb-c
+#
 # Each veth pair is created with both ends directly in their namespaces, so
 # nothing ever appears in the caller's namespace and concurrent topologies
 # (different prefixes) never collide. Run `topo.sh --help` for the commands.
@@ -22,9 +27,9 @@ usage() {
   cat <<'EOF'
 Usage:
   topo.sh up PREFIX [--queues N] [--brokers N] [--clients N] [--ipv6]
-                    [--peer-gro] [--env]
+                    [--peer-gro] [--wire] [--env]
   topo.sh down PREFIX
-  topo.sh exec PREFIX cli|lb|brk CMD [ARG...]
+  topo.sh exec PREFIX cli|lb|brk|wire CMD [ARG...]
   topo.sh add-client-address PREFIX ADDR[/LEN]
   topo.sh del-client-address PREFIX ADDR[/LEN]
   topo.sh --help
@@ -45,19 +50,33 @@ cli), lb-b (in lb) <-> brk0 (in brk). MTU 1500.
           veth end (XDP on a veth needs its RX queues >= the peer's TX queues;
           the peer's TX queue picks the RX queue, by flow hash).
           Offloads on every end: tx (checksum), tso, gso off; gro off on lb-c
-          and lb-b. --peer-gro turns GRO on at cli0 and brk0: veth accepts
+          and lb-b. --peer-gro turns GRO on at cli0 and brk0 (and wire-l): veth accepts
           frames sent with XDP_TX / XDP_REDIRECT from lb-c / lb-b only when the
           peer has NAPI on (GRO on, or an XDP program of its own); AF_XDP
           copy-mode TX does not need it.
+          --wire inserts a namespace PREFIX-wire on the client link, for an
+          impaired wire (delay, jitter, reordering, loss): cli0 is paired
+          with wire-c and lb-c with wire-l, both in PREFIX-wire, with no
+          address, offloads and GRO off; addresses, names and MACs elsewhere
+          are unchanged. Nothing crosses the wire until a program bridges
+          wire-c and wire-l at L2, e.g. tests/impair's delay line:
+            topo.sh exec PREFIX wire mqttlb-delayline --a wire-c --b wire-l \
+              --delay 40 --jitter 20
+          (or a kernel bridge: ip -n PREFIX-wire link add br0 type bridge,
+          both ends its ports, all up). gso_max_segs is 1 on cli0, lb-c and
+          the wire's ends, so every frame on the wire is one segment (Linux
+          TCP builds GSO super-packets even with gso off).
           Prints nothing, or with --env shell assignments for `eval`:
           TOPO_PREFIX TOPO_NS_CLI TOPO_NS_LB TOPO_NS_BRK TOPO_IF_CLI
           TOPO_IF_LB_C TOPO_IF_LB_B TOPO_IF_BRK TOPO_QUEUES TOPO_VIP TOPO_SRC
           TOPO_BROKERS TOPO_CLIENTS TOPO_LB_C_MAC TOPO_CLI_MAC TOPO_LB_B_MAC
-          TOPO_BRK_MAC, and with --ipv6 TOPO_VIP6 TOPO_SRC6 TOPO_BROKERS6
-          TOPO_CLIENTS6 (lists are space-separated).
+          TOPO_BRK_MAC, with --ipv6 TOPO_VIP6 TOPO_SRC6 TOPO_BROKERS6
+          TOPO_CLIENTS6 (lists are space-separated), with --wire TOPO_NS_WIRE
+          TOPO_IF_WIRE_C TOPO_IF_WIRE_L.
           Fails (exit 1, naming the step) if any of the namespaces exists; on
           any failure removes what this invocation created, nothing else.
-  down    deletes the three namespaces; succeeds when none exists. Kills
+  down    deletes the three namespaces (and PREFIX-wire when it exists);
+          succeeds when none exists. Kills
           nothing: stop your processes in them first (`ip netns delete` does
           not), or the namespaces live on, unnamed, until those exit.
   exec    runs CMD in that namespace (ip netns exec).
@@ -120,6 +139,7 @@ take_prefix() {
   NS_CLI="$1-cli"
   NS_LB="$1-lb"
   NS_BRK="$1-brk"
+  NS_WIRE="$1-wire"
 }
 
 ns_exists() {
@@ -186,7 +206,7 @@ check_count() { # NAME VALUE MAX
 }
 
 cmd_up() {
-  local queues=1 brokers=3 clients=1 ipv6=0 env=0 peer_gro=0 i
+  local queues=1 brokers=3 clients=1 ipv6=0 env=0 peer_gro=0 wire=0 i
   PREFIX=""
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -205,6 +225,7 @@ cmd_up() {
       --ipv6) ipv6=1 && shift ;;
       --env) env=1 && shift ;;
       --peer-gro) peer_gro=1 && shift ;;
+      --wire) wire=1 && shift ;;
       -*) usage_error "up: unknown option '$1'" ;;
       *)
         [ -z "$PREFIX" ] || usage_error "up: unexpected argument '$1'"
@@ -223,8 +244,9 @@ cmd_up() {
     die "up $PREFIX: --ipv6 but the kernel has no IPv6 (ipv6.disable=1?)"
   fi
 
-  local ns
-  for ns in "$NS_CLI" "$NS_LB" "$NS_BRK"; do
+  local ns all_ns=("$NS_CLI" "$NS_LB" "$NS_BRK")
+  [ "$wire" -eq 0 ] || all_ns+=("$NS_WIRE")
+  for ns in "${all_ns[@]}"; do
     if ns_exists "$ns"; then
       die "up $PREFIX: step 'check namespaces' failed: namespace $ns already exists (topology '$PREFIX' is up? 'topo.sh down $PREFIX' removes it)"
     fi
@@ -237,13 +259,13 @@ cmd_up() {
 
   # ip netns add refuses an existing name (O_EXCL), so a concurrent `up` of
   # the same prefix fails here and never owns the other one's namespaces.
-  for ns in "$NS_CLI" "$NS_LB" "$NS_BRK"; do
+  for ns in "${all_ns[@]}"; do
     run "create namespace $ns" ip netns add "$ns"
     CREATED_NS+=("$ns")
   done
 
   local d
-  for ns in "$NS_CLI" "$NS_LB" "$NS_BRK"; do
+  for ns in "${all_ns[@]}"; do
     run "loopback up in $ns" ip -n "$ns" link set lo up
     if [ -d /proc/sys/net/ipv6 ]; then
       d=$((1 - ipv6))
@@ -260,15 +282,26 @@ cmd_up() {
     fi
   done
 
-  run "create veth lb-c ($NS_LB) <-> cli0 ($NS_CLI)" \
-    ip -n "$NS_LB" link add lb-c numtxqueues "$queues" numrxqueues "$queues" \
-    type veth peer name cli0 netns "$NS_CLI" numtxqueues "$queues" numrxqueues "$queues"
+  local pairs=("$NS_LB:lb-c" "$NS_CLI:cli0" "$NS_LB:lb-b" "$NS_BRK:brk0")
+  if [ "$wire" -eq 0 ]; then
+    run "create veth lb-c ($NS_LB) <-> cli0 ($NS_CLI)" \
+      ip -n "$NS_LB" link add lb-c numtxqueues "$queues" numrxqueues "$queues" \
+      type veth peer name cli0 netns "$NS_CLI" numtxqueues "$queues" numrxqueues "$queues"
+  else
+    run "create veth wire-c ($NS_WIRE) <-> cli0 ($NS_CLI)" \
+      ip -n "$NS_WIRE" link add wire-c numtxqueues "$queues" numrxqueues "$queues" \
+      type veth peer name cli0 netns "$NS_CLI" numtxqueues "$queues" numrxqueues "$queues"
+    run "create veth wire-l ($NS_WIRE) <-> lb-c ($NS_LB)" \
+      ip -n "$NS_WIRE" link add wire-l numtxqueues "$queues" numrxqueues "$queues" \
+      type veth peer name lb-c netns "$NS_LB" numtxqueues "$queues" numrxqueues "$queues"
+    pairs+=("$NS_WIRE:wire-c" "$NS_WIRE:wire-l")
+  fi
   run "create veth lb-b ($NS_LB) <-> brk0 ($NS_BRK)" \
     ip -n "$NS_LB" link add lb-b numtxqueues "$queues" numrxqueues "$queues" \
     type veth peer name brk0 netns "$NS_BRK" numtxqueues "$queues" numrxqueues "$queues"
 
   local pair dev got
-  for pair in "$NS_LB:lb-c" "$NS_CLI:cli0" "$NS_LB:lb-b" "$NS_BRK:brk0"; do
+  for pair in "${pairs[@]}"; do
     ns=${pair%%:*}
     dev=${pair#*:}
     # numrxqueues/numtxqueues given at creation set the real queue counts;
@@ -284,9 +317,21 @@ cmd_up() {
   done
   run "gro off on lb-c" ip netns exec "$NS_LB" ethtool -K lb-c gro off
   run "gro off on lb-b" ip netns exec "$NS_LB" ethtool -K lb-b gro off
+  if [ "$wire" -eq 1 ]; then
+    # one segment per frame on the wire: the delay line holds frames, not
+    # GRO or GSO super-packets (it drops what exceeds its 2 KB slots)
+    run "gro off on wire-c" ip netns exec "$NS_WIRE" ethtool -K wire-c gro off
+    run "gro off on wire-l" ip netns exec "$NS_WIRE" ethtool -K wire-l gro off
+    for pair in "$NS_CLI:cli0" "$NS_LB:lb-c" "$NS_WIRE:wire-c" "$NS_WIRE:wire-l"; do
+      run "gso_max_segs 1 on ${pair#*:}" ip -n "${pair%%:*}" link set dev "${pair#*:}" gso_max_segs 1
+    done
+  fi
   if [ "$peer_gro" -eq 1 ]; then
     run "gro on on cli0" ip netns exec "$NS_CLI" ethtool -K cli0 gro on
     run "gro on on brk0" ip netns exec "$NS_BRK" ethtool -K brk0 gro on
+    if [ "$wire" -eq 1 ]; then
+      run "gro on on wire-l" ip netns exec "$NS_WIRE" ethtool -K wire-l gro on
+    fi
   fi
 
   local cli_list="" brk_list="" cli6_list="" brk6_list=""
@@ -313,7 +358,7 @@ cmd_up() {
     done
   fi
 
-  for pair in "$NS_LB:lb-c" "$NS_CLI:cli0" "$NS_LB:lb-b" "$NS_BRK:brk0"; do
+  for pair in "${pairs[@]}"; do
     run "set ${pair#*:} up" ip -n "${pair%%:*}" link set "${pair#*:}" up
   done
 
@@ -351,6 +396,11 @@ cmd_up() {
       emit TOPO_BROKERS6 "$brk6_list"
       emit TOPO_CLIENTS6 "$cli6_list"
     fi
+    if [ "$wire" -eq 1 ]; then
+      emit TOPO_NS_WIRE "$NS_WIRE"
+      emit TOPO_IF_WIRE_C wire-c
+      emit TOPO_IF_WIRE_L wire-l
+    fi
     emit TOPO_LB_C_MAC "$lbc_mac"
     emit TOPO_CLI_MAC "$cli_mac"
     emit TOPO_LB_B_MAC "$lbb_mac"
@@ -364,7 +414,7 @@ cmd_down() {
   [ $# -eq 1 ] || usage_error "down: expected exactly PREFIX"
   take_prefix "$1"
   local ns pids rc=0
-  for ns in "$NS_CLI" "$NS_LB" "$NS_BRK"; do
+  for ns in "$NS_CLI" "$NS_LB" "$NS_BRK" "$NS_WIRE"; do
     ns_exists "$ns" || continue
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ' || true)
     if [ -n "${pids// /}" ]; then
@@ -379,14 +429,15 @@ cmd_down() {
 }
 
 cmd_exec() {
-  [ $# -ge 3 ] || usage_error "exec: expected PREFIX cli|lb|brk CMD..."
+  [ $# -ge 3 ] || usage_error "exec: expected PREFIX cli|lb|brk|wire CMD..."
   take_prefix "$1"
   local ns
   case "$2" in
     cli) ns=$NS_CLI ;;
     lb) ns=$NS_LB ;;
     brk) ns=$NS_BRK ;;
-    *) usage_error "exec: namespace must be cli, lb or brk, not '$2'" ;;
+    wire) ns=$NS_WIRE ;;
+    *) usage_error "exec: namespace must be cli, lb, brk or wire, not '$2'" ;;
   esac
   shift 2
   ns_exists "$ns" || die "exec: namespace $ns does not exist"
