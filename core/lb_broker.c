@@ -100,7 +100,7 @@ static int pick_source(struct lb_worker *lw, const struct plan *plan, uint8_t fa
                 n += plan->sources[i].addr.family == family;
         if (!n)
                 return -1;
-        pick = (uint32_t)(lw->id_counter++ % n);
+        pick = lw->source_rr++ % n;
         for (uint32_t i = 0; i < plan->nsources && i < LB_SOURCES_MAX; i++)
                 if (plan->sources[i].addr.family == family && !pick--)
                         return (int)i;

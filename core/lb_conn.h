@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bpf/lb_shared.h"
 #include "core/flow.h"
 #include "core/lb.h"
 #include "core/rss.h"
@@ -186,7 +187,10 @@ struct lb {
         uint32_t active[PLAN_BROKERS_MAX]; /* connections bound per broker, all workers */
 };
 
-#define LB_SOURCES_MAX 16
+/* One home for the number of source addresses (bpf/lb_shared.h): the
+ * config accepts that many, the XDP program's map holds that many, and each
+ * worker keeps a port picker per source. */
+_Static_assert(LB_SOURCES_MAX == WORKER_SOURCES_MAX, "a worker owns every source address");
 
 struct lb_worker {
         struct lb *lb;
@@ -202,6 +206,7 @@ struct lb_worker {
         struct rss_picker pickers[LB_SOURCES_MAX];
         bool picker_ok[LB_SOURCES_MAX];
         uint64_t id_counter;
+        uint32_t source_rr;       /* the next source address, round robin (pick_source) */
         uint64_t budget_reserves; /* CONN_BUF_RESERVE per connection holding one */
         uint64_t budget_growth;   /* charged bytes past the reserves */
         struct lb_stats stats;

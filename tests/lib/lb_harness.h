@@ -69,7 +69,7 @@ struct lbh {
         struct worker w;
         struct lb *lb;
         struct lb_worker *lw;
-        struct worker_source src[8];
+        struct worker_source src[WORKER_SOURCES_MAX];
         atomic_bool stop;
         uint64_t now_ns;
         uint32_t frames;

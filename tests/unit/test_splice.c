@@ -772,6 +772,67 @@ static void test_stray_broker_segment_reset(void **state)
         close_conn(&s);
 }
 
+/* Every source address of the configuration carries broker legs: 20
+ * sources, 20 connections, 20 different source addresses (only 16 were
+ * ever used while the balancer had its own, smaller, limit). */
+static void test_all_sources_used(void **state)
+{
+        char yaml[2048], err[256];
+        size_t n;
+        bool seen[21] = {false};
+        unsigned distinct = 0;
+        struct sp s;
+
+        (void)state;
+        n = (size_t)snprintf(yaml, sizeof(yaml), "%s",
+                             "interfaces: [{name: lb0}]\n"
+                             "listeners: [{address: 10.10.0.100, "
+                             "port: 1883}]\n"
+                             "source_addresses: [");
+        for (int i = 1; i <= 20; i++)
+                n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s10.20.0.%d", i > 1 ? ", " : "",
+                                      i);
+        snprintf(yaml + n, sizeof(yaml) - n,
+                 "]\nworkers: 1\npools: [{name: apples, brokers: [\"10.20.1.11:1883\"]}]\n"
+                 "default_pool: apples\n");
+        memset(&s, 0, sizeof(s));
+        if (lbh__open(&s.h, &(struct lbh_cfg){.yaml = yaml}, err, sizeof(err)))
+                fail_msg("harness: %s", err);
+        s.c_ws = 7;
+        s.t = 1000 * MS;
+        for (int i = 0; i < 20; i++) {
+                const struct lbh_frame *f;
+
+                s.cli = (struct lbh_peer){.family = 4,
+                                          .addr = {10, 10, 0, 1},
+                                          .to = {10, 10, 0, 100},
+                                          .port = (uint16_t)(40000 + i),
+                                          .to_port = 1883};
+                send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
+                run(&s, MS);
+                s.c_nxt = 1001;
+                s.c_rcv = nth(&s, true, 0)->seq + 1;
+                client_data(&s, CONNECT, sizeof(CONNECT));
+                run(&s, MS);
+                /* bound at CONNECT once the client id is learned, else at
+                 * its PUBLISH */
+                if (!(f = nth(&s, false, 0))) {
+                        s.c_rcv += 4;
+                        client_data(&s, PUBLISH, sizeof(PUBLISH));
+                        run(&s, MS);
+                        f = nth(&s, false, 0);
+                }
+                assert_non_null(f);
+                assert_true(f->flags & TCP_OUT_SYN);
+                assert_int_equal(f->saddr[2], 0);
+                assert_true(f->saddr[3] >= 1 && f->saddr[3] <= 20);
+                if (!seen[f->saddr[3]]++)
+                        distinct++;
+        }
+        assert_int_equal(distinct, 20);
+        assert_int_equal(lbh__close(s.h), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -787,6 +848,7 @@ int main(void)
             cmocka_unit_test(test_fast_equals_general),
             cmocka_unit_test(test_window_update),
             cmocka_unit_test(test_stray_broker_segment_reset),
+            cmocka_unit_test(test_all_sources_used),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
