@@ -58,7 +58,7 @@ static void help(FILE *f)
                 "  -h, --help               this text\n"
                 "\n"
                 "Verdicts: spliced, closed_by_client, refused, malformed, no_broker, timeout,\n"
-                "aborted (still open when the replay ended), unreported (the balancer never\n"
+                "open (still open when the replay ended), unreported (the balancer never\n"
                 "reported the connection), no_listener (no listener of its address family).\n"
                 "stream_intact: the emulated broker received the captured client stream byte\n"
                 "for byte (after a correct PROXY v2 header when proxy_protocol is on).\n"

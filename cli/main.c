@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <time.h>
 
+#include <bpf/libbpf.h>
+
 #include "cli/cli.h"
+#include "version.h"
 
 static const struct {
         const char *name;
@@ -64,7 +67,8 @@ int cli__wait_signal(long ms)
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: mqttlb COMMAND [OPTIONS]   (mqttlb COMMAND --help for its options)\n\n"
+        fprintf(f, "usage: mqttlb COMMAND [OPTIONS]   (mqttlb COMMAND --help for its options)\n"
+                   "       mqttlb --version\n\n"
                    "commands:\n");
         for (size_t i = 0; i < NCOMMANDS; i++)
                 fprintf(f, "  %-14s %s\n", COMMANDS[i].name, COMMANDS[i].what);
@@ -78,6 +82,11 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
                 usage(stdout);
+                return 0;
+        }
+        if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+                printf("mqttlb %s (git %s)\nlibxdp %s (built against), libbpf %s\n", MQTTLB_VERSION,
+                       MQTTLB_GIT_COMMIT, LIBXDP_BUILT, libbpf_version_string());
                 return 0;
         }
         for (size_t i = 0; i < NCOMMANDS; i++)

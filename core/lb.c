@@ -57,7 +57,7 @@ const char *lb_bound_at__str(enum lb_bound_at b)
 const char *lb_verdict__str(enum lb_verdict v)
 {
         static const char *const s[] = {"spliced",   "closed_by_client", "refused", "malformed",
-                                        "no_broker", "timeout",          "aborted"};
+                                        "no_broker", "timeout",          "open"};
 
         return (unsigned)v < sizeof(s) / sizeof(s[0]) ? s[v] : "?";
 }
@@ -500,7 +500,7 @@ static int close_one(void *ctx, struct flow *f)
         if (c->f.state != CONN_CLOSING)
                 conn__rst_client(lw, c);
         conn__rst_broker(lw, c);
-        conn__end(lw, c, LB_VERDICT_ABORTED);
+        conn__end(lw, c, LB_VERDICT_OPEN);
         return 0;
 }
 

@@ -49,7 +49,7 @@ enum lb_verdict {
         LB_VERDICT_MALFORMED,        /* MQTT protocol violation (report.err) */
         LB_VERDICT_NO_BROKER,        /* no broker of the pool could be reached */
         LB_VERDICT_TIMEOUT,          /* a peer stopped answering */
-        LB_VERDICT_ABORTED,          /* the balancer stopped (shutdown) */
+        LB_VERDICT_OPEN,             /* still open when the balancer stopped or the replay ended */
 };
 
 const char *lb_bound_at__str(enum lb_bound_at b);
@@ -185,7 +185,7 @@ int lb__save_bindings(const struct lb *lb, const char *path);
 int lb_worker__new(struct lb_worker **out, struct lb *lb, uint32_t id, const struct rss *rss,
                    uint32_t queue);
 /* Closes every connection (RST on both legs, sent through w), reports each
- * with LB_VERDICT_ABORTED, and cancels every timer. The worker must not run. */
+ * with LB_VERDICT_OPEN, and cancels every timer. The worker must not run. */
 void lb_worker__close_all(struct lb_worker *lw, struct worker *w);
 /* Client connections open now (relaxed: while the worker runs). */
 uint64_t lb_worker__active(const struct lb_worker *lw);
