@@ -18,16 +18,29 @@
 #include <linux/types.h>
 
 /* Map names as in the object file (bpf_object__find_map_by_name), and sizes. */
-#define LB_MAP_XSKS      "xsks"
-#define LB_MAP_LISTENERS "listeners"
-#define LB_MAP_SOURCES   "sources"
-#define LB_MAP_COUNTERS  "counters"
-#define LB_MAP_SYN_LIMIT "syn_limit"
-#define LB_MAP_SYN_TAT   "syn_tat"
+#define LB_MAP_XSKS         "xsks"
+#define LB_MAP_LISTENERS    "listeners"
+#define LB_MAP_SOURCES      "sources"
+#define LB_MAP_COUNTERS     "counters"
+#define LB_MAP_SYN_LIMIT    "syn_limit"
+#define LB_MAP_SYN_TAT      "syn_tat"
+#define LB_MAP_CLIENT_LIMIT "client_limit"
+#define LB_MAP_CLIENT_TAT   "client_tat"
 
 #define LB_XSKS_MAX      64  /* RX queues: XSKMAP index = rx_queue_index */
 #define LB_LISTENERS_MAX 256 /* address:port the balancer accepts clients on */
 #define LB_SOURCES_MAX   64  /* full-NAT source addresses for broker legs */
+/*
+ * Client addresses (IPv6: prefixes) whose SYN rate client_tat remembers. An
+ * entry only says something while its TAT is ahead of now (at most burst + one
+ * interval: about a second with the default burst); one evicted or never seen
+ * behaves as a source that has been quiet (a full burst), so the LRU errs
+ * towards letting through, never towards refusing. A source over its rate
+ * refreshes its entry with every SYN, so it escapes only if this many other
+ * sources send a SYN between two of its own. About 80 bytes an entry plus a
+ * 16-byte bucket, preallocated: 6 MiB per interface.
+ */
+#define LB_CLIENTS_MAX 65536
 
 /* Values of `family` in keys: the IP version number, as in the header nibble. */
 enum lb_family {
@@ -79,6 +92,33 @@ struct lb_syn_limit {
 };
 
 /*
+ * client_tat: BPF_MAP_TYPE_LRU_HASH, key struct lb_client_key → __u64 ns: the
+ * theoretical arrival time of each client address's next SYN (the GCRA of
+ * syn_limit, per client address instead of per CPU; connections.per_source_*).
+ * "Client", not "source": the sources map above holds the balancer's own
+ * full-NAT addresses. IPv4 is keyed by the whole address, IPv6 by the address
+ * masked with client_limit's mask6 (a /64 by default: one home or device
+ * usually holds a whole /64: keyed by /128, it would have 2^64 buckets).
+ */
+struct lb_client_key {
+        __u8 family;    /* enum lb_family */
+        __u8 pad[3];    /* zero */
+        __be32 addr[4]; /* see the address convention above; IPv6 masked */
+};
+
+/*
+ * client_limit: BPF_MAP_TYPE_ARRAY, one entry (key 0): the per-client SYN
+ * rate, as lb_syn_limit (interval_ns 0: no limit, and client_tat is not even
+ * looked at), and the mask applied to an IPv6 client address before it keys
+ * client_tat (network byte order: /prefix6 leading one bits).
+ */
+struct lb_client_limit {
+        __u64 interval_ns; /* 1e9 / SYNs per second per client; 0: no limit */
+        __u64 burst_ns;    /* (burst - 1) * interval_ns */
+        __be32 mask6[4];   /* IPv6 prefix mask */
+};
+
+/*
  * counters: BPF_MAP_TYPE_PERCPU_ARRAY, key enum lb_counter (__u32), value
  * __u64 per CPU (userspace sums over the possible CPUs). Every frame the
  * program sees moves exactly one counter.
@@ -96,7 +136,11 @@ struct lb_syn_limit {
  *   pass_truncated        a header cut short or malformed (version, IHL, doff)
  *   pass_no_match         TCP, but to no listener and no source port range
  *   drop_syn_rate         a SYN to a listener over this CPU's SYN rate
- *                         (syn_limit): dropped, the only frames the program drops
+ *                         (syn_limit): dropped
+ *   drop_source_rate      a SYN to a listener over its client address's SYN
+ *                         rate (client_limit, connections.per_source_rate):
+ *                         dropped. The two drop_* are the only frames the
+ *                         program drops.
  */
 #define LB_COUNTERS(X)                                  \
         X(REDIRECT_LISTENER, "redirect_listener")       \
@@ -110,7 +154,8 @@ struct lb_syn_limit {
         X(PASS_IPV6_EXT, "pass_ipv6_ext")               \
         X(PASS_TRUNCATED, "pass_truncated")             \
         X(PASS_NO_MATCH, "pass_no_match")               \
-        X(DROP_SYN_RATE, "drop_syn_rate")
+        X(DROP_SYN_RATE, "drop_syn_rate")               \
+        X(DROP_SOURCE_RATE, "drop_source_rate")
 
 #define LB_COUNTER_ENUM_(id, name) LB_CNT_##id,
 enum lb_counter { LB_COUNTERS(LB_COUNTER_ENUM_) LB_CNT__MAX };
@@ -138,6 +183,25 @@ static inline struct lb_syn_limit lb_syn_limit__of(__u32 rate, __u32 burst)
                 l.burst_ns = (burst ? burst - 1 : 0) * l.interval_ns;
         }
         return l;
+}
+
+/* The client_limit entry for `rate` SYNs per second per client address (0: no
+ * limit) with bursts of up to `burst` (0: one second's worth, `rate`), IPv6
+ * addresses counted per /prefix6 (1 to 128; 0 or more than 128: 128). */
+static inline struct lb_client_limit lb_client_limit__of(__u32 rate, __u32 burst, __u32 prefix6)
+{
+        struct lb_syn_limit l = lb_syn_limit__of(rate, burst ? burst : rate);
+        struct lb_client_limit c = {l.interval_ns, l.burst_ns, {0, 0, 0, 0}};
+        __u8 *m = (__u8 *)c.mask6; /* bytewise: the same in either byte order */
+
+        if (!prefix6 || prefix6 > 128)
+                prefix6 = 128;
+        for (__u32 i = 0; i < 16; i++) {
+                __u32 bits = prefix6 > i * 8 ? prefix6 - i * 8 : 0;
+
+                m[i] = bits >= 8 ? 0xff : (__u8)(0xff00u >> bits);
+        }
+        return c;
 }
 #endif /* !__bpf__ */
 

@@ -11,9 +11,11 @@
  * rewrites or transmits a frame, and drops only SYNs to a listener beyond the
  * CPU's SYN rate (syn_limit: off until userspace sets it; `mqttlb run` sets
  * connections.syn_rate, 100,000/s unless configured), so that a SYN flood
- * cannot crowd the workers' RX rings and starve connections already open. Its
- * verdicts are XDP_REDIRECT, XDP_PASS and that XDP_DROP; each frame moves
- * exactly one counter (lb_shared.h).
+ * cannot crowd the workers' RX rings and starve connections already open, or
+ * beyond their client address's SYN rate (client_limit: off unless
+ * connections.per_source_rate is set), so that one address cannot spend the
+ * budget of all. Its verdicts are XDP_REDIRECT, XDP_PASS and those XDP_DROPs;
+ * each frame moves exactly one counter (lb_shared.h).
  *
  * It is loaded through libxdp, which chains it behind or before other XDP
  * programs through the dispatcher (the XDP_RUN_CONFIG below); the maps and
@@ -72,11 +74,12 @@ static __always_inline enum lb_counter ipv6_not_tcp(__u8 nexthdr)
 
 /*
  * Reads the headers into key (family, destination address and port; the rest
- * stays zero). Returns LB_CNT__MAX when the frame is a TCP segment with every
- * header in full, otherwise the counter saying why it goes to the kernel.
+ * stays zero) and client (family and source address, unmasked). Returns
+ * LB_CNT__MAX when the frame is a TCP segment with every header in full,
+ * otherwise the counter saying why it goes to the kernel.
  */
 static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_listener_key *key,
-                                             __u8 *tcp_flags)
+                                             struct lb_client_key *client, __u8 *tcp_flags)
 {
         void *data = (void *)(long)ctx->data;
         void *end = (void *)(long)ctx->data_end;
@@ -122,6 +125,7 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
                 tcp = l3 + hlen;
                 key->family = LB_FAMILY_IPV4;
                 key->addr[0] = ip->daddr;
+                client->addr[0] = ip->saddr;
         } else if (proto == bpf_htons(ETH_P_IPV6)) {
                 struct ipv6hdr *ip6 = l3;
 
@@ -137,6 +141,7 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
                 tcp = (void *)(ip6 + 1);
                 key->family = LB_FAMILY_IPV6;
                 __builtin_memcpy(key->addr, &ip6->daddr, sizeof(key->addr));
+                __builtin_memcpy(client->addr, &ip6->saddr, sizeof(client->addr));
         } else {
                 return LB_CNT_PASS_NOT_IP;
         }
@@ -145,6 +150,7 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
         if ((void *)(tcp + 1) > end || tcp->doff < 5 || (void *)tcp + tcp->doff * 4 > end)
                 return LB_CNT_PASS_TRUNCATED;
         key->port = tcp->dest;
+        client->family = key->family;
         *tcp_flags = ((__u8 *)tcp)[13];
         return LB_CNT__MAX;
 }
@@ -188,19 +194,80 @@ static __always_inline int syn_over_rate(void)
         return 0;
 }
 
+/*
+ * Whether a SYN now from client is over its address's rate (client_limit):
+ * the GCRA of syn_over_rate, with one TAT per address in client_tat, shared by
+ * every CPU. Masks client's IPv6 address to the configured prefix.
+ *
+ * No lock (bpf_spin_lock is for hash, array and local-storage maps, not LRU
+ * ones) and no compare-and-swap (BPF_CMPXCHG needs -mcpu=v3, and the object
+ * is built for the default CPU); two benign races instead:
+ *   - a source over its rate moves its TAT with an atomic add: no SYN that
+ *     passes is ever left unpaid, but CPUs that read the TAT at the same time
+ *     may all pass it before any has added: at most one SYN more per CPU,
+ *     paid for by the SYNs after (the TAT stays ahead by all they added);
+ *   - a source that was quiet (TAT in the past, or no entry) gets its TAT
+ *     stored: two CPUs storing at once lose one interval, one SYN more.
+ */
+static __always_inline int client_over_rate(struct lb_client_key *client)
+{
+        __u32 zero = 0;
+        struct lb_client_limit *l = bpf_map_lookup_elem(&client_limit, &zero);
+        __u64 *tat, t, now;
+
+        if (!l || !l->interval_ns)
+                return 0;
+        if (client->family == LB_FAMILY_IPV6) {
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                        client->addr[i] &= l->mask6[i];
+        }
+        now = bpf_ktime_get_ns();
+        tat = bpf_map_lookup_elem(&client_tat, client);
+        if (!tat) {
+                t = now + l->interval_ns;
+                /* NOEXIST: a CPU that inserted meanwhile keeps its TAT; when
+                 * the map is full the LRU evicts a quiet source to make room */
+                bpf_map_update_elem(&client_tat, client, &t, BPF_NOEXIST);
+                return 0;
+        }
+        t = *(volatile __u64 *)tat; /* one read: the other CPUs write it */
+        if (t > now + l->burst_ns)
+                return 1;
+        if (t < now)
+                *tat = now + l->interval_ns;
+        else
+                __sync_fetch_and_add(tat, l->interval_ns);
+        return 0;
+}
+
 SEC("xdp")
 int mqttlb_redirect(struct xdp_md *ctx)
 {
         struct lb_listener_key key = {};
+        struct lb_client_key client = {};
         __u8 flags = 0;
-        enum lb_counter reason = parse(ctx, &key, &flags);
+        enum lb_counter reason = parse(ctx, &key, &client, &flags);
         int verdict = XDP_PASS;
 
         if (reason == LB_CNT__MAX)
                 reason = match(&key);
         if (reason == LB_CNT_REDIRECT_LISTENER &&
-            (flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN && syn_over_rate())
-                return count(LB_CNT_DROP_SYN_RATE, XDP_DROP);
+            (flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN) {
+                /*
+                 * The client's own rate first: a SYN it is refused does not
+                 * spend the CPU's budget, so one noisy address cannot use up
+                 * the syn_rate every other client shares. (The other way
+                 * round, every SYN of the noisy one would take a token of the
+                 * global bucket before being dropped.) A SYN the CPU's rate
+                 * then drops has still spent its client's token: the client
+                 * was sending, and is slowed the same as everyone.
+                 */
+                if (client_over_rate(&client))
+                        return count(LB_CNT_DROP_SOURCE_RATE, XDP_DROP);
+                if (syn_over_rate())
+                        return count(LB_CNT_DROP_SYN_RATE, XDP_DROP);
+        }
         if (reason == LB_CNT_REDIRECT_LISTENER || reason == LB_CNT_REDIRECT_SOURCE) {
                 /*
                  * bpf_redirect_map() returns its fallback (XDP_PASS, the low

@@ -3,8 +3,9 @@
  * The maps of the XDP redirector. Key and value types, names and sizes come
  * from lb_shared.h, which userspace includes too; this file only declares the
  * maps for the BPF side. Userspace fills listeners and sources at start, one
- * AF_XDP socket per RX queue in xsks, and syn_limit (at start and on reload),
- * and reads counters; syn_tat is the program's own state.
+ * AF_XDP socket per RX queue in xsks, syn_limit and client_limit (at start
+ * and on reload), and reads counters; syn_tat and client_tat are the
+ * program's own state.
  */
 #ifndef MQTTLB_BPF_REDIRECT_MAPS_H
 #define MQTTLB_BPF_REDIRECT_MAPS_H
@@ -57,5 +58,22 @@ struct {
         __type(key, __u32);
         __type(value, __u64);
 } syn_tat SEC(".maps");
+
+struct {
+        __uint(type, BPF_MAP_TYPE_ARRAY);
+        __uint(max_entries, 1);
+        __type(key, __u32);
+        __type(value, struct lb_client_limit);
+} client_limit SEC(".maps");
+
+/* LRU: a flood from millions of addresses cannot fill it, it evicts the
+ * sources that have been quiet longest (lb_shared.h, LB_CLIENTS_MAX). One
+ * map shared by every CPU: a client's SYNs may arrive on any queue. */
+struct {
+        __uint(type, BPF_MAP_TYPE_LRU_HASH);
+        __uint(max_entries, LB_CLIENTS_MAX);
+        __type(key, struct lb_client_key);
+        __type(value, __u64);
+} client_tat SEC(".maps");
 
 #endif /* MQTTLB_BPF_REDIRECT_MAPS_H */

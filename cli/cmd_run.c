@@ -143,6 +143,9 @@ static void fill_datapath(struct run *r, struct dataplane_cfg *dc)
         dc->frames = c->xsk.frames;
         dc->syn_rate = c->connections.syn_rate;
         dc->syn_burst = c->connections.syn_burst;
+        dc->per_source_rate = c->connections.per_source_rate;
+        dc->per_source_burst = c->connections.per_source_burst;
+        dc->per_source_prefix6 = c->connections.per_source_prefix6;
         dc->busy_poll_us = c->xsk.busy_poll_us;
         dc->huge_pages = c->xsk.huge_pages;
         for (uint32_t i = 0; i < c->nlisteners && i < LB_LISTENERS_MAX; i++) {

@@ -354,6 +354,12 @@ int run_plan__reload(struct run *r)
                                                    r->cur->connections.syn_burst)))
                 log__error("reload", "reload: connections.syn_rate not applied: %s (the rest is)",
                            strerror(-e));
+        if (r->dp && (e = dataplane__set_client_limit(r->dp, r->cur->connections.per_source_rate,
+                                                      r->cur->connections.per_source_burst,
+                                                      r->cur->connections.per_source_prefix6)))
+                log__error("reload",
+                           "reload: connections.per_source_rate not applied: %s (the rest is)",
+                           strerror(-e));
         atomic_fetch_add(&r->stats.reloads, 1);
         log__info("reload", "reloaded %s: %u pool(s), %u broker(s), %u route(s)", r->path,
                   r->cur->npools, r->ntargets, r->cur->nroutes);

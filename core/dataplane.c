@@ -85,6 +85,10 @@ static int attach_redirectors(struct dataplane *dp, char *err, size_t errlen)
                                                    c->sources[s].port_lo, c->sources[s].port_hi);
                 if (!e)
                         e = redirector__set_syn_limit(dp->redir[i], c->syn_rate, c->syn_burst);
+                if (!e)
+                        e = redirector__set_client_limit(dp->redir[i], c->per_source_rate,
+                                                         c->per_source_burst,
+                                                         c->per_source_prefix6);
                 if (e) {
                         snprintf(err, errlen, "%s: cannot fill the redirector's maps: %s",
                                  c->ifnames[i], strerror(-e));
@@ -389,6 +393,18 @@ int dataplane__set_syn_limit(struct dataplane *dp, uint32_t rate, uint32_t burst
 {
         for (uint32_t i = 0; i < dp->cfg.nifs; i++) {
                 int e = redirector__set_syn_limit(dp->redir[i], rate, burst);
+
+                if (e)
+                        return e;
+        }
+        return 0;
+}
+
+int dataplane__set_client_limit(struct dataplane *dp, uint32_t rate, uint32_t burst,
+                                uint32_t prefix6)
+{
+        for (uint32_t i = 0; i < dp->cfg.nifs; i++) {
+                int e = redirector__set_client_limit(dp->redir[i], rate, burst, prefix6);
 
                 if (e)
                         return e;

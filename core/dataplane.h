@@ -37,6 +37,8 @@ struct dataplane_cfg {
         uint32_t busy_budget;
         uint32_t frames;              /* UMEM frames; 0: enough for every ring and cache */
         uint32_t syn_rate, syn_burst; /* per CPU, redirector__set_syn_limit; 0: no limit */
+        /* per client address, redirector__set_client_limit; rate 0: no limit */
+        uint32_t per_source_rate, per_source_burst, per_source_prefix6;
         bool huge_pages;
         bool ipv6;
         const struct lb_listener_key *listeners;
@@ -96,6 +98,10 @@ int dataplane__xdp_counters(const struct dataplane *dp, uint32_t i, uint64_t *ou
 /* The SYN rate limit of every interface's redirector (redirector.h); -errno
  * of the first that failed. */
 int dataplane__set_syn_limit(struct dataplane *dp, uint32_t rate, uint32_t burst);
+/* The per-client SYN rate limit of every interface's redirector
+ * (redirector__set_client_limit); -errno of the first that failed. */
+int dataplane__set_client_limit(struct dataplane *dp, uint32_t rate, uint32_t burst,
+                                uint32_t prefix6);
 /* Whether the sockets run zero copy, and XDP natively (for the start log). */
 bool dataplane__zerocopy(const struct dataplane *dp);
 bool dataplane__xdp_native(const struct dataplane *dp, uint32_t i);

@@ -236,6 +236,18 @@ int redirector__set_syn_limit(struct redirector *r, uint32_t rate, uint32_t burs
                                     BPF_ANY);
 }
 
+int redirector__set_client_limit(struct redirector *r, uint32_t rate, uint32_t burst,
+                                 uint32_t prefix6)
+{
+        struct lb_client_limit v = lb_client_limit__of(rate, burst, prefix6);
+        uint32_t zero = 0;
+
+        /* client_tat keeps the TATs earned under the old rate: at most the
+         * old burst and one interval ahead, they wear off within that */
+        return bpf_map__update_elem(r->skel->maps.client_limit, &zero, sizeof(zero), &v, sizeof(v),
+                                    BPF_ANY);
+}
+
 int redirector__counters(const struct redirector *r, uint64_t *out)
 {
         int ncpu = libbpf_num_possible_cpus();

@@ -44,6 +44,13 @@ int redirector__set_xsk(struct redirector *r, uint32_t queue, int xsk_fd);
  * it lets through at once; the rest are dropped (drop_syn_rate). Takes
  * effect at once, also while frames flow. */
 int redirector__set_syn_limit(struct redirector *r, uint32_t rate, uint32_t burst);
+/* SYNs to a listener each client address passes per second, over all CPUs
+ * (connections.per_source_rate; 0: no limit), the burst it lets through at
+ * once (0: `rate`), and the prefix length IPv6 addresses are counted by; the
+ * rest are dropped (drop_source_rate). Each interface's redirector counts
+ * apart (its own client_tat). Takes effect at once. */
+int redirector__set_client_limit(struct redirector *r, uint32_t rate, uint32_t burst,
+                                 uint32_t prefix6);
 /* Sums each counter over the CPUs into out[LB_CNT__MAX]. */
 int redirector__counters(const struct redirector *r, uint64_t *out);
 /* Whether the program runs in the driver (native) or generic mode. */

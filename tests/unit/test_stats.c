@@ -826,8 +826,10 @@ static void test_prometheus_escaping(void **state)
                 assert_int_equal(stats__json(s, &b), 0);
                 snprintf(file, sizeof(file), "%s/xdp.json", E.dir);
                 write_file(file, b.data);
-                r = jq(file, ".xdp[0] | .interface == \"eth\\\"0\" and .available and "
-                             ".redirect_listener == 42 and length == 14 and .drop_syn_rate == 0");
+                r = jq(file,
+                       ".xdp[0] | .interface == \"eth\\\"0\" and .available and "
+                       ".redirect_listener == 42 and length == 15 and .drop_syn_rate == 0 and "
+                       ".drop_source_rate == 0");
                 assert_non_null(r);
                 assert_string_equal(r, "true\n");
                 free(r);
