@@ -96,8 +96,9 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg)
                 return -ENOMEM;
         }
         lb->learned = learned__new();
-        lb->source_counts = calloc(LB_SOURCE_BUCKETS, sizeof(*lb->source_counts));
-        if (!lb->learned || !lb->source_counts) {
+        if (cfg->plan->per_source_max)
+                lb->source_counts = calloc(LB_SOURCE_BUCKETS, sizeof(*lb->source_counts));
+        if (!lb->learned || (cfg->plan->per_source_max && !lb->source_counts)) {
                 plan__free(cfg->plan);
                 learned__free(lb->learned);
                 free(lb->source_counts);
@@ -158,6 +159,18 @@ int lb__set_plan(struct lb *lb, struct plan *p)
         if (adopt_plan(lb, p)) {
                 plan__put(p);
                 return -E2BIG;
+        }
+        if (p->per_source_max && !lb->source_counts) {
+                /* made once, when a plan first limits sources, and published
+                 * before the plan that reads it (workers see a NULL until
+                 * then and count nothing) */
+                uint32_t *counts = calloc(LB_SOURCE_BUCKETS, sizeof(*counts));
+
+                if (!counts) {
+                        plan__put(p);
+                        return -ENOMEM;
+                }
+                __atomic_store_n(&lb->source_counts, counts, __ATOMIC_RELEASE);
         }
         old = rcu_xchg_pointer(&lb->plan, p);
         synchronize_rcu(); /* no worker still reads old as the current plan */

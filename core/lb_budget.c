@@ -46,15 +46,16 @@ static uint32_t source_bucket(const struct lb *lb, const struct plan *plan,
 int budget__admit(struct lb_worker *lw, const struct plan *plan, const struct flow_key *k,
                   uint32_t *bucket)
 {
-        uint32_t *count;
+        uint32_t *count, *counts;
 
         if (lw->budget_reserves + CONN_BUF_RESERVE > plan->buffer_total / 2)
                 return -ENOBUFS;
         *bucket = UINT32_MAX;
-        if (!plan->per_source_max || !lw->lb->source_counts)
+        counts = __atomic_load_n(&lw->lb->source_counts, __ATOMIC_ACQUIRE);
+        if (!plan->per_source_max || !counts)
                 return 0;
         *bucket = source_bucket(lw->lb, plan, k);
-        count = &lw->lb->source_counts[*bucket];
+        count = &counts[*bucket];
         if (__atomic_add_fetch(count, 1, __ATOMIC_RELAXED) > plan->per_source_max) {
                 __atomic_sub_fetch(count, 1, __ATOMIC_RELAXED);
                 *bucket = UINT32_MAX;
@@ -72,7 +73,7 @@ void budget__attach(struct lb_worker *lw, struct conn *c, uint32_t bucket)
 
 void budget__unadmit(struct lb_worker *lw, uint32_t bucket)
 {
-        if (bucket != UINT32_MAX)
+        if (bucket != UINT32_MAX) /* counted: the counts exist */
                 __atomic_sub_fetch(&lw->lb->source_counts[bucket], 1, __ATOMIC_RELAXED);
 }
 

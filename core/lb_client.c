@@ -312,7 +312,7 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
         if (!(s.flags & TCP_OUT_ACK))
                 return WORKER_DROP;
         c->c_rwnd = (uint32_t)s.win << c->c_ws;
-        if (seq_lt(c->k_una, s.ack) && seq_le(s.ack, own_end)) {
+        if (seq_in(s.ack, c->k_una, own_end)) {
                 c->k_una = s.ack;
                 c->rto_tries = 0;
         }

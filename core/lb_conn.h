@@ -251,6 +251,13 @@ static inline bool seq_le(uint32_t a, uint32_t b)
 {
         return (int32_t)(a - b) <= 0;
 }
+/* Whether lo < x <= hi, by unsigned distance from lo: unlike a pair of
+ * seq_lt, it holds no surprise for an x 2^31 away (which serial arithmetic
+ * cannot order), the ACK a fuzzer sent to index our own bytes 2 GB away. */
+static inline bool seq_in(uint32_t x, uint32_t lo, uint32_t hi)
+{
+        return x - lo - 1 < hi - lo;
+}
 static inline uint32_t seq_max(uint32_t a, uint32_t b)
 {
         return seq_lt(a, b) ? b : a;

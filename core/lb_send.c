@@ -83,6 +83,8 @@ void conn__send_client(struct lb_worker *lw, struct conn *c, uint32_t k_from, bo
                 return;
         conn__client_hdr(c, &h, k_from);
         n = seq_lt(k_from, own_end) ? own_end - k_from : 0;
+        if (n > c->own_len) /* never before our first own byte, whatever k_from says */
+                n = c->own_len;
         lb__send(
             lw, c->c_port, &d,
             tcp_out__data(buf, UMEM_FRAME_SIZE, &h, c->own + (own_end - n - c->k_isn - 1), n, fin));

@@ -366,8 +366,12 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         }
         if (s.flags & TCP_OUT_ACK) {
                 c->c_rwnd = (uint32_t)s.win << c->c_ws;
-                if (seq_lt(c->k_una, s.ack))
-                        c->k_una = seq_lt(own_end, s.ack) ? own_end : s.ack;
+                /* our own bytes ACKed: some, or all of them by an ACK of
+                 * the broker's bytes after them */
+                if (seq_in(s.ack, c->k_una, own_end))
+                        c->k_una = s.ack;
+                else if (seq_in(s.ack, own_end, c->k_nxt))
+                        c->k_una = own_end;
         }
         seq_b = s.seq + c->d_c2s;
         ack_b = c->r_ack_max;
@@ -507,7 +511,7 @@ static void refused(struct lb_worker *lw, struct conn *c)
  * ACKs (RFC 5681 3.2; the broker's RTO would be slower). */
 static void broker_acked(struct lb_worker *lw, struct conn *c, const struct seg *s)
 {
-        if (seq_lt(c->b_una, s->ack) && seq_le(s->ack, c->b_nxt)) {
+        if (seq_in(s->ack, c->b_una, c->b_nxt)) {
                 c->b_una = s->ack;
                 c->rto_tries = 0;
                 c->b_dupacks = 0;

@@ -37,7 +37,9 @@ int lbh__open(struct lbh **out, const struct lbh_cfg *cfg, char *err, size_t err
         uint32_t nsrc = 0;
 
         *out = NULL;
-        if (!h || !(h->out = calloc(LBH_OUT_MAX, sizeof(*h->out)))) {
+        if (h)
+                h->out_max = cfg->out_max ? cfg->out_max : LBH_OUT_MAX;
+        if (!h || !(h->out = calloc(h->out_max, sizeof(*h->out)))) {
                 snprintf(err, errlen, "out of memory");
                 goto fail_h;
         }
@@ -128,7 +130,7 @@ static void collect(struct lbh *h)
 
         while ((n = mem_port__drain(h->port, d, 64))) {
                 for (uint32_t i = 0; i < n; i++) {
-                        if (h->nout < LBH_OUT_MAX)
+                        if (h->nout < h->out_max)
                                 lbh_frame__parse(&h->out[h->nout++], h->umem.base + d[i].addr,
                                                  d[i].len);
                         else

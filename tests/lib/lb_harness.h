@@ -32,7 +32,7 @@
 
 extern const uint8_t LBH_LB_MAC[6], LBH_CLIENT_MAC[6], LBH_BROKER_MAC[6];
 
-#define LBH_OUT_MAX 4096 /* frames kept in h->out between two lbh__clear */
+#define LBH_OUT_MAX 4096 /* frames kept in h->out between two lbh__clear, by default */
 
 /* One frame the balancer sent, parsed (host order). */
 struct lbh_frame {
@@ -59,6 +59,7 @@ struct lbh_cfg {
         lb_report_fn *report; /* optional: each connection as it ends */
         void *report_ctx;
         bool keep_topics;
+        uint32_t out_max; /* frames h->out keeps between two lbh__clear; 0: LBH_OUT_MAX */
 };
 
 struct lbh {
@@ -73,8 +74,8 @@ struct lbh {
         atomic_bool stop;
         uint64_t now_ns;
         uint32_t frames;
-        uint32_t nout;
-        struct lbh_frame *out; /* LBH_OUT_MAX */
+        uint32_t nout, out_max;
+        struct lbh_frame *out; /* out_max of them */
         uint64_t out_lost;     /* frames sent while out was full */
 };
 

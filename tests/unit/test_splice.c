@@ -613,6 +613,46 @@ static void test_syn_retry_keeps_isn(void **state)
         assert_int_equal(lbh__close(s.h), 0);
 }
 
+/* An ACK 2^31 past what we sent, while the broker leg is being opened: not
+ * taken (serial arithmetic cannot order it), and the SYN's retransmission
+ * timer sends nothing of ours from 2 GB away (found by fuzz.lb: an
+ * out-of-bounds read of the own-bytes array). */
+static void test_ack_half_the_space_away(void **state)
+{
+        struct sp s;
+        char err[256];
+        const struct lbh_frame *f;
+
+        (void)state;
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(lbh__open(&s.h, &(struct lbh_cfg){.yaml = CONFIG}, err, sizeof(err)), 0);
+        s.c_ws = 7;
+        s.cli = (struct lbh_peer){.family = 4,
+                                  .addr = {10, 10, 0, 1},
+                                  .to = {10, 10, 0, 100},
+                                  .port = 40000,
+                                  .to_port = 1883};
+        s.t = 1000 * MS;
+        send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
+        run(&s, MS);
+        s.c_nxt = 1001;
+        s.c_rcv = nth(&s, true, 0)->seq + 1;
+        client_data(&s, CONNECT, sizeof(CONNECT));
+        run(&s, MS);
+        s.c_rcv += 4;
+        client_data(&s, PUBLISH, sizeof(PUBLISH)); /* ACKs the CONNACK, binds */
+        run(&s, MS);
+        send_c(&s, TCP_OUT_ACK | TCP_OUT_FIN, s.c_nxt, s.c_rcv + 0x80000000u, NULL, 0, NULL, 0);
+        run(&s, MS);
+        run(&s, 300 * MS); /* the SYN's timer */
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_SYN);
+        for (unsigned i = 0; nth(&s, true, i); i++)
+                assert_true(nth(&s, true, i)->plen <= 4);
+        assert_int_equal(lbh__close(s.h), 0);
+}
+
 /* Three duplicate ACKs during the replay: sent again at once, not after
  * the RTO (250 ms). */
 static void test_replay_fast_retransmit(void **state)
@@ -844,6 +884,7 @@ int main(void)
             cmocka_unit_test(test_idle_timeout_rst),
             cmocka_unit_test(test_misroute_disconnect),
             cmocka_unit_test(test_syn_retry_keeps_isn),
+            cmocka_unit_test(test_ack_half_the_space_away),
             cmocka_unit_test(test_replay_fast_retransmit),
             cmocka_unit_test(test_fast_equals_general),
             cmocka_unit_test(test_window_update),
