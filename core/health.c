@@ -30,10 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mqtt/encode.h"
 #include "mqtt/parser.h"
 #include "mqtt/topic.h"
 
 #define NS_PER_MS 1000000ull
+
+/* The keep alive a check's CONNECT says (3.1.1 §3.1.2.10), in seconds. */
+#define KEEPALIVE_S 60
 
 /* What a completion is, in the top byte of its user data. */
 enum { K_TIMER = 1, K_OP, K_LINK };
@@ -105,38 +109,7 @@ static uint32_t idx_of(const struct health *h, const struct target *t)
 
 const char *health__connack_str(uint8_t code, bool v5)
 {
-        if (!v5) { /* 3.1.1 §3.2.2.3, Table 3.1 */
-                static const char *const v3[] = {
-                    "Connection Accepted", "Unacceptable protocol version", "Identifier rejected",
-                    "Server unavailable",  "Bad user name or password",     "Not authorized",
-                };
-                return code < sizeof(v3) / sizeof(v3[0]) ? v3[code] : "?";
-        }
-        switch (code) { /* 5.0 §3.2.2.2 */
-        case 0x00: return "Success";
-        case 0x80: return "Unspecified error";
-        case 0x81: return "Malformed Packet";
-        case 0x82: return "Protocol Error";
-        case 0x83: return "Implementation specific error";
-        case 0x84: return "Unsupported Protocol Version";
-        case 0x85: return "Client Identifier not valid";
-        case 0x86: return "Bad User Name or Password";
-        case 0x87: return "Not authorized";
-        case 0x88: return "Server unavailable";
-        case 0x89: return "Server busy";
-        case 0x8A: return "Banned";
-        case 0x8C: return "Bad authentication method";
-        case 0x90: return "Topic Name invalid";
-        case 0x95: return "Packet too large";
-        case 0x97: return "Quota exceeded";
-        case 0x99: return "Payload format invalid";
-        case 0x9A: return "Retain not supported";
-        case 0x9B: return "QoS not supported";
-        case 0x9C: return "Use another server";
-        case 0x9D: return "Server moved";
-        case 0x9F: return "Connection rate exceeded";
-        default: return "?";
-        }
+        return mqtt_reason__str(code, v5 ? MQTT_V5 : MQTT_V311);
 }
 
 /*
@@ -148,21 +121,9 @@ static void build_connect(struct health *h, struct target *t, uint8_t version)
 {
         char id[48];
         int idlen = snprintf(id, sizeof(id), "mqttlb-health-%d-%u", h->pid, idx_of(h, t));
-        uint8_t *p = t->out;
-        uint8_t rl = (uint8_t)(10 + (version == MQTT_V5) + 2 + idlen); /* < 128: one byte */
 
-        *p++ = MQTT_CONNECT << 4;
-        *p++ = rl;
-        *p++ = 0, *p++ = 4;
-        memcpy(p, "MQTT", 4), p += 4;
-        *p++ = version;
-        *p++ = MQTT_CONNECT_CLEAN;
-        *p++ = 0, *p++ = 60;
-        if (version == MQTT_V5)
-                *p++ = 0; /* property length */
-        *p++ = 0, *p++ = (uint8_t)idlen;
-        memcpy(p, id, (size_t)idlen), p += idlen;
-        t->out_len = (uint16_t)(p - t->out);
+        t->out_len = (uint16_t)mqtt_encode__connect(
+            t->out, sizeof(t->out), version, true, KEEPALIVE_S, (const uint8_t *)id, (size_t)idlen);
         t->out_off = 0;
 }
 
@@ -305,9 +266,12 @@ static void on_connack(struct health *h, struct target *t, const struct mqtt_eve
         uint8_t code = ev->connack.code;
 
         if (code == 0) {
-                static const uint8_t disconnect[2] = {MQTT_DISCONNECT << 4, 0}; /* 5.0: reason 0 */
+                uint8_t disconnect[MQTT_DISCONNECT_LEN_MAX];
+                size_t n =
+                    mqtt_encode__disconnect(disconnect, sizeof(disconnect),
+                                            v5 ? MQTT_V5 : MQTT_V311, MQTT_RC_NORMAL_DISCONNECTION);
 
-                (void)send(t->fd, disconnect, sizeof(disconnect), MSG_DONTWAIT | MSG_NOSIGNAL);
+                (void)send(t->fd, disconnect, n, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (v5) {
                         t->caps = ev->connack.caps;
                         t->have_caps = true;
@@ -322,7 +286,9 @@ static void on_connack(struct health *h, struct target *t, const struct mqtt_eve
                 return;
         }
         /* 5.0 §3.1.2.2: 0x84; a 3.x broker answers 0x01 (3.1.1 §3.1.2.2) */
-        if (t->attempt == MQTT_V5 && !t->fallback && (code == 0x84 || (!v5 && code == 0x01))) {
+        if (t->attempt == MQTT_V5 && !t->fallback &&
+            (code == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION ||
+             (!v5 && code == MQTT_V3_RC_UNACCEPTABLE_PROTOCOL_VERSION))) {
                 if (t->version != MQTT_V311)
                         t->v311_run = 0;
                 t->version = MQTT_V311;

@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/learned.h"
 #include "core/lb_conn.h"
+#include "mqtt/encode.h"
 
 static const struct plan_pool *pool_of(const struct plan *plan, int pool)
 {
@@ -53,8 +54,11 @@ static void learn(struct lb_worker *lw, struct conn *c)
  * it is connected; nothing for v3, which has no server DISCONNECT. */
 static void own_disconnect(struct conn *c, uint8_t reason)
 {
+        uint8_t pkt[MQTT_DISCONNECT_LEN_MAX];
+
         if (c->version == MQTT_V5 && c->self_connack)
-                conn__own(c, (const uint8_t[]){0xe0, 0x01, reason}, 3);
+                conn__own(c, pkt,
+                          (uint8_t)mqtt_encode__disconnect(pkt, sizeof(pkt), MQTT_V5, reason));
 }
 
 void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, uint8_t v5_reason,
@@ -63,12 +67,16 @@ void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, u
         if (c->connect_done && !c->self_connack) {
                 /* the client still waits for its CONNACK: a refusal (3.1.1
                  * §3.2.2.3 codes / 5.0 §3.2.2.2 reason codes) */
-                if (c->version == MQTT_V5)
-                        conn__own(c, (const uint8_t[]){0x20, 0x03, 0x00, v5_reason, 0x00}, 5);
-                else
-                        conn__own(c, (const uint8_t[]){0x20, 0x02, 0x00, v3_connack}, 4);
+                uint8_t pkt[MQTT_CONNACK_LEN_MAX(0)];
+                bool v5 = c->version == MQTT_V5;
+
+                conn__own(c, pkt,
+                          (uint8_t)mqtt_encode__connack(pkt, sizeof(pkt), v5 ? MQTT_V5 : MQTT_V311,
+                                                        false, v5 ? v5_reason : v3_connack, NULL,
+                                                        0));
         } else {
-                own_disconnect(c, v5_reason == 0x88 ? 0x89 : v5_reason);
+                own_disconnect(c, v5_reason == MQTT_RC_SERVER_UNAVAILABLE ? MQTT_RC_SERVER_BUSY
+                                                                          : v5_reason);
         }
         conn__close_client(lw, c, v);
 }
@@ -97,7 +105,8 @@ void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at
         c->pool = (int16_t)(pp ? pool : -1);
         if (b == POOL_NONE) {
                 STAT(lw, no_broker);
-                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, 0x88, 0x03);
+                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, MQTT_RC_SERVER_UNAVAILABLE,
+                                 MQTT_V3_RC_SERVER_UNAVAILABLE);
                 return;
         }
         c->broker = c->first_broker = (int16_t)b;
@@ -135,16 +144,20 @@ static void decide(struct lb_worker *lw, struct conn *c)
         /* CONNACK: accepted, no session present; v5 with the brokers'
          * capabilities, or none (Topic Alias Maximum absent means 0, so the
          * client uses no alias before the brokers' own limits are known) */
-        if (c->version == MQTT_V5) {
-                uint8_t pkt[5 + sizeof(plan->v5_props)] = {0x20, (uint8_t)(3 + plan->v5_props_len),
-                                                           0, 0, plan->v5_props_len};
+        uint8_t pkt[MQTT_CONNACK_LEN_MAX(sizeof(plan->v5_props))];
+        _Static_assert(sizeof(pkt) <= UINT8_MAX, "conn__own takes a uint8_t length");
 
-                memcpy(pkt + 5, plan->v5_props, plan->v5_props_len);
-                conn__own(c, pkt, (uint8_t)(5 + plan->v5_props_len));
+        if (c->version == MQTT_V5) {
+                conn__own(c, pkt,
+                          (uint8_t)mqtt_encode__connack(pkt, sizeof(pkt), MQTT_V5, false,
+                                                        MQTT_RC_SUCCESS, plan->v5_props,
+                                                        plan->v5_props_len));
                 if (plan->alias_max)
                         mqtt_parser__set_alias_max(&c->mp, plan->alias_max);
         } else
-                conn__own(c, (const uint8_t[]){0x20, 0x02, 0x00, 0x00}, 4);
+                conn__own(c, pkt,
+                          (uint8_t)mqtt_encode__connack(pkt, sizeof(pkt), MQTT_V311, false,
+                                                        MQTT_V3_RC_ACCEPTED, NULL, 0));
         c->self_connack = true;
         STAT(lw, self_connack);
 }
@@ -292,13 +305,16 @@ static bool on_event(struct lb_worker *lw, struct conn *c, const struct mqtt_eve
                         return c->f.state != CONN_CLOSING;
                 }
                 return true;
-        case MQTT_EV_PINGREQ:
+        case MQTT_EV_PINGREQ: {
+                uint8_t pkt[MQTT_PING_LEN];
+
                 if (c->f.state == CONN_OPEN && c->self_connack &&
-                    conn__own(c, (const uint8_t[]){0xd0, 0x00}, 2)) {
+                    conn__own(c, pkt, (uint8_t)mqtt_encode__pingresp(pkt, sizeof(pkt)))) {
                         c->pings++;
                         STAT(lw, self_pingresp);
                 }
                 return true;
+        }
         default: return true;
         }
 }
@@ -323,7 +339,8 @@ bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_
                         STAT(lw, malformed_by[err]);
                         if (c->f.state == CONN_SPLICED)
                                 return true; /* the broker sees it too and decides */
-                        conn__close_mqtt(lw, c, LB_VERDICT_MALFORMED, 0x81, 0x01);
+                        conn__close_mqtt(lw, c, LB_VERDICT_MALFORMED, MQTT_RC_MALFORMED_PACKET,
+                                         MQTT_V3_RC_UNACCEPTABLE_PROTOCOL_VERSION);
                         return false;
                 }
                 b += used;

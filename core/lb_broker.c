@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "core/lb_conn.h"
+#include "mqtt/encode.h"
 
 const struct plan_broker *conn__broker(const struct conn *c, const struct plan *plan)
 {
@@ -204,7 +205,8 @@ void conn__failover(struct lb_worker *lw, struct conn *c)
         c->syn_tries = 0;
         if (!n || c->tried >= n) {
                 STAT(lw, no_broker);
-                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, 0x88, 0x03);
+                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, MQTT_RC_SERVER_UNAVAILABLE,
+                                 MQTT_V3_RC_SERVER_UNAVAILABLE);
                 return;
         }
         STAT(lw, broker_failovers);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mqtt/encode.h"
+
 #define RTO_MIN_NS     200000000ull   /* first retransmission timeout: 200 ms */
 #define RTO_MAX_NS     30000000000ull /* doubling stops at 30 s */
 #define SYN_RTO_NS     1000000000ull  /* RFC 6298 section 2.1: 1 s for a SYN */
@@ -743,6 +745,19 @@ static int bconn_match(struct replay_brokers *b, struct replay_bconn *k, const u
         return last;
 }
 
+/* The broker's CONNACK to the CONNECT app[0..n), in its version, without
+ * properties. */
+static int bconn_connack(struct replay_bconn *k, const uint8_t *app, uint32_t n, uint8_t v5_reason,
+                         uint8_t v3_code)
+{
+        uint8_t pkt[MQTT_CONNACK_LEN_MAX(0)];
+        bool is5 = connect_level(app, n) == MQTT_V5;
+        size_t len = mqtt_encode__connack(pkt, sizeof(pkt), is5 ? MQTT_V5 : MQTT_V311, false,
+                                          is5 ? v5_reason : v3_code, NULL, 0);
+
+        return tx_append(k, pkt, (uint32_t)len);
+}
+
 /* The broker's application: the PROXY header, the match, then the server
  * stream's chunks as the client bytes they answer arrive. */
 static int bconn_app(struct replay_brokers *b, struct replay_bconn *k)
@@ -777,21 +792,14 @@ static int bconn_app(struct replay_brokers *b, struct replay_bconn *k)
                         if (k->proxy == 1)
                                 k->proxy = -1; /* the source is no captured client */
                 }
-                if (k->refuse) { /* 3.1.1 section 3.2.2.3, 5.0 section 3.2.2.2 */
-                        static const uint8_t v3[] = {0x20, 0x02, 0x00, 0x05};
-                        static const uint8_t v5[] = {0x20, 0x03, 0x00, 0x87, 0x00};
-                        bool is5 = connect_level(app, n) == 5;
-
+                /* refused as not authorized: 3.1.1 section 3.2.2.3, 5.0 section 3.2.2.2 */
+                if (k->refuse) {
                         k->fin_queued = true; /* the server closes after a refusal */
-                        return tx_append(k, is5 ? v5 : v3, is5 ? sizeof(v5) : sizeof(v3));
+                        return bconn_connack(k, app, n, MQTT_RC_NOT_AUTHORIZED,
+                                             MQTT_V3_RC_NOT_AUTHORIZED);
                 }
-                if (k->match < 0) { /* not from the capture: accept it plainly */
-                        static const uint8_t v3[] = {0x20, 0x02, 0x00, 0x00};
-                        static const uint8_t v5[] = {0x20, 0x03, 0x00, 0x00, 0x00};
-                        bool is5 = connect_level(app, n) == 5;
-
-                        return tx_append(k, is5 ? v5 : v3, is5 ? sizeof(v5) : sizeof(v3));
-                }
+                if (k->match < 0) /* not from the capture: accept it plainly */
+                        return bconn_connack(k, app, n, MQTT_RC_SUCCESS, MQTT_V3_RC_ACCEPTED);
         }
         if (k->match >= 0 && !k->refuse) {
                 const struct replay_conn *c = &b->cap->conns[k->match];
