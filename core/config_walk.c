@@ -266,9 +266,9 @@ static int get_size(struct cfg_walk *w, const struct cfg_field *f, const yaml_no
                 mult = 1;
         else if (!strcmp(unit, "k") || !strcmp(unit, "K"))
                 mult = 1u << 10;
-        else if (!strcmp(unit, "M"))
+        else if (!strcmp(unit, "M") || !strcmp(unit, "m")) /* no millibytes: m is M */
                 mult = 1u << 20;
-        else if (!strcmp(unit, "G"))
+        else if (!strcmp(unit, "G") || !strcmp(unit, "g"))
                 mult = 1u << 30;
         else
                 return cfg_walk__fail(w, cfg_walk__line(n), path,

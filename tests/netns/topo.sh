@@ -267,6 +267,14 @@ cmd_up() {
   local d
   for ns in "${all_ns[@]}"; do
     run "loopback up in $ns" ip -n "$ns" link set lo up
+    # A veth's RX queue is the sender's TX queue, and Linux picks a new TX
+    # hash for a socket when it retransmits on a timeout (net.core.txrehash):
+    # a client's retransmission would then land on another queue, so on
+    # another mqttlb worker, which holds no state for it. A NIC hashes the
+    # flow itself (RSS) and never does this; the test hosts keep their hash.
+    if [ -e /proc/sys/net/core/txrehash ]; then
+      run "set net.core.txrehash in $ns" nsysctl "$ns" net/core/txrehash 0
+    fi
     if [ -d /proc/sys/net/ipv6 ]; then
       d=$((1 - ipv6))
       # before any veth exists, so "default" covers them: no link-local

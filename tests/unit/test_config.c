@@ -263,8 +263,8 @@ static void test_units(void **state)
         static const struct {
                 const char *text;
                 uint32_t bytes;
-        } sizes[] = {{"4096", 4096},   {"4k", 4096},       {"4K", 4096},
-                     {"1M", 1u << 20}, {"16M", 16u << 20}, {"100000", 100000}};
+        } sizes[] = {{"4096", 4096},   {"4k", 4096},       {"4K", 4096},      {"1M", 1u << 20},
+                     {"1m", 1u << 20}, {"16M", 16u << 20}, {"100000", 100000}};
         char yaml[1024];
         struct config *c;
 
