@@ -16,7 +16,7 @@ set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 BENCH_DIR=$(dirname "$SELF")
-SCENARIOS_ALL=(ceiling throughput latency connect ipvs-study synflood)
+SCENARIOS_ALL=(ceiling throughput latency connect ipvs-study synflood lossy hostile)
 
 usage() {
   cat <<EOF
@@ -44,7 +44,13 @@ Environment: BENCH_FLOOD_RATE=N is the synflood scenario's fixed flood rate
 connections.syn_rate (0: no limit; default: mqttlb's own, 100000).
 BENCH_LOAD_CPUS=LIST pins the load tools and the brokers
 (taskset -c LIST; default: not pinned). BENCH_BAL_CPU=N is the balancer's
-core (default 1).
+core (default 1). The lossy scenario: BENCH_LOSSY_LEVELS=L,... its loss
+levels (default 1%,3%), BENCH_LOSSY_DUP=D its duplicates (default 1%),
+BENCH_LOSSY_DELAY=MS[:JITTER] adds a delay line that reorders (its own
+topology with a wire namespace; default: none).
+The hostile scenario attacks with tests/e2e/hostile.py (stalled large,
+malformed and slow CONNECTs, subscribers that never read) and measures the
+balancer's memory and a legitimate client's latency meanwhile.
 EOF
 }
 
@@ -82,7 +88,8 @@ if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null 2>&1 || { echo "run.sh: must run as root (no sudo here)" >&2; exit 1; }
   exec sudo -- env BENCH_SUDO_REEXEC=1 MQTTLOAD="$MQTTLOAD" BENCH_LOAD_CPUS="${BENCH_LOAD_CPUS:-}" \
     BENCH_FLOOD_RATE="${BENCH_FLOOD_RATE:-}" BENCH_MQTTLB_SYN_RATE="${BENCH_MQTTLB_SYN_RATE:-}" \
-    BENCH_BAL_CPU="${BENCH_BAL_CPU:-}" bash "$SELF" "${ARGS[@]}"
+    BENCH_BAL_CPU="${BENCH_BAL_CPU:-}" BENCH_LOSSY_LEVELS="${BENCH_LOSSY_LEVELS:-}" \
+    BENCH_LOSSY_DUP="${BENCH_LOSSY_DUP:-}" BENCH_LOSSY_DELAY="${BENCH_LOSSY_DELAY:-}" bash "$SELF" "${ARGS[@]}"
 fi
 
 cd "$BENCH_DIR/.."
@@ -122,8 +129,8 @@ if [ "$NO_BUILD" -eq 0 ]; then
     say "configuring $BUILD (Release)"
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
   fi
-  say "building mqttlb and xdpgen in $BUILD"
-  cmake --build "$BUILD" --target mqttlb xdpgen -j "$(nproc)" >/dev/null ||
+  say "building mqttlb, xdpgen, mqttlb-impair and mqttlb-delayline in $BUILD"
+  cmake --build "$BUILD" --target mqttlb xdpgen mqttlb-impair mqttlb-delayline -j "$(nproc)" >/dev/null ||
     die "the build failed (--no-build runs the binaries already in $BUILD)"
   if [ -z "$MQTTLOAD" ]; then
     cmake --build "$BUILD" --target mqttload -j "$(nproc)" >/dev/null ||
@@ -134,6 +141,11 @@ fi
 MQTTLB=$(readlink -f "$BUILD/cli/mqttlb")
 XDPGEN=$(readlink -f "$BUILD/bench/xdpgen")
 { [ -x "$MQTTLB" ] && [ -x "$XDPGEN" ]; } || die "mqttlb or xdpgen missing in $BUILD"
+# the lossy scenario's impairment tools (tests/impair); checked by the scenario
+# shellcheck disable=SC2034 # read by scenarios/lossy.sh
+IMPAIR=$(readlink -f "$BUILD/tests/impair/mqttlb-impair" || true)
+# shellcheck disable=SC2034 # read by scenarios/lossy.sh
+DELAYLINE=$(readlink -f "$BUILD/tests/impair/mqttlb-delayline" || true)
 [ -x "$MQTTLOAD" ] || die "mqttload not found at $MQTTLOAD (build target mqttload, or --mqttload PATH)"
 MQTTLOAD=$(readlink -f "$MQTTLOAD")
 MQTTLB_HAS_STATS=0
@@ -191,6 +203,7 @@ trap 'on_signal 143' TERM
   echo "mosquitto:   $(mosquitto -h 2>/dev/null | head -n 1)"
   echo "balancer:    core $BAL_CPU; load tools and brokers: ${BENCH_LOAD_CPUS:-not pinned}"
   echo "settings:    SYN flood (fixed) ${BENCH_FLOOD_RATE:-200000} SYN/s; mqttlb syn_rate ${BENCH_MQTTLB_SYN_RATE:-default}"
+  echo "lossy:       loss ${BENCH_LOSSY_LEVELS:-1%,3%}, duplicates ${BENCH_LOSSY_DUP:-1%}, delay line ${BENCH_LOSSY_DELAY:-none}"
   echo "contenders:  ${CONTENDERS[*]}"
   echo "scenarios:   ${SCENARIOS[*]}"
 } >"$OUT/machine.txt"

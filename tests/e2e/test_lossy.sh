@@ -29,13 +29,28 @@
 #   stream        a Paho subscriber on other/stream/# through the VIP (bound
 #                 by its SUBSCRIBE to the one-broker pool other) and a QoS 1
 #                 publisher of 200 messages on other/stream/s through the VIP
+# Then a second, harsher phase (LOSSY_PHASE2=0 leaves it out), with fewer
+# clients: loss LOSSY2_LOSS (default 6%), duplicates LOSSY2_DUP (default 3%),
+# the delay line started again with LOSSY2_JITTER (default 40: 40 +- 40 ms
+# each way, RTT 0-160 ms):
+#   QoS 0 bursts  4 clients x 100 messages (2 Paho, 2 mosquitto_pub -l)
+#   QoS 1         4 Paho clients x 100 messages, 20 in flight
+#   QoS 2         2 Paho clients x 30 messages
+# bounded by LOSSY2_BOUND seconds (default 60).
 # Checked: every client exits 0 within LOSSY_BOUND seconds (default 90; a
 # client still running then is stuck: killed and reported); every message,
 # QoS 0 included (TCP carries it), reached a broker of its topic's pool
 # exactly once (the recorder, which sits in the broker namespace on
 # loopback, unimpaired); the subscriber got every stream message its broker
 # got, each once; the impairment really happened (drops and duplicates in
-# every hooked direction, reordering in the delay line). Printed: TCP
+# every hooked direction, reordering in the delay line); and, per phase,
+# that the clients' kernels recovered from loss the fast way at least
+# LOSSY_MIN_FAST times (TcpExtTCPFastRetrans + TcpExtTCPSackRecovery in the
+# client namespace; default 1): a sender learns of a hole only from the
+# receiver's duplicate ACKs and SACK blocks, which the broker sends and the
+# splice must forward. A splice that swallows them (the code before 5f96f76)
+# leaves the clients nothing but RTOs (TcpExtTCPTimeouts) and both counters
+# at zero, while at 3% loss every message still arrives. Printed: TCP
 # retransmission counters (nstat) of the client and broker namespaces,
 # mqttlb's counters, the impairment and delay-line counters.
 # LOSSY_WIRE=0 leaves the delay line out (no wire namespace).
@@ -59,11 +74,20 @@ DELAY=${LOSSY_DELAY:-40}
 JITTER=${LOSSY_JITTER:-20}
 WIRE=${LOSSY_WIRE:-1}
 BOUND=${LOSSY_BOUND:-90} # seconds every client may take, from the start of the traffic
+PHASE2=${LOSSY_PHASE2:-1}
+LOSS2=${LOSSY2_LOSS:-6%}
+DUP2=${LOSSY2_DUP:-3%}
+JITTER2=${LOSSY2_JITTER:-40}
+BOUND2=${LOSSY2_BOUND:-60}
+MIN_FAST=${LOSSY_MIN_FAST:-1} # fast retransmits + SACK recoveries the clients must show per phase
 
 N_Q0=10 M_Q0=20
 N_Q1=10 M_Q1=50
 N_Q2=10 M_Q2=50
 M_STREAM=200
+N2_Q0=4 M2_Q0=100
+N2_Q1=4 M2_Q1=100
+N2_Q2=2 M2_Q2=30
 
 EXPECT=()      # NAME=SENT_FILE:COUNT, for the checker
 TOTAL=0        # messages expected at the brokers
@@ -128,17 +152,28 @@ lossy_topo_up() {
   ok "topology $P up$([ "$WIRE" -eq 1 ] && echo ", with the wire namespace $TOPO_NS_WIRE")"
 }
 
+# start_delayline NAME JITTER: the delay line (counters in $TMP/NAME.stats).
 start_delayline() {
   [ "$WIRE" -eq 1 ] || { info "LOSSY_WIRE=0: no delay line"; return 0; }
-  bg wire delayline "$DELAYLINE" --a wire-c --b wire-l --delay "$DELAY" --jitter "$JITTER" \
-    --stats "$TMP/delayline.stats" --ready "$TMP/delayline.ready"
+  DL_NAME=$1
+  bg wire "$1" "$DELAYLINE" --a wire-c --b wire-l --delay "$DELAY" --jitter "$2" \
+    --stats "$TMP/$1.stats" --ready "$TMP/$1.ready"
   DELAY_PID=$BG_PID
-  if wait_until 5 test -f "$TMP/delayline.ready"; then
-    ok "delay line $DELAY ± $JITTER ms each way between wire-c and wire-l (pid $DELAY_PID)"
+  if wait_until 5 test -f "$TMP/$1.ready"; then
+    ok "delay line $DELAY ± $2 ms each way between wire-c and wire-l (pid $DELAY_PID)"
   else
-    show_log "$TMP/delayline.err"
+    show_log "$TMP/$1.err"
     die "the delay line did not start"
   fi
+}
+
+# stop_delayline: SIGTERM (its last counters reach its stats file), checked.
+stop_delayline() {
+  [ "$WIRE" -eq 1 ] || return 0
+  stop_pid "$DELAY_PID" 10 || not_ok "the delay line ($DL_NAME) exits 0 on SIGTERM"
+  forget_pid "$DELAY_PID"
+  DELAY_PID=""
+  delayline_stats
 }
 
 # impair_all LOSS DUP: attaches (first call) or sets every hook.
@@ -180,8 +215,8 @@ delayline_ok() { all_true "$1" && all_zero "$2" "$3"; }
 delayline_stats() {
   [ "$WIRE" -eq 1 ] || return 0
   local line reordered full oversize
-  line=$(cat "$TMP/delayline.stats" 2>/dev/null || true)
-  info "delay line: $line"
+  line=$(cat "$TMP/$DL_NAME.stats" 2>/dev/null || true)
+  info "delay line ($DL_NAME): $line"
   reordered=$(sed -n 's/.*reordered=\([0-9]*\).*/\1/p' <<<"$line")
   full=$(sed -n 's/.*dropped_full=\([0-9]*\).*/\1/p' <<<"$line")
   oversize=$(sed -n 's/.*oversize=\([0-9]*\).*/\1/p' <<<"$line")
@@ -197,6 +232,48 @@ retrans() {
             for (i in k) want[k[i]] = 1 }
     $1 in want { v[$1] = $2 }
     END { for (i = 1; i <= length(k); i++) printf "%s=%s ", k[i], (k[i] in v ? v[k[i]] : "?"); print "" }'
+}
+
+# counter NS NAME...: the sum of the namespace's nstat counters NAME...
+counter() {
+  local ns=$1
+  shift
+  ip netns exec "$P-$ns" env NSTAT_HISTORY="$TMP/nstat-$ns.hist" nstat -az 2>/dev/null |
+    awk -v want=" $* " 'index(want, " " $1 " ") { s += $2 } END { print s + 0 }'
+}
+
+# dropped NS DEV DIR: what the hook has dropped so far.
+dropped() {
+  local n
+  n=$("$IMPAIR" stats "$2" --netns "$P-$1" "--$3" 2>/dev/null | sed -n 's/.*dropped=\([0-9]*\).*/\1/p')
+  echo "${n:-0}"
+}
+
+# recovery_mark: the counters at a phase's start (recovery_check's base).
+recovery_mark() {
+  R0_FAST=$(counter cli TcpExtTCPFastRetrans TcpExtTCPSackRecovery)
+  R0_RTO=$(counter cli TcpExtTCPTimeouts)
+  R0_RETRANS=$(counter cli TcpRetransSegs)
+  R0_DROP=$(($(dropped cli cli0 egress) + $(dropped brk brk0 ingress)))
+}
+
+fast_enough() { [ "$1" -gt 0 ] && [ "$2" -ge "$MIN_FAST" ]; } # DROPPED FAST
+
+# recovery_check PHASE: the clients' kernels recovered the fast way (a
+# duplicate ACK or a SACK block told them of a hole) at least MIN_FAST
+# times in the phase, whose impairment dropped some of their segments
+# (cli0 egress, brk0 ingress). A sender learns of a hole only from the
+# receiver's duplicate ACKs and SACK blocks: a splice that swallows them
+# leaves the clients nothing but their RTOs.
+recovery_check() {
+  local fast rto re drop
+  fast=$(($(counter cli TcpExtTCPFastRetrans TcpExtTCPSackRecovery) - R0_FAST))
+  rto=$(($(counter cli TcpExtTCPTimeouts) - R0_RTO))
+  re=$(($(counter cli TcpRetransSegs) - R0_RETRANS))
+  drop=$(($(dropped cli cli0 egress) + $(dropped brk brk0 ingress) - R0_DROP))
+  info "$1: client->broker segments dropped (cli0 egress + brk0 ingress) $drop; the clients' kernels: retransmitted $re, fast retransmits + SACK recoveries $fast, RTOs $rto"
+  check "$1: the clients recovered from loss the fast way $fast times (TCPFastRetrans + TCPSackRecovery >= $MIN_FAST; RTOs $rto; $drop of their segments dropped): duplicate ACKs and SACK blocks reach them" \
+    fast_enough "$drop" "$fast"
 }
 
 # --- clients ------------------------------------------------------------------------
@@ -253,6 +330,38 @@ start_traffic() {
   info "${#CLIENT_PIDS[@]} publishers started: $N_Q0 x $M_Q0 QoS 0, $N_Q1 x $M_Q1 QoS 1, $N_Q2 x $M_Q2 QoS 2, a $M_STREAM-message QoS 1 stream; $TOTAL messages"
 }
 
+# start_traffic2: the harsher phase's clients (fewer, longer bursts).
+start_traffic2() {
+  local i
+  T0=$EPOCHREALTIME
+  CLIENT_PIDS=()
+  CLIENT_NAMES=()
+  for ((i = 1; i <= N2_Q0; i++)); do
+    if ((i % 2)); then
+      paho_pub "p2-q0-$i" "$(pool_of_index "$i")" 0 "$M2_Q0"
+    else
+      mosq_burst "p2-q0-$i" "$(pool_of_index "$i")" "$M2_Q0"
+    fi
+  done
+  for ((i = 1; i <= N2_Q1; i++)); do paho_pub "p2-q1-$i" "$(pool_of_index "$i")" 1 "$M2_Q1" --inflight 20; done
+  for ((i = 1; i <= N2_Q2; i++)); do paho_pub "p2-q2-$i" "$(pool_of_index "$i")" 2 "$M2_Q2"; done
+  info "phase 2: ${#CLIENT_PIDS[@]} publishers started: $N2_Q0 x $M2_Q0 QoS 0, $N2_Q1 x $M2_Q1 QoS 1, $N2_Q2 x $M2_Q2 QoS 2; $TOTAL messages in all"
+}
+
+# wait_delivered PHASE: the phase's messages at the brokers (the recorder):
+# TOTAL - PHASE_T0 more lines than when it started (PHASE_R0), so that a
+# phase 1 shortfall does not cost phase 2 its wait too (the checker at the
+# end tells which messages).
+wait_delivered() {
+  local want=$((PHASE_R0 + TOTAL - PHASE_T0))
+  if wait_until 30 has_lines "$TMP/recorded.tsv" "$want"; then
+    ok "$1: the brokers got its $((TOTAL - PHASE_T0)) messages ($(lines "$TMP/recorded.tsv") recorded in all)"
+  else
+    not_ok "$1: the brokers got its $((TOTAL - PHASE_T0)) messages within 30 s (only $(($(lines "$TMP/recorded.tsv") - PHASE_R0)))"
+  fi
+}
+phase_mark() { PHASE_T0=$TOTAL PHASE_R0=$(lines "$TMP/recorded.tsv"); }
+
 # wait_clients: every client must exit 0 within BOUND s of the traffic's
 # start; one still running then is stuck (SIGTERM, SIGKILL, reported).
 wait_clients() {
@@ -308,7 +417,7 @@ stream_received() { [ "$(grep -c '^other/stream/' "$TMP/vipsub.tsv" 2>/dev/null 
 
 main() {
   lossy_topo_up
-  start_delayline
+  start_delayline delayline "$JITTER"
   start_brokers
   start_recorder 20000
   impair_all 0 0
@@ -316,20 +425,33 @@ main() {
   start_subscriber
   impair_all "$LOSS" "$DUP"
   info "retransmissions before the traffic: cli: $(retrans cli)"
+  recovery_mark
+  phase_mark
   start_traffic
   wait_clients
-  if wait_until 30 has_lines "$TMP/recorded.tsv" "$TOTAL"; then
-    ok "the brokers got $TOTAL messages ($(lines "$TMP/recorded.tsv") recorded)"
-  else
-    not_ok "the brokers got $TOTAL messages within 30 s (only $(lines "$TMP/recorded.tsv") recorded)"
-  fi
+  wait_delivered "phase 1"
   if wait_until 30 stream_received; then
     ok "the subscriber got the $M_STREAM stream messages"
   else
     not_ok "the subscriber got the $M_STREAM stream messages within 30 s (got $(grep -c '^other/stream/' "$TMP/vipsub.tsv" 2>/dev/null || echo 0))"
   fi
+  info "phase 1 took $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+  recovery_check "phase 1 ($LOSS loss, $DUP duplicates, jitter $JITTER)"
+  if [ "$PHASE2" -eq 1 ]; then
+    impair_all 0 0
+    stop_delayline
+    start_delayline delayline2 "$JITTER2"
+    BOUND=$BOUND2
+    impair_all "$LOSS2" "$DUP2"
+    recovery_mark
+    phase_mark
+    start_traffic2
+    wait_clients
+    wait_delivered "phase 2"
+    info "phase 2 took $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+    recovery_check "phase 2 ($LOSS2 loss, $DUP2 duplicates, jitter $JITTER2)"
+  fi
   sleep 2 # duplicates, if any, arrive too
-  info "elapsed since the traffic started: $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
   info "TCP counters, client namespace: $(retrans cli)"
   info "TCP counters, broker namespace: $(retrans brk)"
   if [ "$DIRECT" -eq 0 ]; then
