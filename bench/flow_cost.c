@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/flow.h"
-#include "core/timer_wheel.h"
+#include "core/tcp/flow.h"
+#include "core/tcp/timer_wheel.h"
 
 #define ENTRY_SIZE 512 /* what the TCP code is expected to need */
 

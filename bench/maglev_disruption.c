@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
-#include "core/maglev.h"
+#include "core/util/hash.h"
+#include "core/route/maglev.h"
 
 #define KEYS 1000000u
 

@@ -1,5 +1,5 @@
 /*
- * Cost of the worker loop per frame, offline: the worker (core/worker.c)
+ * Cost of the worker loop per frame, offline: the worker (core/datapath/worker.c)
  * with the null forwarder as handler, fed by a port over memory whose "wire"
  * is a ring of UMEM addresses (rx pops frames, tx pushes them back), so what
  * is measured is the worker: parse, ownership, handler, batching, the
@@ -21,9 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/handover.h"
-#include "core/nullfwd.h"
-#include "core/worker.h"
+#include "core/datapath/handover.h"
+#include "core/datapath/nullfwd.h"
+#include "core/datapath/worker.h"
 #include "xsk/pcap_port.h"
 #include "xsk/umem.h"
 

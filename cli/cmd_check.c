@@ -1,5 +1,5 @@
 /*
- * mqttlb check: loads a configuration file (core/config.h) and prints the
+ * mqttlb check: loads a configuration file (core/config/config.h) and prints the
  * plan the balancer would run. Exit 0 with the plan on stdout; exit 1 with
  * one line "mqttlb: FILE:LINE: message" on stderr for an invalid or
  * unreadable file; exit 2 when the plan cannot be built (out of memory).
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
+#include "core/config/config.h"
 
 static const char USAGE[] =
     "usage: mqttlb check -c FILE [-q]\n"

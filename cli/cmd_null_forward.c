@@ -1,6 +1,6 @@
 /*
  * mqttlb null-forward: the datapath with the null forwarder as its handler
- * (core/nullfwd.h). It takes the frames the redirector hands over (TCP to a
+ * (core/datapath/nullfwd.h). It takes the frames the redirector hands over (TCP to a
  * --listen address:port, or to a --source address within its port range),
  * swaps them back or forwards them to the other interface, and at the end
  * prints every counter and the frame ledger. Exit 2 when a frame is missing
@@ -20,9 +20,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "core/dataplane.h"
-#include "core/netaddr.h"
-#include "core/nullfwd.h"
+#include "core/datapath/dataplane.h"
+#include "core/util/netaddr.h"
+#include "core/control/control.h"
+#include "core/datapath/nullfwd.h"
 
 static const char USAGE[] =
     "usage: mqttlb null-forward -i IF [-i IF2] [options]\n"
@@ -281,7 +282,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 case OPT_NEXT_HOP:
                         v = (uint32_t)(optarg[0] - '0');
                         if (v > 1 || optarg[1] != '=' ||
-                            nh_addr__parse(&o->nf.next_hop[v], optarg + 2)) {
+                            ip_addr__parse(&o->nf.next_hop[v], optarg + 2)) {
                                 cli__error("--next-hop %s: N=IP with N 0 or 1", optarg);
                                 return EXIT_USER;
                         }
@@ -454,6 +455,18 @@ static double now_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The null forwarder's next hops: the control thread's neighbour table. */
+static bool resolve(void *ctx, const struct ip_addr *dst, uint8_t src_mac[6], uint8_t dst_mac[6])
+{
+        const struct nh_entry *e = nh_table__lookup(control__nexthops(ctx), dst);
+
+        if (!e || e->state != NH_RESOLVED)
+                return false;
+        memcpy(src_mac, e->src_mac, 6);
+        memcpy(dst_mac, e->dst_mac, 6);
+        return true;
+}
+
 int cmd_null_forward(int argc, char **argv)
 {
         static struct opts o; /* large: keep it off the stack */
@@ -482,7 +495,7 @@ int cmd_null_forward(int argc, char **argv)
 
         cli__block_signals();
         struct control *ctl = NULL;
-        struct nh_addr hops[WORKER_PORTS_MAX];
+        struct ip_addr hops[WORKER_PORTS_MAX];
         struct control_cfg cc = {.nexthops = hops};
 
         for (uint32_t i = 0; i < WORKER_PORTS_MAX; i++)
@@ -493,7 +506,8 @@ int cmd_null_forward(int argc, char **argv)
                         cli__error("%s", err);
                         return EXIT_RUNTIME;
                 }
-                o.nf.ctl = ctl;
+                o.nf.resolve = resolve;
+                o.nf.resolve_ctx = ctl;
         }
         e = dataplane__start(&dp, &o.dp, err, sizeof(err));
         if (e) {

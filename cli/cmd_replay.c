@@ -1,6 +1,6 @@
 /*
  * mqttlb replay: the TCP connections of a capture run offline through the
- * balancer's worker code (core/replay.h), one line per connection, plain or
+ * balancer's worker code (core/replay/replay.h), one line per connection, plain or
  * JSON (CONTRACT.md). Exit 0 when the replay ran (whatever the verdicts), 1
  * on a user error, 2 on a runtime failure: the replay could not run, hit its
  * step limit, or the balancer leaked a connection or a UMEM frame.
@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/lb.h"
-#include "core/plan.h"
-#include "core/replay.h"
+#include "core/config/config.h"
+#include "core/lb/lb.h"
+#include "core/config/plan.h"
+#include "core/replay/replay.h"
 #include "mqtt/topic.h"
 
 #define TOPIC_LONG  256 /* longer topics are printed shortened */

@@ -22,9 +22,9 @@
 
 #include "cli/cli.h"
 #include "cli/run.h"
-#include "core/log.h"
-#include "core/plan.h"
-#include "core/rss.h"
+#include "core/util/log.h"
+#include "core/config/plan.h"
+#include "core/datapath/rss.h"
 
 static const char USAGE[] =
     "usage: mqttlb run -c FILE [-d SECONDS] [--drain-timeout S] [--log-format text|json] [--json]\n"
@@ -47,7 +47,7 @@ struct run_args {
 
 /* The brokers' next hops, from the control thread's table: out of the port
  * whose interface the kernel's route uses. */
-static int nexthop(void *ctx, const struct nh_addr *dst, struct lb_nexthop *out)
+static int nexthop(void *ctx, const struct ip_addr *dst, struct lb_nexthop *out)
 {
         const struct run *r = ctx;
         const struct nh_entry *e = nh_table__lookup(control__nexthops(r->ctl), dst);
@@ -177,7 +177,7 @@ static void fill_datapath(struct run *r, struct dataplane_cfg *dc)
 static int start_control(struct run *r, char *err, size_t errlen)
 {
         const struct plan *p = lb__plan(r->lb);
-        struct nh_addr *hops = calloc(p->nbrokers ? p->nbrokers : 1, sizeof(*hops));
+        struct ip_addr *hops = calloc(p->nbrokers ? p->nbrokers : 1, sizeof(*hops));
         struct control_cfg cc = {.nexthops = hops};
         int e;
 

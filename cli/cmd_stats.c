@@ -1,6 +1,6 @@
 /*
  * mqttlb stats: asks the running instance for its counters over the admin
- * socket (core/admin.h) and prints them: a table, JSON (--json) or the
+ * socket (core/ops/admin.h) and prints them: a table, JSON (--json) or the
  * Prometheus text format (--prometheus). Exit 0 with the counters on stdout;
  * 1 for bad arguments or an unreadable -c FILE; 2 when nothing answers on the
  * socket or the exchange fails. Touches nothing but the socket.
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/admin.h"
-#include "core/config.h"
+#include "core/ops/admin.h"
+#include "core/config/config.h"
 
 #define STATS_TIMEOUT_MS 5000
 

@@ -11,12 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/config.h"
-#include "core/control.h"
-#include "core/dataplane.h"
-#include "core/health.h"
-#include "core/lb.h"
-#include "core/stats.h"
+#include "core/config/config.h"
+#include "core/control/control.h"
+#include "core/datapath/dataplane.h"
+#include "core/control/health.h"
+#include "core/lb/lb.h"
+#include "core/ops/stats.h"
 
 struct admin;
 struct metrics;

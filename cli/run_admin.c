@@ -1,16 +1,16 @@
 /*
  * The counters of `mqttlb run` for whoever asks: the admin Unix socket
  * (`mqttlb stats`) and Prometheus /metrics, both rendering snapshots of the
- * same source (core/stats.h) from their own threads.
+ * same source (core/ops/stats.h) from their own threads.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "cli/run.h"
-#include "core/admin.h"
-#include "core/log.h"
-#include "core/metrics.h"
+#include "core/ops/admin.h"
+#include "core/util/log.h"
+#include "core/ops/metrics.h"
 
 static enum stats_health broker_health(void *ctx, uint32_t gid)
 {

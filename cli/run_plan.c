@@ -14,7 +14,7 @@
 #include <xxhash.h>
 
 #include "cli/run.h"
-#include "core/log.h"
+#include "core/util/log.h"
 #include "mqtt/caps.h"
 
 /* The distinct brokers of c (by name), as health targets. */
@@ -245,13 +245,13 @@ static const char *fixed_change(const struct config *a, const struct config *b)
         if (a->nlisteners != b->nlisteners)
                 return "listeners";
         for (uint32_t i = 0; i < a->nlisteners; i++)
-                if (!nh_addr__equal(&a->listeners[i].addr, &b->listeners[i].addr) ||
+                if (!ip_addr__equal(&a->listeners[i].addr, &b->listeners[i].addr) ||
                     a->listeners[i].port != b->listeners[i].port)
                         return "listeners";
         if (a->nsources != b->nsources)
                 return "source_addresses";
         for (uint32_t i = 0; i < a->nsources; i++)
-                if (!nh_addr__equal(&a->sources[i].addr, &b->sources[i].addr) ||
+                if (!ip_addr__equal(&a->sources[i].addr, &b->sources[i].addr) ||
                     a->sources[i].port_lo != b->sources[i].port_lo ||
                     a->sources[i].port_hi != b->sources[i].port_hi)
                         return "source_addresses";
@@ -283,7 +283,7 @@ static void reload_on_control(void *ctx)
         struct health *h, *old_h = r->health;
         struct health_target *t, *old_t = r->targets;
         struct config *old_c = r->cur;
-        struct nh_addr *hops;
+        struct ip_addr *hops;
         uint32_t n, old_n = r->ntargets;
 
         q->rc = new_checker(r, q->nc, &h, &t, &n, q->err, sizeof(q->err));

@@ -1,6 +1,6 @@
 /*
  * The memory port: a port whose wire is two queues in memory, for the
- * offline replay harness (core/replay.h). The harness puts frames on its RX
+ * offline replay harness (core/replay/replay.h). The harness puts frames on its RX
  * queue (copied into UMEM frames taken from the port's cache) and takes the
  * frames the worker sent from its TX queue; its clock_ns is the harness's
  * virtual clock, set by the harness before each round.

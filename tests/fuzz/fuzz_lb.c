@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the whole packet path (DESIGN.md "Tests": one target
  * for the parser, one for the packet path). Owns nothing of the product: it
- * drives the real worker loop and balancer (core/worker.c, core/lb*.c)
+ * drives the real worker loop and balancer (core/datapath/worker.c, core/lb/ files)
  * through the offline harness (tests/lib/lb_harness.h: a memory port on a
  * virtual clock) and checks invariants with abort(), which libFuzzer reports.
  *

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
-#include "core/csum.h"
-#include "core/packet.h"
-#include "core/plan.h"
+#include "core/config/config.h"
+#include "core/tcp/csum.h"
+#include "core/tcp/packet.h"
+#include "core/config/plan.h"
 #include "xsk/mem_port.h"
 
 const uint8_t LBH_LB_MAC[6] = {2, 0, 0, 0, 0, 1};
@@ -18,7 +18,7 @@ const uint8_t LBH_BROKER_MAC[6] = {2, 0, 0, 0, 0, 0xb1};
 
 #define LBH_SEED_DEFAULT 0x6c6268ull
 
-static int nexthop(void *ctx, const struct nh_addr *dst, struct lb_nexthop *out)
+static int nexthop(void *ctx, const struct ip_addr *dst, struct lb_nexthop *out)
 {
         (void)ctx;
         (void)dst;

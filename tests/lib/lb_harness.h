@@ -1,7 +1,7 @@
 /*
  * The offline harness of the balancer, shared by the splice tests, the
  * deterministic simulation, the packet-path fuzz target and test_stats: the
- * real worker loop (core/worker.c) and balancer (core/lb*.c) over one memory
+ * real worker loop (core/datapath/worker.c) and balancer (core/lb/ files) over one memory
  * port (xsk/mem_port.h) on a virtual clock, one-armed (client and broker
  * legs through port 0; the next hop of every broker is port 0 with
  * LBH_BROKER_MAC).
@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/lb.h"
-#include "core/tcp_out.h"
-#include "core/worker.h"
+#include "core/lb/lb.h"
+#include "core/tcp/tcp_out.h"
+#include "core/datapath/worker.h"
 #include "xsk/frame_pool.h"
 #include "xsk/umem.h"
 

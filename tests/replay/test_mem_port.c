@@ -15,10 +15,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/nullfwd.h"
-#include "core/packet.h"
-#include "core/tcp_out.h"
-#include "core/worker.h"
+#include "core/datapath/nullfwd.h"
+#include "core/tcp/packet.h"
+#include "core/tcp/tcp_out.h"
+#include "core/datapath/worker.h"
 #include "xsk/mem_port.h"
 
 #define FRAMES 2048u

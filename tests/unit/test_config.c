@@ -1,5 +1,5 @@
 /*
- * The configuration file (core/config.h): a full file read into the struct
+ * The configuration file (core/config/config.h): a full file read into the struct
  * with every value, the defaults of a minimal file, a table of mistakes each
  * reported at its exact line with a message that names it, loading from a
  * file (and a missing one), and the plan `mqttlb check` prints.
@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "core/config.h"
-#include "core/route.h"
+#include "core/config/config.h"
+#include "core/route/route.h"
 
 /* ---- helpers ---- */
 
@@ -33,11 +33,11 @@ static struct config *load_ok(const char *yaml)
         return c;
 }
 
-static void check_addr(const struct nh_addr *a, const char *want)
+static void check_addr(const struct ip_addr *a, const char *want)
 {
-        char buf[NH_ADDR_STRLEN];
+        char buf[IP_ADDR_STRLEN];
 
-        assert_string_equal(nh_addr__format(a, buf, sizeof(buf)), want);
+        assert_string_equal(ip_addr__format(a, buf, sizeof(buf)), want);
 }
 
 /* ---- a full file ---- */

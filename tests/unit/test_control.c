@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "core/control.h"
+#include "core/control/control.h"
 
 struct fixture {
         struct control *ctl;

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/flow.h"
+#include "core/tcp/flow.h"
 #include "frames.h"
 
 #define SEED 0x0123456789abcdefull

@@ -1,5 +1,5 @@
 /*
- * The handover ring (core/handover.h): sizes, FIFO order, a full ring taking
+ * The handover ring (core/datapath/handover.h): sizes, FIFO order, a full ring taking
  * only what fits, the 32-bit indices wrapping past UINT32_MAX, and a producer
  * and a consumer thread moving two million numbered items in random batches
  * with nothing lost, duplicated or reordered.
@@ -15,7 +15,7 @@
 #include <sched.h>
 #include <cmocka.h>
 
-#include "core/handover.h"
+#include "core/datapath/handover.h"
 
 /* An item whose every field derives from its sequence number. */
 static struct handover_item item(uint64_t seq)

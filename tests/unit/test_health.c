@@ -41,7 +41,7 @@
 #include <cmocka.h>
 #include <liburing.h>
 
-#include "core/health.h"
+#include "core/control/health.h"
 
 extern char **environ;
 
@@ -376,7 +376,7 @@ static struct health *new_checker(struct watch *w, const struct health_cfg *cfg,
         memset(w, 0, sizeof(*w));
         for (uint32_t i = 0; i < n; i++) {
                 memset(&t[i], 0, sizeof(t[i]));
-                assert_int_equal(nh_addr__parse(&t[i].addr, "127.0.0.1"), 0);
+                assert_int_equal(ip_addr__parse(&t[i].addr, "127.0.0.1"), 0);
                 t[i].port = ports[i];
                 snprintf(t[i].name, sizeof(t[i].name), "b%u", i);
         }
@@ -761,7 +761,7 @@ static void test_bad_args(void **state)
         (void)state;
         assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), -EINVAL);
         assert_string_equal(err, "health: nowhere: not an IPv4/IPv6 address and port");
-        assert_int_equal(nh_addr__parse(&t.addr, "127.0.0.1"), 0);
+        assert_int_equal(ip_addr__parse(&t.addr, "127.0.0.1"), 0);
         t.port = 0;
         assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), -EINVAL);
         t.port = 1883;

@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "core/config.h"
-#include "core/lb.h"
-#include "core/plan.h"
+#include "core/config/config.h"
+#include "core/lb/lb.h"
+#include "core/config/plan.h"
 
 static const char HEAD[] = "interfaces: [{name: lo}]\n"
                            "listeners: [{address: 10.10.0.100, port: 1883}]\n"

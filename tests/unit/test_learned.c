@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "core/learned.h"
+#include "core/route/learned.h"
 
 #define U(s) ((const uint8_t *)(s))
 

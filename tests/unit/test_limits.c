@@ -1,5 +1,5 @@
 /*
- * Limits and protection (core/lb_budget.c, docs/config.md): what hostile
+ * Limits and protection (core/lb/lb_budget.c, docs/config.md): what hostile
  * clients can make the balancer hold, through the real balancer on the
  * offline harness (tests/lib/lb_harness).
  *

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/log.h"
+#include "core/util/log.h"
 
 static char path[] = "/tmp/mqttlb-test-log-XXXXXX";
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/maglev.h"
+#include "core/route/maglev.h"
 
 #define MAX_N 16
 

@@ -273,7 +273,7 @@ static void test_connack_codes(void **state)
         }
 }
 
-/* What core/lb_bind.c wrote for its own CONNACK before the encoder: the
+/* What core/lb/lb_bind.c wrote for its own CONNACK before the encoder: the
  * brokers' capabilities as properties, read back as those capabilities. */
 static void test_connack_caps(void **state)
 {
@@ -539,7 +539,7 @@ static void connect_round(const struct connect_args *a, const uint8_t *want, siz
         free(buf);
 }
 
-/* What core/health.c's build_connect wrote by hand before the encoder. */
+/* What core/control/health.c's build_connect wrote by hand before the encoder. */
 static size_t health_connect_by_hand(uint8_t *out, uint8_t version, const char *id)
 {
         size_t idlen = strlen(id);

@@ -1,5 +1,5 @@
 /*
- * Addresses as operators write them (core/netaddr.h): IPv4 and IPv6 with and
+ * Addresses as operators write them (core/util/netaddr.h): IPv4 and IPv6 with and
  * without a port, bracketed IPv6, the required-port rule, every way a port
  * or an address can be wrong (each rejected with a reason), printing and
  * parsing back, MAC addresses and port ranges.
@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <cmocka.h>
 
-#include "core/netaddr.h"
+#include "core/util/netaddr.h"
 
 static void expect_addr(const char *s, bool port_required, uint8_t family, const char *addr_hex,
                         uint16_t port)

@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "core/nexthop.h"
+#include "core/control/nexthop.h"
 
 #define MAC_VA   "\x02\x00\x00\x00\x01\x01"
 #define MAC_VB   "\x02\x00\x00\x00\x01\x02"
@@ -67,44 +67,44 @@ static void sh(const char *fmt, ...)
                 fail_msg("command failed (%d): %s", rc, cmd);
 }
 
-static struct nh_addr addr_of(const char *s)
+static struct ip_addr addr_of(const char *s)
 {
-        struct nh_addr a;
+        struct ip_addr a;
 
-        if (nh_addr__parse(&a, s))
+        if (ip_addr__parse(&a, s))
                 fail_msg("bad address in test: %s", s);
         return a;
 }
 
 static struct nh_entry resolve(const char *dst)
 {
-        struct nh_addr a = addr_of(dst);
+        struct ip_addr a = addr_of(dst);
         struct nh_entry e;
 
         assert_int_equal(nh_resolver__resolve(res, &a, &e), 0);
-        assert_true(nh_addr__equal(&e.dst, &a));
+        assert_true(ip_addr__equal(&e.dst, &a));
         return e;
 }
 
 static void expect_state(const struct nh_entry *e, enum nh_state want)
 {
-        char buf[NH_ADDR_STRLEN];
+        char buf[IP_ADDR_STRLEN];
 
         if (e->state != want)
-                fail_msg("%s: state %s, expected %s", nh_addr__format(&e->dst, buf, sizeof(buf)),
+                fail_msg("%s: state %s, expected %s", ip_addr__format(&e->dst, buf, sizeof(buf)),
                          nh_state__str(e->state), nh_state__str(want));
 }
 
 static void expect_resolved(const char *dst, const char *via, const char *mac)
 {
         struct nh_entry e = resolve(dst);
-        struct nh_addr v = addr_of(via);
+        struct ip_addr v = addr_of(via);
 
         expect_state(&e, NH_RESOLVED);
         assert_int_equal(e.ifindex, (int)if_nametoindex("va"));
         assert_memory_equal(e.src_mac, MAC_VA, 6);
         assert_memory_equal(e.dst_mac, mac, 6);
-        assert_true(nh_addr__equal(&e.via, &v));
+        assert_true(ip_addr__equal(&e.via, &v));
 }
 
 /* The kernel's own view of a neighbour's state, as `ip neigh` prints it. */
@@ -236,8 +236,8 @@ static int group_teardown(void **state)
 
 static void strings_and_arguments(void **state)
 {
-        char buf[NH_ADDR_STRLEN];
-        struct nh_addr a;
+        char buf[IP_ADDR_STRLEN];
+        struct ip_addr a;
         struct nh_entry e;
 
         (void)state;
@@ -247,17 +247,17 @@ static void strings_and_arguments(void **state)
         assert_string_equal(nh_state__str(NH_FAILED), "failed");
         assert_string_equal(nh_state__str((enum nh_state)42), "?");
 
-        assert_int_equal(nh_addr__parse(&a, "10.1.0.3"), 0);
+        assert_int_equal(ip_addr__parse(&a, "10.1.0.3"), 0);
         assert_int_equal(a.family, 4);
         assert_memory_equal(a.addr, "\x0a\x01\x00\x03\0\0\0\0\0\0\0\0\0\0\0\0", 16);
-        assert_string_equal(nh_addr__format(&a, buf, sizeof(buf)), "10.1.0.3");
-        assert_int_equal(nh_addr__parse(&a, "fd00:0:0::0:1"), 0);
+        assert_string_equal(ip_addr__format(&a, buf, sizeof(buf)), "10.1.0.3");
+        assert_int_equal(ip_addr__parse(&a, "fd00:0:0::0:1"), 0);
         assert_int_equal(a.family, 6);
-        assert_string_equal(nh_addr__format(&a, buf, sizeof(buf)), "fd00::1"); /* RFC 5952 */
-        assert_int_equal(nh_addr__parse(&a, "10.1.0"), -EINVAL);
-        assert_int_equal(nh_addr__parse(&a, "fd00::1::2"), -EINVAL);
+        assert_string_equal(ip_addr__format(&a, buf, sizeof(buf)), "fd00::1"); /* RFC 5952 */
+        assert_int_equal(ip_addr__parse(&a, "10.1.0"), -EINVAL);
+        assert_int_equal(ip_addr__parse(&a, "fd00::1::2"), -EINVAL);
         a.family = 5;
-        assert_string_equal(nh_addr__format(&a, buf, sizeof(buf)), "?");
+        assert_string_equal(ip_addr__format(&a, buf, sizeof(buf)), "?");
 
         /* a family other than 4/6, or IPv4 with bytes past the fourth */
         assert_int_equal(nh_resolver__resolve(res, &a, &e), -EINVAL);
@@ -301,7 +301,7 @@ static void unknown_neighbour_gets_resolved(void **state)
         (void)state;
         for (size_t i = 0; i < 2; i++) {
                 struct nh_entry e = resolve(dsts[i]);
-                struct nh_addr d = addr_of(dsts[i]);
+                struct ip_addr d = addr_of(dsts[i]);
 
                 /* nothing has talked to the peer yet: no entry, resolution
                  * starts; interface and next hop are known already */
@@ -309,7 +309,7 @@ static void unknown_neighbour_gets_resolved(void **state)
                 assert_int_equal(e.ifindex, (int)if_nametoindex("va"));
                 assert_memory_equal(e.src_mac, MAC_VA, 6);
                 assert_memory_equal(e.dst_mac, "\0\0\0\0\0\0", 6);
-                assert_true(nh_addr__equal(&e.via, &d));
+                assert_true(ip_addr__equal(&e.via, &d));
 
                 /* the kernel probed, the peer answered */
                 e = wait_for(dsts[i], NH_RESOLVED, 3);
@@ -376,20 +376,20 @@ static void no_route(void **state)
 static void interface_without_ethernet_address(void **state)
 {
         struct nh_entry e = resolve("10.95.1.1");
-        struct nh_addr d = addr_of("10.95.1.1");
+        struct ip_addr d = addr_of("10.95.1.1");
 
         (void)state;
         /* a unicast route out of lo: there is no Ethernet header to write */
         expect_state(&e, NH_FAILED);
         assert_int_equal(e.ifindex, (int)if_nametoindex("lo"));
-        assert_true(nh_addr__equal(&e.via, &d));
+        assert_true(ip_addr__equal(&e.via, &d));
 }
 
 static void table_build_and_lookup(void **state)
 {
-        struct nh_addr dsts[] = {addr_of("fd00:99::1"), addr_of("10.99.1.1"), addr_of("10.1.0.3"),
+        struct ip_addr dsts[] = {addr_of("fd00:99::1"), addr_of("10.99.1.1"), addr_of("10.1.0.3"),
                                  addr_of("10.5.5.5"),   addr_of("10.99.1.1"), addr_of("10.95.1.1")};
-        struct nh_addr absent = addr_of("10.99.1.2"), bad = addr_of("10.1.0.3");
+        struct ip_addr absent = addr_of("10.99.1.2"), bad = addr_of("10.1.0.3");
         struct nh_table *t, *empty;
         const struct nh_entry *e;
 
@@ -417,8 +417,8 @@ static void table_build_and_lookup(void **state)
         assert_null(nh_table__lookup(t, &absent));
 
         /* address order, IPv4 first */
-        assert_true(nh_addr__equal(&nh_table__at(t, 0)->dst, &dsts[2]));
-        assert_true(nh_addr__equal(&nh_table__at(t, 4)->dst, &dsts[0]));
+        assert_true(ip_addr__equal(&nh_table__at(t, 0)->dst, &dsts[2]));
+        assert_true(ip_addr__equal(&nh_table__at(t, 4)->dst, &dsts[0]));
         assert_null(nh_table__at(t, 5));
         nh_table__free(t);
 
@@ -435,7 +435,7 @@ static void table_build_and_lookup(void **state)
 
 static void watch_wakes_on_changes(void **state)
 {
-        struct nh_addr dst = addr_of("10.93.1.1");
+        struct ip_addr dst = addr_of("10.93.1.1");
         struct nh_table *interest;
         struct nh_watch *w;
         const struct nh_entry *e;

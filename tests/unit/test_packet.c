@@ -1,5 +1,5 @@
 /*
- * The frame parser and the swap (core/packet.h): offsets, ports and family of
+ * The frame parser and the swap (core/tcp/packet.h): offsets, ports and family of
  * IPv4/IPv6 TCP with and without VLAN tags, options and padding; every
  * truncation of every fixture parsed from a buffer of exactly that length (a
  * heap copy for ASan and a copy placed against a guard page, so an over-read
@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "core/packet.h"
+#include "core/tcp/packet.h"
 #include "frames.h"
 
 /*

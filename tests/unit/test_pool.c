@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "core/hash.h"
-#include "core/pool.h"
+#include "core/util/hash.h"
+#include "core/route/pool.h"
 
 static const char *const names[] = {"10.0.0.1:1883", "10.0.0.2:1883", "10.0.0.3:1883"};
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/route.h"
+#include "core/route/route.h"
 #include "mqtt/topic.h"
 
 #define U(s) ((const uint8_t *)(s))

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "core/rss.h"
+#include "core/datapath/rss.h"
 
 /*
  * Microsoft, "Verifying the RSS Hash Calculation" (Windows driver docs,

@@ -1,7 +1,7 @@
 /*
  * The splice, segment by segment (DESIGN.md "The splice must be invisible to
  * TCP"): a connection is opened through the real balancer (tests/lib
- * lb_harness: the worker and core/lb*.c on a virtual clock), bound at its
+ * lb_harness: the worker and core/lb/ files on a virtual clock), bound at its
  * first PUBLISH, its broker leg opened and spliced; then segments go in from
  * either side and the segments that come out are checked field by field.
  *

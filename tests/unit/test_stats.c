@@ -1,5 +1,5 @@
 /*
- * The counters users see (core/stats.h, admin.h, metrics.h) over a real
+ * The counters users see (core/ops/stats.h, admin.h, metrics.h) over a real
  * balancer run offline: a plan from a config string, one lb worker behind a
  * memory port, and real traffic played by this test (one connection taken
  * from SYN to spliced by its first PUBLISH, one closed for a bad protocol
@@ -30,15 +30,15 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "core/admin.h"
-#include "core/config.h"
-#include "core/lb.h"
-#include "core/metrics.h"
-#include "core/packet.h"
-#include "core/plan.h"
-#include "core/stats.h"
-#include "core/tcp_out.h"
-#include "core/worker.h"
+#include "core/ops/admin.h"
+#include "core/config/config.h"
+#include "core/lb/lb.h"
+#include "core/ops/metrics.h"
+#include "core/tcp/packet.h"
+#include "core/config/plan.h"
+#include "core/ops/stats.h"
+#include "core/tcp/tcp_out.h"
+#include "core/datapath/worker.h"
 #include "mqtt/topic.h"
 #include "xsk/mem_port.h"
 
@@ -81,7 +81,7 @@ static struct env E;
 
 /* ---- driving the balancer --------------------------------------------------- */
 
-static int nexthop(void *ctx, const struct nh_addr *dst, struct lb_nexthop *out)
+static int nexthop(void *ctx, const struct ip_addr *dst, struct lb_nexthop *out)
 {
         (void)ctx;
         (void)dst;

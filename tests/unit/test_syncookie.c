@@ -1,5 +1,5 @@
 /*
- * SYN cookies (core/syncookie.c): every option combination survives the round
+ * SYN cookies (core/tcp/syncookie.c): every option combination survives the round
  * trip; a cookie checked against another tuple, another ISN, with any one bit
  * flipped or under another key fails; expiry after two slots (-ETIMEDOUT,
  * then -EINVAL), across the clock's wrap; the previous key validates one
@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "core/syncookie.h"
+#include "core/tcp/syncookie.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {

@@ -1,6 +1,6 @@
 /*
- * The Internet checksum helpers (core/csum.h), the segment builders and the
- * SYN option parser (core/tcp_out.c).
+ * The Internet checksum helpers (core/tcp/csum.h), the segment builders and the
+ * SYN option parser (core/tcp/tcp_out.c).
  *
  * Checksums: every result is compared with the byte-wise reference in
  * frames.h (an independent implementation): the RFC 1071 and RFC 1624
@@ -11,7 +11,7 @@
  * frame rewritten incrementally the way the splice does, which must come out
  * byte-identical to the frame built directly with the new header.
  *
- * Builders: each frame parsed back (core/packet.h) and every field checked,
+ * Builders: each frame parsed back (core/tcp/packet.h) and every field checked,
  * options byte for byte, checksums recomputed, padding, VLAN tags; each
  * builder into every too-small buffer (exact-size heap copies: ASan sees any
  * overrun) and with bad arguments.
@@ -36,9 +36,9 @@
 
 #include <cmocka.h>
 
-#include "core/csum.h"
-#include "core/packet.h"
-#include "core/tcp_out.h"
+#include "core/tcp/csum.h"
+#include "core/tcp/packet.h"
+#include "core/tcp/tcp_out.h"
 #include "frames.h"
 
 static uint64_t splitmix64(uint64_t *x)

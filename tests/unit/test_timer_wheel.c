@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/timer_wheel.h"
+#include "core/tcp/timer_wheel.h"
 
 #define MS   1000000ull
 #define SEC  (1000 * MS)

@@ -1,5 +1,5 @@
 /*
- * The worker loop (core/worker.c) run offline: pcap ports over captures this
+ * The worker loop (core/datapath/worker.c) run offline: pcap ports over captures this
  * test writes, one UMEM and frame pool, one cache per worker, handover rings
  * per ordered pair, and worker__round called by hand until everything is
  * quiet. Checked: the null forwarder's swap and cross output byte for byte
@@ -23,8 +23,8 @@
 #include <cmocka.h>
 #include <pcap/pcap.h>
 
-#include "core/nullfwd.h"
-#include "core/worker.h"
+#include "core/datapath/nullfwd.h"
+#include "core/datapath/worker.h"
 #include "xsk/pcap_port.h"
 #include "frames.h"
 

@@ -1,0 +1,357 @@
+/*
+ * The broker leg: a local port that brings the broker's answers back to this
+ * worker, the SYN and its retries, failover to the pool's next broker, the
+ * replay of the buffered client bytes (after a PROXY v2 header when
+ * configured) and their retransmission until the broker ACKs them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/lb/lb_conn.h"
+#include "mqtt/encode.h"
+
+const struct plan_broker *conn__broker(const struct conn *c, const struct plan *plan)
+{
+        if (c->pool < 0 || (uint32_t)c->pool >= plan->npools)
+                return NULL;
+        if (c->broker < 0 || (uint32_t)c->broker >= plan->pools[c->pool].nbrokers)
+                return NULL;
+        return &plan->pools[c->pool].brokers[c->broker];
+}
+
+uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX])
+{
+        static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                        0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+        const struct flow_key *k = &c->f.client;
+        uint8_t alen = k->family == 4 ? 4 : 16, len = (uint8_t)(2 * alen + 4);
+
+        memcpy(out, sig, 12);
+        out[12] = 0x21;                         /* version 2, PROXY */
+        out[13] = k->family == 4 ? 0x11 : 0x21; /* TCP over IPv4 / IPv6 */
+        out[14] = 0;
+        out[15] = len;
+        memcpy(out + 16, k->saddr, alen);
+        memcpy(out + 16 + alen, k->daddr, alen);
+        out[16 + 2 * alen] = (uint8_t)(k->sport >> 8);
+        out[17 + 2 * alen] = (uint8_t)k->sport;
+        out[18 + 2 * alen] = (uint8_t)(k->dport >> 8);
+        out[19 + 2 * alen] = (uint8_t)k->dport;
+        return (uint8_t)(16 + len);
+}
+
+struct port_probe {
+        struct flow_key key;
+        const struct flow_table *flows;
+};
+
+static bool port_in_use(void *ctx, uint16_t port)
+{
+        struct port_probe *pr = ctx;
+
+        pr->key.dport = port;
+        return flow_table__lookup(pr->flows, &pr->key, NULL) != NULL;
+}
+
+/* A local port for the leg to b from source si, with the key in the table. */
+static int take_port(struct lb_worker *lw, struct conn *c, const struct plan *plan, uint32_t si,
+                     const struct plan_broker *b)
+{
+        const struct plan_source *src = &plan->sources[si];
+        struct port_probe pr = {.flows = lw->flows};
+        struct rss_leg leg = {.family = b->addr.family, .broker_port = b->port};
+
+        if (!lw->picker_ok[si]) {
+                int rc =
+                    rss_picker__init(&lw->pickers[si], lw->rss, lw->id, lw->lb->nworkers, lw->queue,
+                                     src->port_lo, src->port_hi, (uint32_t)(lw->lb->seed ^ lw->id));
+
+                if (rc == -ENOENT)
+                        rc = rss_picker__init(&lw->pickers[si], NULL, lw->id, lw->lb->nworkers,
+                                              lw->queue, src->port_lo, src->port_hi,
+                                              (uint32_t)(lw->lb->seed ^ lw->id));
+                if (rc)
+                        return rc;
+                lw->picker_ok[si] = true;
+        }
+        memcpy(leg.broker, b->addr.addr, 16);
+        memcpy(leg.local, src->addr.addr, 16);
+        flow_key__init(&pr.key, b->addr.family, b->addr.addr, b->port, src->addr.addr, 0);
+        for (int attempt = 0; attempt < 4; attempt++) {
+                uint16_t port;
+                int rc = rss__pick_port(&lw->pickers[si], &leg, port_in_use, &pr, &port);
+
+                if (rc)
+                        return rc;
+                pr.key.dport = port;
+                rc = flow_table__insert(lw->flows, &pr.key, &c->f, FLOW_LEG_BROKER);
+                if (rc != -EEXIST)
+                        return rc;
+        }
+        return -EADDRNOTAVAIL;
+}
+
+static int pick_source(struct lb_worker *lw, const struct plan *plan, uint8_t family)
+{
+        uint32_t n = 0, pick;
+
+        for (uint32_t i = 0; i < plan->nsources && i < LB_SOURCES_MAX; i++)
+                n += plan->sources[i].addr.family == family;
+        if (!n)
+                return -1;
+        pick = lw->source_rr++ % n;
+        for (uint32_t i = 0; i < plan->nsources && i < LB_SOURCES_MAX; i++)
+                if (plan->sources[i].addr.family == family && !pick--)
+                        return (int)i;
+        return -1;
+}
+
+static void send_syn(struct lb_worker *lw, struct conn *c)
+{
+        struct tcp_out_hdr h;
+        struct frame_desc d;
+        uint8_t *buf = lb__frame(lw, &d);
+
+        if (!buf)
+                return;
+        conn__broker_hdr(c, &h, c->b_isn);
+        h.window = window_field(c->c_rwnd, 0); /* what the client can take; never scaled in a SYN */
+        lb__send(lw, c->b_port, &d,
+                 tcp_out__syn(buf, UMEM_FRAME_SIZE, &h,
+                              &(struct tcp_out_syn_opts){
+                                  .mss = c->c_mss,
+                                  .wscale = c->k_ws ? LB_WSCALE : TCP_WSCALE_NONE,
+                                  .sack_ok = c->c_sack,
+                              }));
+        c->syn_sent = true;
+}
+
+void conn__connect(struct lb_worker *lw, struct conn *c)
+{
+        const struct plan *plan = c->plan;
+        const struct plan_broker *b = conn__broker(c, plan);
+        struct lb_nexthop nh;
+        int si, rc;
+
+        c->f.state = CONN_CONNECTING;
+        c->syn_sent = false;
+        c->bstats = b ? &lw->brokers[b->gid] : NULL;
+        if (!b) {
+                conn__failover(lw, c);
+                return;
+        }
+        rc = lw->lb->nexthop(lw->lb->nexthop_ctx, &b->addr, &nh);
+        if (rc == -EAGAIN) { /* the control thread is resolving it: try again soon */
+                STAT(lw, nexthop_unresolved);
+                c->syn_tries++;
+                timer__arm(&lw->wheel, &c->f.timer[CONN_T_RTO],
+                           lw->now_ns + plan->connect_timeout_ns, CONN_T_RTO);
+                return;
+        }
+        si = rc ? -1 : pick_source(lw, plan, b->addr.family);
+        if (si < 0) {
+                conn__failover(lw, c);
+                return;
+        }
+        if (!(c->f.legs & (1u << FLOW_LEG_BROKER))) {
+                rc = take_port(lw, c, plan, (uint32_t)si, b);
+                if (rc) {
+                        STAT(lw, ports_exhausted);
+                        conn__failover(lw, c);
+                        return;
+                }
+                /* a new 4-tuple, a new ISN; a SYN sent again on the same
+                 * 4-tuple keeps it (RFC 9293 3.8.1): the broker may hold the
+                 * first one, and a SYN with another ISN would only draw an
+                 * ACK for the first (DESIGN.md "The splice must be
+                 * invisible to TCP") */
+                c->b_isn =
+                    (uint32_t)XXH3_64bits_withSeed(&c->f.broker, sizeof(c->f.broker),
+                                                   lw->lb->seed ^ lw->now_ns ^ lw->id_counter++);
+        }
+        c->b_port = nh.port;
+        memcpy(c->b_src_mac, nh.src_mac, 6);
+        memcpy(c->b_dst_mac, nh.dst_mac, 6);
+        c->b_una = c->b_isn;
+        c->b_nxt = c->b_replay = c->b_isn + 1;
+        c->b_ws = c->r_ws = 0;
+        c->prox = 0;
+        if (plan->proxy_protocol) {
+                uint8_t hdr[CONN_PROXY_MAX];
+
+                c->prox = conn__proxy_header(c, hdr);
+        }
+        send_syn(lw, c);
+        c->syn_tries++;
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_RTO], lw->now_ns + plan->connect_timeout_ns,
+                   CONN_T_RTO);
+}
+
+void conn__failover(struct lb_worker *lw, struct conn *c)
+{
+        const struct plan *plan = c->plan;
+        const struct plan_broker *b = conn__broker(c, plan);
+        uint32_t n =
+            c->pool >= 0 && (uint32_t)c->pool < plan->npools ? plan->pools[c->pool].nbrokers : 0;
+
+        if (b)
+                __atomic_store_n(&lw->brokers[b->gid].failures, lw->brokers[b->gid].failures + 1,
+                                 __ATOMIC_RELAXED);
+        if (c->f.legs & (1u << FLOW_LEG_BROKER))
+                flow__remove_leg(lw->flows, &c->f, FLOW_LEG_BROKER);
+        timer__cancel(&lw->wheel, &c->f.timer[CONN_T_RTO]);
+        c->syn_tries = 0;
+        if (!n || c->tried >= n) {
+                STAT(lw, no_broker);
+                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, MQTT_RC_SERVER_UNAVAILABLE,
+                                 MQTT_V3_RC_SERVER_UNAVAILABLE);
+                return;
+        }
+        STAT(lw, broker_failovers);
+        c->broker = (int16_t)((c->broker + 1) % (int)n);
+        c->tried++;
+        conn__connect(lw, c);
+}
+
+/* Bytes [from, from + n) of our stream to the broker (the PROXY header, then
+ * the buffered client stream) copied to out. */
+static void replay_bytes(const struct conn *c, uint32_t off, uint8_t *out, uint32_t n)
+{
+        if (off < c->prox) {
+                uint8_t hdr[CONN_PROXY_MAX];
+                uint32_t k = c->prox - off < n ? c->prox - off : n;
+
+                conn__proxy_header(c, hdr);
+                memcpy(out, hdr + off, k);
+                out += k;
+                off += k;
+                n -= k;
+        }
+        if (n)
+                memcpy(out, c->buf + (off - c->prox), n);
+}
+
+void conn__replay_push(struct lb_worker *lw, struct conn *c)
+{
+        uint32_t wnd_end = c->b_una + c->r_wnd, mss = c->r_mss;
+
+        if (mss > c->c_mss)
+                mss = c->c_mss;
+        while (seq_lt(c->b_replay, c->b_end) || (c->b_fin && c->b_replay == c->b_end)) {
+                uint32_t n = c->b_end - c->b_replay;
+                struct tcp_out_hdr h;
+                struct frame_desc d;
+                uint8_t *buf;
+                bool fin;
+
+                if (n > mss)
+                        n = mss;
+                if (n && seq_le(wnd_end, c->b_replay)) {
+                        /* window closed: one byte as a probe when nothing is in flight */
+                        if (c->b_replay != c->b_una)
+                                break;
+                        n = 1;
+                } else if (n && seq_lt(wnd_end, c->b_replay + n)) {
+                        n = wnd_end - c->b_replay;
+                }
+                fin = c->b_fin && c->b_replay + n == c->b_end;
+                buf = lb__frame(lw, &d);
+                if (!buf)
+                        break;
+                conn__broker_hdr(c, &h, c->b_replay);
+                replay_bytes(c, c->b_replay - c->b_isn - 1, buf + tcp_out__data_offset(&h), n);
+                lb__send(lw, c->b_port, &d,
+                         tcp_out__data(buf, UMEM_FRAME_SIZE, &h, buf + tcp_out__data_offset(&h), n,
+                                       fin));
+                c->b_replay += n + (fin ? 1 : 0);
+                c->b_nxt = seq_max(c->b_nxt, c->b_replay);
+                if (fin) {
+                        c->fin_c2s = true;
+                        break;
+                }
+        }
+        if (seq_lt(c->b_una, c->b_end + (c->b_fin ? 1 : 0)) &&
+            !timer__armed(&c->f.timer[CONN_T_RTO]))
+                conn__arm_rto(lw, c);
+}
+
+/* The replay again from the oldest byte the broker has not ACKed (go back
+ * N: the replay is a few segments), after a timeout or three duplicate
+ * ACKs. */
+void conn__replay_again(struct lb_worker *lw, struct conn *c)
+{
+        STAT(lw, retransmits);
+        c->b_replay = c->b_una;
+        c->b_dupacks = 0;
+        conn__replay_push(lw, c);
+}
+
+/* The broker's SYN-ACK: the leg is up; replay and splice from here on. */
+static void established(struct lb_worker *lw, struct conn *c, const struct worker_pkt *p,
+                        const struct seg *s)
+{
+        const struct plan *plan = c->plan;
+        const struct plan_broker *b = conn__broker(c, plan);
+        struct tcp_syn_opts o;
+
+        if (tcp_opts__parse(s->tcp, (size_t)(p->m.end - p->m.l4), &o))
+                memset(&o, 0, sizeof(o)), o.wscale = TCP_WSCALE_NONE;
+        c->r_isn = s->seq;
+        c->r_isn_set = true;
+        c->r_nxt = c->r_ack_max = s->seq + 1;
+        c->r_mss = o.mss_ok && o.mss ? o.mss : (c->f.broker.family == 4 ? 536 : 1220);
+        if (o.wscale != TCP_WSCALE_NONE && c->k_ws) {
+                c->r_ws = o.wscale;
+                c->b_ws = LB_WSCALE;
+        }
+        c->r_sack = o.sack_ok && c->c_sack;
+        c->r_wnd = s->win; /* a SYN's window is never scaled */
+        c->b_una = s->ack;
+        c->b_end = c->b_isn + 1 + c->prox + c->buf_len;
+        c->d_c2s = c->b_isn + 1 + c->prox - (c->c_isn + 1);
+        c->consume = c->self_connack;
+        c->pre_pings = c->pings;
+        if (!c->consume)
+                c->d_s2c = conn__own_end(c) - (c->r_isn + 1);
+        c->f.state = CONN_SPLICED;
+        c->rto_tries = 0;
+        timer__cancel(&lw->wheel, &c->f.timer[CONN_T_RTO]);
+        STAT(lw, spliced);
+        if (b) {
+                struct lb_broker_stats *bs = &lw->brokers[b->gid];
+
+                __atomic_store_n(&bs->active, bs->active + 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&bs->total, bs->total + 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
+                c->active_counted = true;
+        }
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->idle_timeout_ns,
+                   CONN_T_LIFE);
+        /* the first replayed segment ACKs the SYN-ACK; with nothing to
+         * replay (cannot happen: the CONNECT is there), a bare ACK */
+        if (c->b_end == c->b_replay && !c->b_fin)
+                conn__send_broker_ack(lw, c);
+        conn__replay_push(lw, c);
+}
+
+enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
+{
+        struct seg s;
+
+        if (c->f.state == CONN_SPLICED)
+                return lb__splice_s2c(lw, c, p);
+        if (c->f.state != CONN_CONNECTING || !c->syn_sent)
+                return WORKER_DROP;
+        seg__read(p, &s);
+        if (!(s.flags & TCP_OUT_ACK) || s.ack != c->b_isn + 1)
+                return WORKER_DROP;
+        if (s.flags & TCP_OUT_RST) {
+                conn__failover(lw, c);
+                return WORKER_DROP;
+        }
+        if ((s.flags & TCP_OUT_SYN) && !(s.flags & TCP_OUT_FIN))
+                established(lw, c, p, &s);
+        return WORKER_DROP;
+}

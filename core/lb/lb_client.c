@@ -1,0 +1,411 @@
+/*
+ * The client leg until it is spliced: the SYN answered with a cookie, the
+ * connection created at the final ACK, the client's bytes ACKed and buffered
+ * (the window is the room left), our own bytes (CONNACK, PINGRESP) sent and
+ * retransmitted, FIN/RST before binding.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/lb/lb_conn.h"
+
+static uint32_t now_s(const struct lb_worker *lw)
+{
+        return (uint32_t)(lw->now_ns / 1000000000ull);
+}
+
+static void tuple_of(struct syncookie_tuple *t, const struct flow_key *k)
+{
+        t->family = k->family;
+        memcpy(t->saddr, k->saddr, 16);
+        memcpy(t->daddr, k->daddr, 16);
+        t->sport = k->sport;
+        t->dport = k->dport;
+}
+
+/* The frame's VLAN tags (between the MACs and the IP header). */
+static uint8_t read_vlans(const struct worker_pkt *p, uint16_t *tpid, uint16_t *tci)
+{
+        uint8_t n = (uint8_t)((p->m.l3 - ETH_HLEN_) / 4);
+
+        for (uint8_t i = 0; i < n && i < TCP_OUT_VLANS; i++) {
+                tpid[i] = packet__be16(p->data + 12 + 4 * i);
+                tci[i] = packet__be16(p->data + 14 + 4 * i);
+        }
+        return n;
+}
+
+/* Room in the frame from its data pointer to the end of its chunk. */
+static size_t frame_room(const struct lb_worker *lw, const struct worker_pkt *p)
+{
+        return (size_t)((p->d.addr & lw->w->frame_mask) + UMEM_FRAME_SIZE - p->d.addr);
+}
+
+/* The header of an answer to a received frame, built in its place: every
+ * layer's source and destination swapped, the VLAN tags kept. */
+static void answer_hdr(const struct worker_pkt *p, const struct flow_key *k, struct tcp_out_hdr *h)
+{
+        memset(h, 0, sizeof(*h));
+        h->family = k->family;
+        h->n_vlans = read_vlans(p, h->vlan_tpid, h->vlan_tci);
+        memcpy(h->src_mac, p->data, 6);
+        memcpy(h->dst_mac, p->data + 6, 6);
+        memcpy(h->saddr, k->daddr, 16);
+        memcpy(h->daddr, k->saddr, 16);
+        h->sport = k->dport;
+        h->dport = k->sport;
+}
+
+/* An RST answering a segment to no connection (RFC 9293 3.10.7.1), in place. */
+enum worker_verdict lb__reset_stray(struct lb_worker *lw, struct worker_pkt *p,
+                                    const struct flow_key *k, const struct seg *s)
+{
+        struct tcp_out_hdr h;
+        int n;
+
+        bool syn = s->flags & TCP_OUT_SYN;
+
+        if (s->flags & TCP_OUT_RST)
+                return WORKER_DROP;
+        answer_hdr(p, k, &h);
+        /* a SYN carries no ACK to echo: RST|ACK acknowledging it */
+        h.seq = syn ? 0 : s->ack;
+        h.ack = s->seq + 1;
+        n = tcp_out__rst(p->data, frame_room(lw, p), &h, syn);
+        if (n < 0)
+                return WORKER_DROP;
+        p->d.len = (uint32_t)n;
+        p->out_port = p->in_port;
+        STAT(lw, rst_sent);
+        return WORKER_TX;
+}
+
+enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
+                                   const struct flow_key *k)
+{
+        const struct plan *plan = lb__plan(lw->lb);
+        struct syncookie_opts co;
+        struct syncookie_tuple t;
+        struct tcp_syn_opts o;
+        struct tcp_out_hdr h;
+        struct seg s;
+        int n;
+
+        seg__read(p, &s);
+        if (__atomic_load_n(&lw->lb->draining, __ATOMIC_RELAXED)) {
+                STAT(lw, drain_refused); /* stopping: the client retries elsewhere */
+                return lb__reset_stray(lw, p, k, &s);
+        }
+        if (tcp_opts__parse(s.tcp, (size_t)(p->m.end - p->m.l4), &o))
+                return WORKER_DROP;
+        tuple_of(&t, k);
+        co.mss =
+            o.mss_ok ? o.mss : (k->family == 4 ? SYNCOOKIE_MSS_DEFAULT4 : SYNCOOKIE_MSS_DEFAULT6);
+        co.wscale = o.wscale;
+        co.sack_ok = o.sack_ok;
+        answer_hdr(p, k, &h);
+        h.seq = syncookie__make(&lw->secret, &t, s.seq, now_s(lw), &co);
+        h.ack = s.seq + 1;
+        h.window = (uint16_t)(plan->buffer_bytes > 65535 ? 65535 : plan->buffer_bytes);
+        /* our MSS: what the client said, rounded down to the cookie's table
+         * (the frame fits either way), so both directions use the same size */
+        n = tcp_out__synack(p->data, frame_room(lw, p), &h,
+                            &(struct tcp_out_syn_opts){
+                                .mss = syncookie_mss_table[syncookie__mss_index(co.mss)],
+                                .wscale = o.wscale == TCP_WSCALE_NONE ? TCP_WSCALE_NONE : LB_WSCALE,
+                                .sack_ok = o.sack_ok,
+                            });
+        if (n < 0)
+                return WORKER_DROP;
+        p->d.len = (uint32_t)n;
+        p->out_port = p->in_port;
+        STAT(lw, syncookies_sent);
+        return WORKER_TX;
+}
+
+static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
+                             const struct flow_key *k, const struct seg *s,
+                             const struct syncookie_opts *o, uint32_t bucket)
+{
+        const struct plan *plan = lb__plan(lw->lb);
+        struct conn *c = (struct conn *)flow__alloc(lw->flows);
+
+        if (!c) {
+                budget__unadmit(lw, bucket);
+                STAT(lw, conn_table_full);
+                return NULL;
+        }
+        if (flow_table__insert(lw->flows, k, &c->f, FLOW_LEG_CLIENT)) {
+                flow__free(lw->flows, &c->f);
+                budget__unadmit(lw, bucket);
+                STAT(lw, conn_table_full);
+                return NULL;
+        }
+        budget__attach(lw, c, bucket);
+        c->f.state = CONN_OPEN;
+        c->plan = plan__get(plan);
+        memcpy(c->c_mac, p->data + 6, 6);
+        memcpy(c->l_mac, p->data, 6);
+        c->c_port = p->in_port;
+        c->c_nvlans = read_vlans(p, c->c_vlan_tpid, c->c_vlan_tci);
+        c->c_isn = s->seq - 1;
+        c->k_isn = s->ack - 1;
+        c->c_nxt = c->c_ack_max = s->seq;
+        c->k_nxt = c->k_una = s->ack;
+        /* what our SYN-ACK's window allowed (never scaled); it moves on as
+         * the buffer and the budget allow (client_edge) */
+        c->c_edge = s->seq + (plan->buffer_bytes < 65535 ? plan->buffer_bytes : 65535);
+        c->c_mss = o->mss;
+        c->c_ws = o->wscale == TCP_WSCALE_NONE ? 0 : o->wscale;
+        c->k_ws = o->wscale == TCP_WSCALE_NONE ? 0 : LB_WSCALE;
+        c->c_sack = o->sack_ok;
+        c->c_rwnd = (uint32_t)s->win << c->c_ws;
+        c->pool = c->broker = c->will_pool = -1;
+        c->last_ns = lw->now_ns;
+        /* the CONNECT must fit the buffer whole (its fixed header is at
+         * most 5 bytes): one that cannot is malformed at its fixed header,
+         * before a byte of it is buffered; lifted once it is read */
+        mqtt_parser__init(&c->mp, MQTT_DIR_C2S,
+                          &(struct mqtt_limits){.max_string = plan->max_topic,
+                                                .max_packet = plan->buffer_bytes - 5});
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->bind_timeout_ns,
+                   CONN_T_LIFE);
+        STAT(lw, conn_active);
+        STAT(lw, conn_total);
+        return c;
+}
+
+enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p,
+                                       const struct flow_key *k)
+{
+        struct syncookie_opts o;
+        struct syncookie_tuple t;
+        struct conn *c;
+        uint32_t bucket;
+        struct seg s;
+        int rc;
+
+        seg__read(p, &s);
+        if (s.flags & (TCP_OUT_RST | TCP_OUT_SYN))
+                return WORKER_DROP;
+        tuple_of(&t, k);
+        rc = syncookie__check(&lw->secret, &t, s.ack - 1, s.seq - 1, now_s(lw), &o);
+        if (rc) {
+                STAT(lw, syncookies_rejected);
+                return lb__reset_stray(lw, p, k, &s);
+        }
+        STAT(lw, syncookies_validated);
+        rc = budget__admit(lw, lb__plan(lw->lb), k, &bucket);
+        if (rc) {
+                /* an RST: the client hears at once and may come back */
+                if (rc == -ENOBUFS)
+                        STAT(lw, budget_refused);
+                else
+                        STAT(lw, per_source_refused);
+                return lb__reset_stray(lw, p, k, &s);
+        }
+        c = conn_new(lw, p, k, &s, &o, bucket);
+        if (!c)
+                return WORKER_DROP;
+        return lb__client_segment(lw, c, p);
+}
+
+bool conn__own(struct conn *c, const uint8_t *b, uint8_t n)
+{
+        if (c->own_len + n > CONN_OWN_MAX)
+                return false;
+        memcpy(c->own + c->own_len, b, n);
+        c->own_len = (uint8_t)(c->own_len + n);
+        return true;
+}
+
+/* The ACK of what we took, with our own bytes not sent yet, built in the
+ * received frame. */
+static enum worker_verdict reply(struct lb_worker *lw, struct conn *c, struct worker_pkt *p,
+                                 bool fin)
+{
+        uint32_t own_end = conn__own_end(c), n;
+        struct tcp_out_hdr h;
+        int len;
+
+        conn__client_hdr(c, &h, c->k_nxt);
+        n = seq_lt(c->k_nxt, own_end) ? own_end - c->k_nxt : 0;
+        len = tcp_out__data(p->data, frame_room(lw, p), &h, c->own + (c->own_len - n), n, fin);
+        if (len < 0)
+                return WORKER_DROP;
+        c->k_nxt = seq_max(c->k_nxt, own_end + (fin ? 1 : 0));
+        if (n || fin)
+                conn__arm_rto(lw, c);
+        p->d.len = (uint32_t)len;
+        p->out_port = c->c_port;
+        return WORKER_TX;
+}
+
+/* Moves the right edge of the window we advertise on to what the buffer
+ * and the budget allow now. It never moves back (RFC 9293 3.8.6: a window
+ * is not shrunk): bytes past what fits after all are dropped, counted in
+ * window_full, and come again. */
+static void client_edge(struct lb_worker *lw, const struct plan *plan, struct conn *c)
+{
+        bool slowed;
+        uint32_t edge = c->c_nxt + budget__room(lw, plan, c, &slowed);
+
+        if (seq_lt(c->c_edge, edge))
+                c->c_edge = edge;
+        if (slowed && !c->slowed) {
+                c->slowed = true;
+                STAT(lw, budget_slowed);
+        }
+}
+
+/* Appends b[0..n) to the buffer, whose capacity may grow up to max. */
+static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t max)
+{
+        if (c->buf_len + n > c->buf_cap) {
+                uint32_t cap = c->buf_cap ? c->buf_cap : CONN_BUF_RESERVE;
+                uint8_t *nb;
+
+                while (cap < c->buf_len + n)
+                        cap *= 2;
+                if (cap > max)
+                        cap = max;
+                nb = realloc(c->buf, cap);
+                if (!nb)
+                        return false;
+                c->buf = nb;
+                c->buf_cap = cap;
+        }
+        memcpy(c->buf + c->buf_len, b, n);
+        c->buf_len += n;
+        return true;
+}
+
+enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
+{
+        const struct plan *plan = c->plan;
+        uint32_t own_end = conn__own_fin_end(c);
+        bool fin, answer = false;
+        struct seg s;
+
+        if (c->f.state == CONN_SPLICED)
+                return lb__splice_c2s(lw, c, p);
+        seg__read(p, &s);
+        c->last_ns = lw->now_ns;
+        if (s.flags & TCP_OUT_RST) {
+                /* RFC 5961 3.2: only an RST at the expected sequence number
+                 * counts; one in the window draws a challenge ACK */
+                if (s.seq == c->c_nxt) {
+                        conn__rst_broker(lw, c);
+                        conn__end(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
+                        return WORKER_DROP;
+                }
+                if (seq_lt(c->c_nxt, s.seq) && seq_lt(s.seq, c->c_edge)) {
+                        STAT(lw, rst_challenged);
+                        return reply(lw, c, p, false);
+                }
+                STAT(lw, rst_ignored);
+                return WORKER_DROP;
+        }
+        if (s.flags & TCP_OUT_SYN) /* our SYN-ACK's ACK came, then a stale SYN */
+                return reply(lw, c, p, false);
+        if (!(s.flags & TCP_OUT_ACK))
+                return WORKER_DROP;
+        c->c_rwnd = (uint32_t)s.win << c->c_ws;
+        if (seq_in(s.ack, c->k_una, own_end)) {
+                c->k_una = s.ack;
+                c->rto_tries = 0;
+        }
+        if (c->f.state == CONN_CLOSING) {
+                /* the client's FIN (in order) is ACKed, then we are done once
+                 * ours is ACKed too */
+                if ((s.flags & TCP_OUT_FIN) && s.seq + s.len == c->c_nxt) {
+                        c->c_nxt++;
+                        c->c_ack_max = c->c_nxt;
+                        enum worker_verdict v;
+
+                        c->c_fin = true;
+                        v = reply(lw, c, p, false);
+                        if (c->k_una == own_end)
+                                conn__end(lw, c, c->verdict);
+                        return v;
+                }
+                if (c->k_una == own_end && c->c_fin)
+                        conn__end(lw, c, c->verdict);
+                return WORKER_DROP;
+        }
+        fin = s.flags & TCP_OUT_FIN;
+        if (s.len || fin) {
+                answer = true;
+                if (seq_lt(c->c_nxt, s.seq)) {
+                        STAT(lw, out_of_order);
+                } else if (!c->c_fin) {
+                        uint32_t skip = c->c_nxt - s.seq, n = 0, old = c->buf_len;
+
+                        if (skip < s.len) {
+                                bool slowed;
+                                uint32_t room = budget__room(lw, plan, c, &slowed);
+
+                                n = s.len - skip;
+                                if (n > room) {
+                                        n = room;
+                                        STAT(lw, window_full);
+                                }
+                                if (n && !buf_append(c, s.payload + skip, n, c->buf_len + room)) {
+                                        STAT(lw, window_full);
+                                        n = 0;
+                                }
+                                c->c_nxt += n;
+                                c->c_ack_max = c->c_nxt;
+                                c->bytes_from_client += n;
+                        }
+                        if (fin && skip + n >= s.len) {
+                                c->c_nxt++;
+                                c->c_ack_max = c->c_nxt;
+                                c->c_fin = true;
+                        }
+                        if (n && !conn__parse(lw, c, c->buf + old, n))
+                                return WORKER_DROP; /* ended, or closing */
+                        if (n)
+                                budget__charge(lw, c);
+                }
+        }
+        client_edge(lw, plan, c);
+        if (c->c_fin && c->f.state == CONN_OPEN) {
+                conn__close_client(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
+                return WORKER_DROP;
+        }
+        if (c->c_fin && c->f.state == CONN_CONNECTING)
+                c->b_fin = true;
+        if (answer || seq_lt(c->k_nxt, conn__own_end(c)))
+                return reply(lw, c, p, false);
+        return WORKER_DROP;
+}
+
+void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
+{
+        const struct plan *plan = c->plan;
+
+        /* nothing buffered can be sent any more: a closing connection holds
+         * no buffer and no parser (its client id stays, for the report) */
+        free(c->buf);
+        c->buf = NULL;
+        c->buf_len = c->buf_cap = 0;
+        c->parse_dead = true;
+        mqtt_parser__fini(&c->mp);
+        budget__release_reserve(lw, c);
+        budget__charge(lw, c);
+        conn__rst_broker(lw, c);
+        if (c->f.legs & (1u << FLOW_LEG_BROKER))
+                flow__remove_leg(lw->flows, &c->f, FLOW_LEG_BROKER);
+        c->verdict = (uint8_t)v;
+        c->f.state = CONN_CLOSING;
+        c->k_fin_sent = true;
+        conn__send_client(lw, c, c->k_nxt, true);
+        c->k_nxt = conn__own_end(c) + 1;
+        c->rto_tries = 0;
+        conn__arm_rto(lw, c);
+        /* a client that never answers our FIN gets an RST then (on_life) */
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->close_timeout_ns,
+                   CONN_T_LIFE);
+}

@@ -1,0 +1,398 @@
+/*
+ * Inside the balancer (lb.h): one client connection and its broker leg, and
+ * the functions the lb_*.c files share. Not an API: only core/lb/ files include it.
+ *
+ * Sequence spaces (all arithmetic modulo 2^32, compared with seq_lt & co):
+ *   client -> us      client seq from c_isn + 1; we ACK up to c_ack_max
+ *   us -> client      k_isn (the cookie) + 1 on: first our own bytes (a
+ *                     self-answered CONNACK, PINGRESPs: own[0..own_len)),
+ *                     then the broker's bytes after the prefix we consumed
+ *   us -> broker      b_isn + 1 on: the PROXY header (prox bytes), then the
+ *                     client's stream from its first byte
+ *   broker -> us      r_isn + 1 on: its CONNACK (and the PINGRESPs answering
+ *                     PINGREQs we answered already) consumed when we had
+ *                     answered them, then everything forwarded
+ * so that, once spliced, broker seq = client seq + d_c2s and client-leg seq
+ * = broker seq + d_s2c.
+ */
+#ifndef MQTTLB_CORE_LB_CONN_H
+#define MQTTLB_CORE_LB_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpf/lb_shared.h"
+#include "core/tcp/flow.h"
+#include "core/lb/lb.h"
+#include "core/datapath/rss.h"
+#include "core/tcp/syncookie.h"
+#include "core/tcp/tcp_out.h"
+#include "core/tcp/timer_wheel.h"
+#include "mqtt/parser.h"
+
+enum conn_state {
+        CONN_OPEN = 1,   /* client leg up, bytes buffered and parsed, not bound */
+        CONN_CONNECTING, /* bound: SYN sent to the broker */
+        CONN_SPLICED,    /* broker leg up: segments translated both ways */
+        CONN_CLOSING,    /* closed before splicing: our FIN sent to the client */
+};
+
+enum conn_timer {
+        CONN_T_RTO = 0,  /* retransmission: SYN, replay, own bytes, FIN */
+        CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
+};
+
+#define LB_WSCALE         7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
+#define LB_RT_TOPIC_MAX   64 /* longest topic the route cache keeps to compare */
+#define CONN_OWN_MAX      64 /* our own bytes to the client: CONNACK + PINGRESPs */
+#define CONN_RTO_NS       250000000ull
+#define CONN_RTO_MAX      8             /* retransmissions before giving up on a peer */
+#define CONN_LINGER_NS    2000000000ull /* after both FINs: late ACKs still translated */
+#define CONN_PROXY_MAX    52            /* PROXY v2 header for IPv6 */
+#define CONN_BUF_RESERVE  8192       /* budget every admitted connection is sure of (lb_budget.c) */
+#define LB_SOURCE_BUCKETS (1u << 20) /* per-source connection counts (lb_budget.c) */
+
+/* A leg's outgoing L2/L3 header, kept from its first spliced segment:
+ * later ones copy it and patch lengths and checksums (lb_splice.c). */
+struct leg_hdr {
+        uint8_t bytes[14 + 4 * TCP_OUT_VLANS + 40];
+        uint8_t len; /* 0: not built yet */
+        uint8_t family;
+        uint8_t ports[4];   /* source and destination port as on the wire */
+        uint64_t ip_sum;    /* IPv4: the header's sum with length and checksum 0 */
+        uint64_t tcp_delta; /* new addresses and ports minus the old (one's complement) */
+};
+
+struct conn {
+        struct flow f; /* f.client: client -> listener; f.broker: broker -> source */
+
+        /* client leg */
+        uint8_t c_mac[6], l_mac[6]; /* client's MAC, ours (as its frames had them) */
+        uint16_t c_port;            /* port index the client's frames arrive on */
+        uint8_t c_nvlans;
+        uint16_t c_vlan_tpid[TCP_OUT_VLANS], c_vlan_tci[TCP_OUT_VLANS];
+        uint32_t c_isn, k_isn;
+        uint32_t c_nxt;     /* next in-order client byte (seq space of the client) */
+        uint32_t k_nxt;     /* next sequence number we send the client */
+        uint32_t c_ack_max; /* highest ACK sent to the client */
+        uint32_t k_una;     /* oldest own byte not ACKed by the client */
+        uint32_t c_edge;    /* right edge of the window last advertised to the client */
+        uint32_t c_rwnd;    /* the client's receive window (bytes), from its last segment */
+        uint16_t c_mss;
+        uint8_t c_ws, k_ws; /* shift counts; 0 when the client offered none */
+        bool c_sack;
+        bool c_fin;      /* the client's FIN is in (c_nxt counts it) */
+        bool k_fin_sent; /* CLOSING: our FIN to the client */
+        uint8_t own_len;
+        uint8_t own[CONN_OWN_MAX];
+
+        /* client bytes held until the broker ACKs them */
+        uint8_t *buf;
+        uint32_t buf_len, buf_cap;
+        uint32_t charged;    /* heap bytes charged to the worker's budget (lb_budget.c) */
+        uint32_t src_bucket; /* per-source count it holds; UINT32_MAX: none */
+        bool reserved;       /* holds a CONN_BUF_RESERVE of the budget */
+        bool slowed;         /* counted in budget_slowed */
+
+        /* MQTT */
+        struct mqtt_parser mp;
+        uint8_t *cid; /* client id (malloc'ed copy) */
+        uint16_t cid_len;
+        uint8_t version;
+        bool connect_done;
+        bool self_connack;
+        bool parse_dead; /* error or gap: no more parsing */
+        uint8_t pings;   /* PINGRESPs we answered (consumed from the broker) */
+        int16_t will_pool;
+        bool will;
+        bool persistent;
+
+        /* binding (indices into plan: conn__plan) */
+        const struct plan *plan; /* referenced (plan__get) for the connection's life */
+        uint64_t rt_hash;        /* route_publish's cache: the last topic's hash */
+        int16_t rt_pool;         /* (topics longer than LB_RT_TOPIC_MAX), its pool, */
+        bool rt_valid;
+        uint8_t rt_len;                    /* the last topic's length and bytes */
+        uint8_t rt_topic[LB_RT_TOPIC_MAX]; /* when it fits (else rt_len 0) */
+        int16_t pool, broker, first_broker;
+        struct lb_broker_stats *bstats; /* the broker's counters (conn__connect), or NULL */
+        uint8_t tried;                  /* brokers of the pool tried */
+        uint8_t bound_at, verdict;
+        uint8_t err, refusal;
+
+        /* broker leg */
+        uint16_t b_port;
+        uint8_t b_src_mac[6], b_dst_mac[6];
+        uint32_t b_isn, b_una, b_end; /* our stream to the broker; b_end: replay end */
+        uint32_t b_nxt;        /* the highest sequence sent to the broker, plus one (SND.MAX) */
+        uint32_t b_replay;     /* the next replay byte to send (goes back on a retransmission) */
+        uint8_t b_dupacks;     /* duplicate ACKs of b_una while replaying (RFC 5681 3.2) */
+        bool b_fin;            /* replay ends with the client's FIN */
+        uint32_t r_isn, r_nxt; /* broker stream, while consuming its prefix */
+        bool r_isn_set;        /* the broker's SYN-ACK came */
+        uint32_t r_ack_max;    /* highest ACK sent to the broker */
+        uint32_t r_wnd;        /* broker's window (bytes) from its last ACK */
+        uint16_t r_mss;
+        uint8_t r_ws, b_ws; /* shift counts in effect (0 when not negotiated) */
+        bool syn_sent;
+        bool r_sack;
+        uint8_t prox;          /* PROXY header bytes */
+        bool consume;          /* drop the broker's CONNACK (+ pings PINGRESPs) */
+        bool prefix_done;      /* the broker's CONNACK was read */
+        uint8_t pre_state;     /* prefix reader: header bytes seen */
+        uint8_t pre_vbytes;    /* remaining length bytes read */
+        uint32_t pre_body;     /* CONNACK body bytes read */
+        bool active_counted;   /* in the broker's active connections */
+        uint32_t pre_left;     /* CONNACK bytes left to skip */
+        uint32_t pre_consumed; /* broker bytes consumed */
+        uint8_t pre_pings;     /* PINGRESPs still to consume */
+        uint32_t d_c2s, d_s2c;
+        struct leg_hdr to_client, to_broker; /* spliced segments' headers */
+        bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
+
+        /* timers and accounting */
+        uint8_t syn_tries, rto_tries;
+        uint64_t last_ns;
+        uint64_t bytes_from_client, publishes;
+        struct mqtt_str *topics; /* lb.keep_topics: up to LB_REPORT_TOPICS, malloc'ed */
+        uint8_t ntopics;
+};
+
+struct learned;
+
+struct lb {
+        struct plan *plan; /* RCU */
+        uint32_t nworkers;
+        lb_nexthop_fn *nexthop;
+        void *nexthop_ctx;
+        lb_report_fn *report;
+        void *report_ctx;
+        bool keep_topics;
+        uint64_t seed;
+        bool deterministic; /* seeded by the caller: cookies and ports repeat */
+        /* SYN cookie keys are derived from this and the 64 s period, so that
+         * every worker has the same keys without sharing state: a final ACK
+         * may land on another queue than its SYN (veth picks the queue from
+         * the sender's, which can change once the socket is established) */
+        uint8_t cookie_master[SYNCOOKIE_KEY_SIZE];
+        struct learned *learned;
+        uint32_t *source_counts; /* LB_SOURCE_BUCKETS open connections per source (atomics) */
+        bool draining;           /* lb__drain: SYNs answered with RST */
+        /* Broker gids stable across plans (a reload renumbers nothing): the
+         * per-broker counters of every worker and the shared connection
+         * counts below are indexed by them. Written by whoever publishes
+         * plans (one thread). */
+        char gid_name[PLAN_BROKERS_MAX][64];
+        uint32_t ngids;
+        uint32_t active[PLAN_BROKERS_MAX]; /* connections bound per broker, all workers */
+};
+
+/* One home for the number of source addresses (bpf/lb_shared.h): the
+ * config accepts that many, the XDP program's map holds that many, and each
+ * worker keeps a port picker per source. */
+_Static_assert(LB_SOURCES_MAX == WORKER_SOURCES_MAX, "a worker owns every source address");
+
+struct lb_worker {
+        struct lb *lb;
+        uint32_t id;
+        struct flow_table *flows;
+        struct timer_wheel wheel;
+        struct syncookie_secret secret;
+        uint64_t cookie_period; /* of the current key; UINT64_MAX before the first */
+        uint64_t now_ns;
+        struct worker *w; /* the worker running us (set per round) */
+        const struct rss *rss;
+        uint32_t queue;
+        struct rss_picker pickers[LB_SOURCES_MAX];
+        bool picker_ok[LB_SOURCES_MAX];
+        uint64_t id_counter;
+        uint32_t source_rr;       /* the next source address, round robin (pick_source) */
+        uint64_t budget_reserves; /* CONN_BUF_RESERVE per connection holding one */
+        uint64_t budget_growth;   /* charged bytes past the reserves */
+        struct lb_stats stats;
+        struct lb_broker_stats brokers[PLAN_BROKERS_MAX];
+};
+
+/* Single writer (the worker), read by the control thread: relaxed atomics. */
+#define STAT_N(lw, name, n)                                                          \
+        __atomic_store_n(&(lw)->stats.name,                                          \
+                         __atomic_load_n(&(lw)->stats.name, __ATOMIC_RELAXED) + (n), \
+                         __ATOMIC_RELAXED)
+#define STAT(lw, name)     STAT_N(lw, name, 1)
+#define STAT_DEC(lw, name) STAT_N(lw, name, (uint64_t)-1)
+
+/*
+ * A connection reads the plan it holds (c->plan). While it is not bound yet
+ * it moves to the newest plan at the start of each parse pass and at the
+ * bind timeout (so a reload or a broker going down applies to it), before any
+ * index into the plan is taken: within one pass the plan does not change.
+ */
+static inline const struct plan *conn__rebase(const struct lb_worker *lw, struct conn *c)
+{
+        const struct plan *now;
+
+        if (c->f.state != CONN_OPEN || c->pool >= 0) /* bound: its plan for good */
+                return c->plan;
+        now = lb__plan(lw->lb);
+        if (c->plan != now) {
+                plan__put(c->plan);
+                c->plan = plan__get(now);
+                c->rt_valid = false;
+        }
+        return c->plan;
+}
+
+/* Sequence comparisons (RFC 1982 serial arithmetic over 32 bits). */
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+        return (int32_t)(a - b) < 0;
+}
+static inline bool seq_le(uint32_t a, uint32_t b)
+{
+        return (int32_t)(a - b) <= 0;
+}
+/* Whether lo < x <= hi, by unsigned distance from lo: unlike a pair of
+ * seq_lt, it holds no surprise for an x 2^31 away (which serial arithmetic
+ * cannot order), the ACK a fuzzer sent to index our own bytes 2 GB away. */
+static inline bool seq_in(uint32_t x, uint32_t lo, uint32_t hi)
+{
+        return x - lo - 1 < hi - lo;
+}
+static inline uint32_t seq_max(uint32_t a, uint32_t b)
+{
+        return seq_lt(a, b) ? b : a;
+}
+
+/* The end of our own bytes to the client (CONNACK, PINGRESPs): the
+ * client-leg sequence number after them, without our FIN. */
+static inline uint32_t conn__own_end(const struct conn *c)
+{
+        return c->k_isn + 1 + c->own_len;
+}
+
+/* The same with our FIN when we sent one (CLOSING): what the client must
+ * ACK before the close is done. */
+static inline uint32_t conn__own_fin_end(const struct conn *c)
+{
+        return conn__own_end(c) + (c->k_fin_sent ? 1 : 0);
+}
+
+/* Whether broker-stream sequence numbers map onto the client leg yet
+ * (d_s2c known): from the SYN-ACK when the client reads the broker's own
+ * CONNACK, after that CONNACK (and the PINGRESPs we answered) was consumed
+ * when we answered it ourselves. */
+static inline bool conn__s2c_mapped(const struct conn *c)
+{
+        return c->prefix_done || !c->consume;
+}
+
+/* A window of wnd bytes as its 16-bit field says it with a shift count. */
+static inline uint16_t window_field(uint32_t wnd, uint8_t shift)
+{
+        wnd >>= shift;
+        return (uint16_t)(wnd > 65535 ? 65535 : wnd);
+}
+
+/* A received segment's TCP fields (host order). */
+struct seg {
+        uint8_t *tcp, *payload;
+        uint32_t seq, ack, len; /* len: payload bytes */
+        uint16_t win;
+        uint8_t flags; /* TCP_OUT_* bits */
+};
+
+static inline void seg__read(const struct worker_pkt *p, struct seg *s)
+{
+        s->tcp = p->data + p->m.l4;
+        s->payload = p->data + p->m.payload;
+        s->len = (uint32_t)(p->m.end - p->m.payload);
+        s->seq = packet__be32(s->tcp + 4);
+        s->ack = packet__be32(s->tcp + 8);
+        s->flags = s->tcp[13] & 0x3f;
+        s->win = packet__be16(s->tcp + 14);
+}
+
+/* lb_send.c: segments we build ourselves. */
+void conn__client_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq);
+void conn__broker_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq);
+/* A fresh frame: its data pointer, or NULL (counted) when the cache is empty. */
+uint8_t *lb__frame(struct lb_worker *lw, struct frame_desc *d);
+void lb__send(struct lb_worker *lw, uint16_t port, struct frame_desc *d, int len);
+/* The window we advertise to the client while we buffer (scaled). */
+uint16_t conn__client_window(const struct conn *c);
+/* ACK (and our own bytes from seq k_from on) to the client, in a new frame. */
+void conn__send_client(struct lb_worker *lw, struct conn *c, uint32_t k_from, bool fin);
+void conn__send_broker_ack(struct lb_worker *lw, struct conn *c);
+void conn__rst_client(struct lb_worker *lw, struct conn *c);
+void conn__rst_broker(struct lb_worker *lw, struct conn *c);
+
+/* lb_client.c */
+/* An RST answering a segment to no connection (k: its key), built in its
+ * frame (RFC 9293 3.10.7.1). */
+enum worker_verdict lb__reset_stray(struct lb_worker *lw, struct worker_pkt *p,
+                                    const struct flow_key *k, const struct seg *s);
+/* A SYN / an ACK to a listener and no connection; k is the frame's key. */
+enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
+                                   const struct flow_key *k);
+enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p,
+                                       const struct flow_key *k);
+enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+/* Appends own bytes for the client (CONNACK, PINGRESP); false when no room. */
+bool conn__own(struct conn *c, const uint8_t *b, uint8_t n);
+/* Closes the client leg before splicing: optional bytes, then FIN. */
+void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
+
+/* lb_bind.c */
+/* Feeds new in-order client bytes to the parser and acts on its events:
+ * self answers, binding, counters. May end the connection (returns false). */
+bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n);
+/* Closes the client in MQTT terms, then TCP: a client still waiting for its
+ * CONNACK gets a refusal (v5_reason / v3_connack), a v5 client we accepted
+ * a DISCONNECT (v5_reason; 0x88 becomes 0x89, the DISCONNECT code for it). */
+void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, uint8_t v5_reason,
+                      uint8_t v3_connack);
+/* Binds to pool (ROUTE_NONE: no pool: closes as no_broker). */
+void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at at);
+
+/* lb_broker.c */
+/* The PROXY protocol v2 header for c (client -> listener) into out; its length. */
+uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
+void conn__connect(struct lb_worker *lw, struct conn *c);
+void conn__failover(struct lb_worker *lw, struct conn *c);
+enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+/* Sends replay bytes from b_replay while the broker's window allows. */
+void conn__replay_push(struct lb_worker *lw, struct conn *c);
+/* Sends the replay again from b_una (a timeout, three duplicate ACKs). */
+void conn__replay_again(struct lb_worker *lw, struct conn *c);
+
+/* lb_budget.c: the worker's memory budget and the per-source limit. */
+/* A new connection from k: 0 (its per-source bucket in *bucket, UINT32_MAX
+ * when not counted), -ENOBUFS when no reserve is left, -EMFILE when its
+ * source has per_source_max open. Nothing is held on failure. */
+int budget__admit(struct lb_worker *lw, const struct plan *plan, const struct flow_key *k,
+                  uint32_t *bucket);
+/* Undoes budget__admit when the connection could not be made after all. */
+void budget__unadmit(struct lb_worker *lw, uint32_t bucket);
+/* The admitted connection c takes its reserve and bucket. */
+void budget__attach(struct lb_worker *lw, struct conn *c, uint32_t bucket);
+/* Charges c what it holds now (after its buffer, parser or client id changed). */
+void budget__charge(struct lb_worker *lw, struct conn *c);
+/* Bytes c may still buffer (its buffer's room, cut by the budget: *slowed). */
+uint32_t budget__room(const struct lb_worker *lw, const struct plan *plan, const struct conn *c,
+                      bool *slowed);
+/* c needs no reserve any more (its replay is ACKed, or it is closing). */
+void budget__release_reserve(struct lb_worker *lw, struct conn *c);
+/* Everything c holds of the budget and its per-source count, at its end. */
+void budget__release(struct lb_worker *lw, struct conn *c);
+
+/* lb_splice.c */
+enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+
+/* lb.c */
+void conn__arm_rto(struct lb_worker *lw, struct conn *c);
+void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
+/* The broker c is bound to in plan, or NULL. */
+const struct plan_broker *conn__broker(const struct conn *c, const struct plan *plan);
+
+#endif
