@@ -294,9 +294,10 @@ static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v
         };
 
         memcpy(r.client_addr, c->f.client.saddr, 16);
-        if (c->r_isn_set) /* the broker leg was up */
-                r.bytes_to_broker = (uint32_t)(c->b_una - c->b_isn - 1 - c->prox) -
-                                    (c->fin_c2s && seq_lt(c->b_end, c->b_una) ? 1 : 0);
+        if (c->brk.synack_rcvd) /* the broker leg was up */
+                r.bytes_to_broker =
+                    (uint32_t)(c->brk.t.snd_una - c->brk.t.iss - 1 - c->brk.prox) -
+                    (c->fin_c2s && seq_lt(c->brk.replay_end, c->brk.t.snd_una) ? 1 : 0);
         lw->lb->report(lw->lb->report_ctx, &r);
 }
 
@@ -351,7 +352,7 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
                         conn__failover(lw, c);
                         return;
                 }
-                if (c->syn_sent)
+                if (c->brk.syn_sent)
                         STAT(lw, broker_syn_retries);
                 conn__connect(lw, c); /* the SYN again (same port), or the next hop again */
                 again = true;
@@ -362,13 +363,13 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
                 conn__end(lw, c, LB_VERDICT_TIMEOUT);
                 return;
         }
-        if (seq_lt(c->k_una, own_end)) {
+        if (seq_lt(c->cli.t.snd_una, own_end)) {
                 STAT(lw, retransmits);
-                conn__send_client(lw, c, c->k_una, c->k_fin_sent);
+                conn__send_client(lw, c, c->cli.t.snd_una, c->cli.fin_sent);
                 again = true;
         }
         if (c->f.state == CONN_SPLICED && c->buf &&
-            seq_lt(c->b_una, c->b_end + (c->b_fin ? 1 : 0))) {
+            seq_lt(c->brk.t.snd_una, c->brk.replay_end + (c->brk.replay_fin ? 1 : 0))) {
                 conn__replay_again(lw, c);
                 again = true;
         }
@@ -407,7 +408,7 @@ static void on_life(struct lb_worker *lw, struct conn *c)
                            CONN_T_LIFE);
                 return;
         case CONN_CLOSING:
-                if (!(c->c_fin && c->k_una == conn__own_fin_end(c))) {
+                if (!(c->cli.fin_rcvd && c->cli.t.snd_una == conn__own_fin_end(c))) {
                         /* our FIN unanswered for close_timeout: whatever is
                          * left of the close is the client's to learn by RST */
                         STAT(lw, close_timeouts);
@@ -462,6 +463,24 @@ static void lb_tick(void *ctx, struct worker *w, uint64_t now_ns)
         timer_wheel__advance(&lw->wheel, now_ns, on_timer, lw);
 }
 
+/* The one dispatch on a connection's state: which part of the balancer
+ * reads a segment of which leg. */
+enum worker_verdict conn__segment(struct lb_worker *lw, struct conn *c, enum flow_leg leg,
+                                  struct worker_pkt *p)
+{
+        bool client = leg == FLOW_LEG_CLIENT;
+
+        switch ((enum conn_state)c->f.state) {
+        case CONN_SPLICED: return client ? lb__splice_c2s(lw, c, p) : lb__splice_s2c(lw, c, p);
+        case CONN_CONNECTING:
+                return client ? lb__client_segment(lw, c, p) : lb__broker_synack(lw, c, p);
+        case CONN_OPEN:
+        case CONN_CLOSING: /* no broker leg: it is made at CONNECTING, gone at CLOSING */
+                return client ? lb__client_segment(lw, c, p) : WORKER_DROP;
+        }
+        return WORKER_DROP;
+}
+
 static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_pkt *p)
 {
         struct lb_worker *lw = ctx;
@@ -474,12 +493,8 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
         lw->w = w;
         flow_key__from_packet(&k, p->data, &p->m);
         f = flow_table__lookup(lw->flows, &k, &leg);
-        if (f) {
-                struct conn *c = (struct conn *)f;
-
-                return leg == FLOW_LEG_CLIENT ? lb__client_segment(lw, c, p)
-                                              : lb__broker_segment(lw, c, p);
-        }
+        if (f)
+                return conn__segment(lw, (struct conn *)f, leg, p);
         plan = lb__plan(lw->lb);
         flags = p->data[p->m.l4 + 13];
         if (plan__listener(plan, k.family, k.daddr, k.dport)) {

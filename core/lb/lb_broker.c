@@ -116,16 +116,17 @@ static void send_syn(struct lb_worker *lw, struct conn *c)
 
         if (!buf)
                 return;
-        conn__broker_hdr(c, &h, c->b_isn);
-        h.window = window_field(c->c_rwnd, 0); /* what the client can take; never scaled in a SYN */
-        lb__send(lw, c->b_port, &d,
+        conn__broker_hdr(c, &h, c->brk.t.iss);
+        h.window =
+            window_field(c->cli.t.snd_wnd, 0); /* what the client can take; never scaled in a SYN */
+        lb__send(lw, c->brk.t.port, &d,
                  tcp_out__syn(buf, UMEM_FRAME_SIZE, &h,
                               &(struct tcp_out_syn_opts){
-                                  .mss = c->c_mss,
-                                  .wscale = c->k_ws ? LB_WSCALE : TCP_WSCALE_NONE,
-                                  .sack_ok = c->c_sack,
+                                  .mss = c->cli.t.mss,
+                                  .wscale = c->cli.t.rcv_wscale ? LB_WSCALE : TCP_WSCALE_NONE,
+                                  .sack_ok = c->cli.t.sack_ok,
                               }));
-        c->syn_sent = true;
+        c->brk.syn_sent = true;
 }
 
 void conn__connect(struct lb_worker *lw, struct conn *c)
@@ -136,7 +137,7 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
         int si, rc;
 
         c->f.state = CONN_CONNECTING;
-        c->syn_sent = false;
+        c->brk.syn_sent = false;
         c->bstats = b ? &lw->brokers[b->gid] : NULL;
         if (!b) {
                 conn__failover(lw, c);
@@ -167,21 +168,21 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                  * first one, and a SYN with another ISN would only draw an
                  * ACK for the first (DESIGN.md "The splice must be
                  * invisible to TCP") */
-                c->b_isn =
+                c->brk.t.iss =
                     (uint32_t)XXH3_64bits_withSeed(&c->f.broker, sizeof(c->f.broker),
                                                    lw->lb->seed ^ lw->now_ns ^ lw->id_counter++);
         }
-        c->b_port = nh.port;
-        memcpy(c->b_src_mac, nh.src_mac, 6);
-        memcpy(c->b_dst_mac, nh.dst_mac, 6);
-        c->b_una = c->b_isn;
-        c->b_nxt = c->b_replay = c->b_isn + 1;
-        c->b_ws = c->r_ws = 0;
-        c->prox = 0;
+        c->brk.t.port = nh.port;
+        memcpy(c->brk.t.own_mac, nh.src_mac, 6);
+        memcpy(c->brk.t.peer_mac, nh.dst_mac, 6);
+        c->brk.t.snd_una = c->brk.t.iss;
+        c->brk.t.snd_nxt = c->brk.replay_nxt = c->brk.t.iss + 1;
+        c->brk.t.rcv_wscale = c->brk.t.snd_wscale = 0;
+        c->brk.prox = 0;
         if (plan->proxy_protocol) {
                 uint8_t hdr[CONN_PROXY_MAX];
 
-                c->prox = conn__proxy_header(c, hdr);
+                c->brk.prox = conn__proxy_header(c, hdr);
         }
         send_syn(lw, c);
         c->syn_tries++;
@@ -219,9 +220,9 @@ void conn__failover(struct lb_worker *lw, struct conn *c)
  * the buffered client stream) copied to out. */
 static void replay_bytes(const struct conn *c, uint32_t off, uint8_t *out, uint32_t n)
 {
-        if (off < c->prox) {
+        if (off < c->brk.prox) {
                 uint8_t hdr[CONN_PROXY_MAX];
-                uint32_t k = c->prox - off < n ? c->prox - off : n;
+                uint32_t k = c->brk.prox - off < n ? c->brk.prox - off : n;
 
                 conn__proxy_header(c, hdr);
                 memcpy(out, hdr + off, k);
@@ -230,17 +231,18 @@ static void replay_bytes(const struct conn *c, uint32_t off, uint8_t *out, uint3
                 n -= k;
         }
         if (n)
-                memcpy(out, c->buf + (off - c->prox), n);
+                memcpy(out, c->buf + (off - c->brk.prox), n);
 }
 
 void conn__replay_push(struct lb_worker *lw, struct conn *c)
 {
-        uint32_t wnd_end = c->b_una + c->r_wnd, mss = c->r_mss;
+        uint32_t wnd_end = c->brk.t.snd_una + c->brk.t.snd_wnd, mss = c->brk.t.mss;
 
-        if (mss > c->c_mss)
-                mss = c->c_mss;
-        while (seq_lt(c->b_replay, c->b_end) || (c->b_fin && c->b_replay == c->b_end)) {
-                uint32_t n = c->b_end - c->b_replay;
+        if (mss > c->cli.t.mss)
+                mss = c->cli.t.mss;
+        while (seq_lt(c->brk.replay_nxt, c->brk.replay_end) ||
+               (c->brk.replay_fin && c->brk.replay_nxt == c->brk.replay_end)) {
+                uint32_t n = c->brk.replay_end - c->brk.replay_nxt;
                 struct tcp_out_hdr h;
                 struct frame_desc d;
                 uint8_t *buf;
@@ -248,31 +250,32 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
 
                 if (n > mss)
                         n = mss;
-                if (n && seq_le(wnd_end, c->b_replay)) {
+                if (n && seq_le(wnd_end, c->brk.replay_nxt)) {
                         /* window closed: one byte as a probe when nothing is in flight */
-                        if (c->b_replay != c->b_una)
+                        if (c->brk.replay_nxt != c->brk.t.snd_una)
                                 break;
                         n = 1;
-                } else if (n && seq_lt(wnd_end, c->b_replay + n)) {
-                        n = wnd_end - c->b_replay;
+                } else if (n && seq_lt(wnd_end, c->brk.replay_nxt + n)) {
+                        n = wnd_end - c->brk.replay_nxt;
                 }
-                fin = c->b_fin && c->b_replay + n == c->b_end;
+                fin = c->brk.replay_fin && c->brk.replay_nxt + n == c->brk.replay_end;
                 buf = lb__frame(lw, &d);
                 if (!buf)
                         break;
-                conn__broker_hdr(c, &h, c->b_replay);
-                replay_bytes(c, c->b_replay - c->b_isn - 1, buf + tcp_out__data_offset(&h), n);
-                lb__send(lw, c->b_port, &d,
+                conn__broker_hdr(c, &h, c->brk.replay_nxt);
+                replay_bytes(c, c->brk.replay_nxt - c->brk.t.iss - 1,
+                             buf + tcp_out__data_offset(&h), n);
+                lb__send(lw, c->brk.t.port, &d,
                          tcp_out__data(buf, UMEM_FRAME_SIZE, &h, buf + tcp_out__data_offset(&h), n,
                                        fin));
-                c->b_replay += n + (fin ? 1 : 0);
-                c->b_nxt = seq_max(c->b_nxt, c->b_replay);
+                c->brk.replay_nxt += n + (fin ? 1 : 0);
+                c->brk.t.snd_nxt = seq_max(c->brk.t.snd_nxt, c->brk.replay_nxt);
                 if (fin) {
                         c->fin_c2s = true;
                         break;
                 }
         }
-        if (seq_lt(c->b_una, c->b_end + (c->b_fin ? 1 : 0)) &&
+        if (seq_lt(c->brk.t.snd_una, c->brk.replay_end + (c->brk.replay_fin ? 1 : 0)) &&
             !timer__armed(&c->f.timer[CONN_T_RTO]))
                 conn__arm_rto(lw, c);
 }
@@ -283,8 +286,8 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
 void conn__replay_again(struct lb_worker *lw, struct conn *c)
 {
         STAT(lw, retransmits);
-        c->b_replay = c->b_una;
-        c->b_dupacks = 0;
+        c->brk.replay_nxt = c->brk.t.snd_una;
+        c->brk.dupacks = 0;
         conn__replay_push(lw, c);
 }
 
@@ -298,23 +301,23 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
 
         if (tcp_opts__parse(s->tcp, (size_t)(p->m.end - p->m.l4), &o))
                 memset(&o, 0, sizeof(o)), o.wscale = TCP_WSCALE_NONE;
-        c->r_isn = s->seq;
-        c->r_isn_set = true;
-        c->r_nxt = c->r_ack_max = s->seq + 1;
-        c->r_mss = o.mss_ok && o.mss ? o.mss : (c->f.broker.family == 4 ? 536 : 1220);
-        if (o.wscale != TCP_WSCALE_NONE && c->k_ws) {
-                c->r_ws = o.wscale;
-                c->b_ws = LB_WSCALE;
+        c->brk.t.irs = s->seq;
+        c->brk.synack_rcvd = true;
+        c->brk.t.rcv_nxt = c->brk.t.rcv_acked = s->seq + 1;
+        c->brk.t.mss = o.mss_ok && o.mss ? o.mss : (c->f.broker.family == 4 ? 536 : 1220);
+        if (o.wscale != TCP_WSCALE_NONE && c->cli.t.rcv_wscale) {
+                c->brk.t.snd_wscale = o.wscale;
+                c->brk.t.rcv_wscale = LB_WSCALE;
         }
-        c->r_sack = o.sack_ok && c->c_sack;
-        c->r_wnd = s->win; /* a SYN's window is never scaled */
-        c->b_una = s->ack;
-        c->b_end = c->b_isn + 1 + c->prox + c->buf_len;
-        c->d_c2s = c->b_isn + 1 + c->prox - (c->c_isn + 1);
-        c->consume = c->self_connack;
-        c->pre_pings = c->pings;
-        if (!c->consume)
-                c->d_s2c = conn__own_end(c) - (c->r_isn + 1);
+        c->brk.t.sack_ok = o.sack_ok && c->cli.t.sack_ok;
+        c->brk.t.snd_wnd = s->win; /* a SYN's window is never scaled */
+        c->brk.t.snd_una = s->ack;
+        c->brk.replay_end = c->brk.t.iss + 1 + c->brk.prox + c->buf_len;
+        c->off_c2s = c->brk.t.iss + 1 + c->brk.prox - (c->cli.t.irs + 1);
+        c->pre.consume = c->self_connack;
+        c->pre.pings = c->pings;
+        if (!c->pre.consume)
+                conn__map_s2c(c);
         c->f.state = CONN_SPLICED;
         c->rto_tries = 0;
         timer__cancel(&lw->wheel, &c->f.timer[CONN_T_RTO]);
@@ -331,21 +334,19 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
                    CONN_T_LIFE);
         /* the first replayed segment ACKs the SYN-ACK; with nothing to
          * replay (cannot happen: the CONNECT is there), a bare ACK */
-        if (c->b_end == c->b_replay && !c->b_fin)
+        if (c->brk.replay_end == c->brk.replay_nxt && !c->brk.replay_fin)
                 conn__send_broker_ack(lw, c);
         conn__replay_push(lw, c);
 }
 
-enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
+enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
         struct seg s;
 
-        if (c->f.state == CONN_SPLICED)
-                return lb__splice_s2c(lw, c, p);
-        if (c->f.state != CONN_CONNECTING || !c->syn_sent)
+        if (!c->brk.syn_sent)
                 return WORKER_DROP;
         seg__read(p, &s);
-        if (!(s.flags & TCP_OUT_ACK) || s.ack != c->b_isn + 1)
+        if (!(s.flags & TCP_OUT_ACK) || s.ack != c->brk.t.iss + 1)
                 return WORKER_DROP;
         if (s.flags & TCP_OUT_RST) {
                 conn__failover(lw, c);

@@ -145,22 +145,22 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
         budget__attach(lw, c, bucket);
         c->f.state = CONN_OPEN;
         c->plan = plan__get(plan);
-        memcpy(c->c_mac, p->data + 6, 6);
-        memcpy(c->l_mac, p->data, 6);
-        c->c_port = p->in_port;
-        c->c_nvlans = read_vlans(p, c->c_vlan_tpid, c->c_vlan_tci);
-        c->c_isn = s->seq - 1;
-        c->k_isn = s->ack - 1;
-        c->c_nxt = c->c_ack_max = s->seq;
-        c->k_nxt = c->k_una = s->ack;
+        memcpy(c->cli.t.peer_mac, p->data + 6, 6);
+        memcpy(c->cli.t.own_mac, p->data, 6);
+        c->cli.t.port = p->in_port;
+        c->cli.nvlans = read_vlans(p, c->cli.vlan_tpid, c->cli.vlan_tci);
+        c->cli.t.irs = s->seq - 1;
+        c->cli.t.iss = s->ack - 1;
+        c->cli.t.rcv_nxt = c->cli.t.rcv_acked = s->seq;
+        c->cli.t.snd_nxt = c->cli.t.snd_una = s->ack;
         /* what our SYN-ACK's window allowed (never scaled); it moves on as
          * the buffer and the budget allow (client_edge) */
-        c->c_edge = s->seq + (plan->buffer_bytes < 65535 ? plan->buffer_bytes : 65535);
-        c->c_mss = o->mss;
-        c->c_ws = o->wscale == TCP_WSCALE_NONE ? 0 : o->wscale;
-        c->k_ws = o->wscale == TCP_WSCALE_NONE ? 0 : LB_WSCALE;
-        c->c_sack = o->sack_ok;
-        c->c_rwnd = (uint32_t)s->win << c->c_ws;
+        c->cli.rcv_edge = s->seq + (plan->buffer_bytes < 65535 ? plan->buffer_bytes : 65535);
+        c->cli.t.mss = o->mss;
+        c->cli.t.snd_wscale = o->wscale == TCP_WSCALE_NONE ? 0 : o->wscale;
+        c->cli.t.rcv_wscale = o->wscale == TCP_WSCALE_NONE ? 0 : LB_WSCALE;
+        c->cli.t.sack_ok = o->sack_ok;
+        c->cli.t.snd_wnd = (uint32_t)s->win << c->cli.t.snd_wscale;
         c->pool = c->broker = c->will_pool = -1;
         c->last_ns = lw->now_ns;
         /* the CONNECT must fit the buffer whole (its fixed header is at
@@ -208,7 +208,7 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
         c = conn_new(lw, p, k, &s, &o, bucket);
         if (!c)
                 return WORKER_DROP;
-        return lb__client_segment(lw, c, p);
+        return conn__segment(lw, c, FLOW_LEG_CLIENT, p);
 }
 
 bool conn__own(struct conn *c, const uint8_t *b, uint8_t n)
@@ -229,16 +229,16 @@ static enum worker_verdict reply(struct lb_worker *lw, struct conn *c, struct wo
         struct tcp_out_hdr h;
         int len;
 
-        conn__client_hdr(c, &h, c->k_nxt);
-        n = seq_lt(c->k_nxt, own_end) ? own_end - c->k_nxt : 0;
+        conn__client_hdr(c, &h, c->cli.t.snd_nxt);
+        n = seq_lt(c->cli.t.snd_nxt, own_end) ? own_end - c->cli.t.snd_nxt : 0;
         len = tcp_out__data(p->data, frame_room(lw, p), &h, c->own + (c->own_len - n), n, fin);
         if (len < 0)
                 return WORKER_DROP;
-        c->k_nxt = seq_max(c->k_nxt, own_end + (fin ? 1 : 0));
+        c->cli.t.snd_nxt = seq_max(c->cli.t.snd_nxt, own_end + (fin ? 1 : 0));
         if (n || fin)
                 conn__arm_rto(lw, c);
         p->d.len = (uint32_t)len;
-        p->out_port = c->c_port;
+        p->out_port = c->cli.t.port;
         return WORKER_TX;
 }
 
@@ -249,10 +249,10 @@ static enum worker_verdict reply(struct lb_worker *lw, struct conn *c, struct wo
 static void client_edge(struct lb_worker *lw, const struct plan *plan, struct conn *c)
 {
         bool slowed;
-        uint32_t edge = c->c_nxt + budget__room(lw, plan, c, &slowed);
+        uint32_t edge = c->cli.t.rcv_nxt + budget__room(lw, plan, c, &slowed);
 
-        if (seq_lt(c->c_edge, edge))
-                c->c_edge = edge;
+        if (seq_lt(c->cli.rcv_edge, edge))
+                c->cli.rcv_edge = edge;
         if (slowed && !c->slowed) {
                 c->slowed = true;
                 STAT(lw, budget_slowed);
@@ -288,19 +288,17 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
         bool fin, answer = false;
         struct seg s;
 
-        if (c->f.state == CONN_SPLICED)
-                return lb__splice_c2s(lw, c, p);
         seg__read(p, &s);
         c->last_ns = lw->now_ns;
         if (s.flags & TCP_OUT_RST) {
                 /* RFC 5961 3.2: only an RST at the expected sequence number
                  * counts; one in the window draws a challenge ACK */
-                if (s.seq == c->c_nxt) {
+                if (s.seq == c->cli.t.rcv_nxt) {
                         conn__rst_broker(lw, c);
                         conn__end(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
                         return WORKER_DROP;
                 }
-                if (seq_lt(c->c_nxt, s.seq) && seq_lt(s.seq, c->c_edge)) {
+                if (seq_lt(c->cli.t.rcv_nxt, s.seq) && seq_lt(s.seq, c->cli.rcv_edge)) {
                         STAT(lw, rst_challenged);
                         return reply(lw, c, p, false);
                 }
@@ -311,36 +309,36 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
                 return reply(lw, c, p, false);
         if (!(s.flags & TCP_OUT_ACK))
                 return WORKER_DROP;
-        c->c_rwnd = (uint32_t)s.win << c->c_ws;
-        if (seq_in(s.ack, c->k_una, own_end)) {
-                c->k_una = s.ack;
+        c->cli.t.snd_wnd = (uint32_t)s.win << c->cli.t.snd_wscale;
+        if (seq_in(s.ack, c->cli.t.snd_una, own_end)) {
+                c->cli.t.snd_una = s.ack;
                 c->rto_tries = 0;
         }
         if (c->f.state == CONN_CLOSING) {
                 /* the client's FIN (in order) is ACKed, then we are done once
                  * ours is ACKed too */
-                if ((s.flags & TCP_OUT_FIN) && s.seq + s.len == c->c_nxt) {
-                        c->c_nxt++;
-                        c->c_ack_max = c->c_nxt;
+                if ((s.flags & TCP_OUT_FIN) && s.seq + s.len == c->cli.t.rcv_nxt) {
+                        c->cli.t.rcv_nxt++;
+                        c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
                         enum worker_verdict v;
 
-                        c->c_fin = true;
+                        c->cli.fin_rcvd = true;
                         v = reply(lw, c, p, false);
-                        if (c->k_una == own_end)
+                        if (c->cli.t.snd_una == own_end)
                                 conn__end(lw, c, c->verdict);
                         return v;
                 }
-                if (c->k_una == own_end && c->c_fin)
+                if (c->cli.t.snd_una == own_end && c->cli.fin_rcvd)
                         conn__end(lw, c, c->verdict);
                 return WORKER_DROP;
         }
         fin = s.flags & TCP_OUT_FIN;
         if (s.len || fin) {
                 answer = true;
-                if (seq_lt(c->c_nxt, s.seq)) {
+                if (seq_lt(c->cli.t.rcv_nxt, s.seq)) {
                         STAT(lw, out_of_order);
-                } else if (!c->c_fin) {
-                        uint32_t skip = c->c_nxt - s.seq, n = 0, old = c->buf_len;
+                } else if (!c->cli.fin_rcvd) {
+                        uint32_t skip = c->cli.t.rcv_nxt - s.seq, n = 0, old = c->buf_len;
 
                         if (skip < s.len) {
                                 bool slowed;
@@ -355,14 +353,14 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
                                         STAT(lw, window_full);
                                         n = 0;
                                 }
-                                c->c_nxt += n;
-                                c->c_ack_max = c->c_nxt;
+                                c->cli.t.rcv_nxt += n;
+                                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
                                 c->bytes_from_client += n;
                         }
                         if (fin && skip + n >= s.len) {
-                                c->c_nxt++;
-                                c->c_ack_max = c->c_nxt;
-                                c->c_fin = true;
+                                c->cli.t.rcv_nxt++;
+                                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
+                                c->cli.fin_rcvd = true;
                         }
                         if (n && !conn__parse(lw, c, c->buf + old, n))
                                 return WORKER_DROP; /* ended, or closing */
@@ -371,13 +369,13 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
                 }
         }
         client_edge(lw, plan, c);
-        if (c->c_fin && c->f.state == CONN_OPEN) {
+        if (c->cli.fin_rcvd && c->f.state == CONN_OPEN) {
                 conn__close_client(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
                 return WORKER_DROP;
         }
-        if (c->c_fin && c->f.state == CONN_CONNECTING)
-                c->b_fin = true;
-        if (answer || seq_lt(c->k_nxt, conn__own_end(c)))
+        if (c->cli.fin_rcvd && c->f.state == CONN_CONNECTING)
+                c->brk.replay_fin = true;
+        if (answer || seq_lt(c->cli.t.snd_nxt, conn__own_end(c)))
                 return reply(lw, c, p, false);
         return WORKER_DROP;
 }
@@ -400,9 +398,9 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
                 flow__remove_leg(lw->flows, &c->f, FLOW_LEG_BROKER);
         c->verdict = (uint8_t)v;
         c->f.state = CONN_CLOSING;
-        c->k_fin_sent = true;
-        conn__send_client(lw, c, c->k_nxt, true);
-        c->k_nxt = conn__own_end(c) + 1;
+        c->cli.fin_sent = true;
+        conn__send_client(lw, c, c->cli.t.snd_nxt, true);
+        c->cli.t.snd_nxt = conn__own_end(c) + 1;
         c->rto_tries = 0;
         conn__arm_rto(lw, c);
         /* a client that never answers our FIN gets an RST then (on_life) */

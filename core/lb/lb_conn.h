@@ -2,18 +2,28 @@
  * Inside the balancer (lb.h): one client connection and its broker leg, and
  * the functions the lb_*.c files share. Not an API: only core/lb/ files include it.
  *
- * Sequence spaces (all arithmetic modulo 2^32, compared with seq_lt & co):
- *   client -> us      client seq from c_isn + 1; we ACK up to c_ack_max
- *   us -> client      k_isn (the cookie) + 1 on: first our own bytes (a
- *                     self-answered CONNACK, PINGRESPs: own[0..own_len)),
- *                     then the broker's bytes after the prefix we consumed
- *   us -> broker      b_isn + 1 on: the PROXY header (prox bytes), then the
- *                     client's stream from its first byte
- *   broker -> us      r_isn + 1 on: its CONNACK (and the PINGRESPs answering
- *                     PINGREQs we answered already) consumed when we had
- *                     answered them, then everything forwarded
- * so that, once spliced, broker seq = client seq + d_c2s and client-leg seq
- * = broker seq + d_s2c.
+ * Four sequence spaces (all arithmetic modulo 2^32, compared with seq_lt &
+ * co), one per direction of each leg (struct tcp_half):
+ *   client -> us   cli.t.irs + 1 on; we ACK up to cli.t.rcv_acked
+ *   us -> client   cli.t.iss (the cookie) + 1 on: first our own bytes (a
+ *                  self-answered CONNACK, PINGRESPs: own[0..own_len), up to
+ *                  conn__own_end), then the broker's bytes after the prefix
+ *                  we consumed
+ *   us -> broker   brk.t.iss + 1 on: the PROXY header (brk.prox bytes), then
+ *                  the client's stream from its first byte
+ *   broker -> us   brk.t.irs + 1 on: its CONNACK (and the PINGRESPs answering
+ *                  PINGREQs we answered already), consumed when we had
+ *                  answered them (conn.pre), then everything forwarded
+ * Translation invariants, once spliced:
+ *   broker seq of a client byte = its client seq + off_c2s (set at the
+ *     broker's SYN-ACK: both streams start at their first byte);
+ *   client-leg seq of a broker byte = its broker seq + off_s2c, from the
+ *     moment conn__s2c_mapped: at the SYN-ACK when the client reads the
+ *     broker's own CONNACK, at the end of the consumed prefix otherwise
+ *     (our own bytes then stand in for the broker's prefix);
+ *   an ACK crosses with the other direction's offset subtracted, a SACK
+ *     block likewise (fix_sack), and is never lower than one already sent
+ *     (rcv_acked only grows).
  */
 #ifndef MQTTLB_CORE_LB_CONN_H
 #define MQTTLB_CORE_LB_CONN_H
@@ -63,26 +73,85 @@ struct leg_hdr {
         uint64_t tcp_delta; /* new addresses and ports minus the old (one's complement) */
 };
 
+/*
+ * One TCP connection the balancer is an end of, the fields named as Linux
+ * names a tcp_sock's: snd_* our side's sending, rcv_* our receiving. Both
+ * legs have one: the client leg (we play the server, from the SYN cookie
+ * on) and the broker leg (we play the client).
+ */
+struct tcp_half {
+        uint32_t iss;       /* our initial sequence number */
+        uint32_t snd_una;   /* client leg: oldest own byte not ACKed; broker leg: of our stream */
+        uint32_t snd_nxt;   /* the highest sequence number we sent, plus one (SND.MAX) */
+        uint32_t irs;       /* the peer's initial sequence number */
+        uint32_t rcv_nxt;   /* the next in-order peer byte seen */
+        uint32_t rcv_acked; /* the highest ACK we sent the peer (its RCV.NXT as far as we know) */
+        uint32_t snd_wnd;   /* the peer's receive window (bytes), from its last segment */
+        uint16_t mss;
+        uint8_t snd_wscale; /* the peer's shift count (its window fields), 0 when none */
+        uint8_t rcv_wscale; /* ours (the window fields we write), 0 when none */
+        bool sack_ok;
+        uint16_t port; /* index of the port its frames arrive on and leave by */
+        uint8_t own_mac[6], peer_mac[6];
+        struct leg_hdr hdr; /* spliced segments' headers toward this peer */
+};
+
+/* The client leg: a tcp_half, and what only it has. */
+struct conn_client {
+        struct tcp_half t;
+        uint32_t rcv_edge; /* right edge of the window last advertised to the client */
+        bool fin_rcvd;     /* the client's FIN is in (t.rcv_nxt counts it) */
+        bool fin_sent;     /* CLOSING: our FIN to the client */
+        uint8_t nvlans;
+        uint16_t vlan_tpid[TCP_OUT_VLANS], vlan_tci[TCP_OUT_VLANS];
+};
+
+/* The broker leg: a tcp_half, the replay of the client's bytes, the start
+ * of the broker's stream (its CONNACK) that we consume. */
+struct conn_broker {
+        struct tcp_half t;
+        uint32_t replay_nxt; /* the next replay byte to send (goes back on a retransmission) */
+        uint32_t replay_end; /* the end of the replay (PROXY header + buffered client bytes) */
+        bool replay_fin;     /* the replay ends with the client's FIN */
+        uint8_t dupacks;     /* duplicate ACKs of snd_una while replaying (RFC 5681 3.2) */
+        bool syn_sent;
+        bool synack_rcvd; /* irs is known */
+        uint8_t prox;     /* PROXY header bytes */
+};
+
+/* What the balancer reads of the start of the broker's stream: its CONNACK
+ * (the return code kept) and the PINGRESPs answering PINGREQs we answered
+ * already; consumed when we answered the client's CONNECT ourselves. */
+enum prefix_state {
+        PREFIX_CONNACK_TYPE,   /* the CONNACK's first byte */
+        PREFIX_CONNACK_LENGTH, /* its remaining length */
+        PREFIX_CONNACK_BODY,   /* flags, return / reason code, v5 properties */
+        PREFIX_PINGRESP_TYPE,  /* a PINGRESP's first byte */
+        PREFIX_PINGRESP_LENGTH,
+};
+
+struct conn_prefix {
+        bool consume;      /* drop the broker's CONNACK (+ pings PINGRESPs) */
+        bool done;         /* read to its end (or given up) */
+        uint8_t state;     /* enum prefix_state */
+        uint8_t vbytes;    /* remaining length bytes read */
+        uint8_t pings;     /* PINGRESPs still to consume */
+        uint32_t body;     /* CONNACK body bytes read */
+        uint32_t left;     /* CONNACK bytes left to skip */
+        uint32_t consumed; /* broker bytes consumed */
+};
+
 struct conn {
         struct flow f; /* f.client: client -> listener; f.broker: broker -> source */
+        struct conn_client cli;
+        struct conn_broker brk;
+        struct conn_prefix pre;
+        /* once spliced: broker seq = client seq + off_c2s, client-leg seq =
+         * broker seq + off_s2c (conn__s2c_mapped says when the second holds) */
+        uint32_t off_c2s, off_s2c;
+        bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
 
-        /* client leg */
-        uint8_t c_mac[6], l_mac[6]; /* client's MAC, ours (as its frames had them) */
-        uint16_t c_port;            /* port index the client's frames arrive on */
-        uint8_t c_nvlans;
-        uint16_t c_vlan_tpid[TCP_OUT_VLANS], c_vlan_tci[TCP_OUT_VLANS];
-        uint32_t c_isn, k_isn;
-        uint32_t c_nxt;     /* next in-order client byte (seq space of the client) */
-        uint32_t k_nxt;     /* next sequence number we send the client */
-        uint32_t c_ack_max; /* highest ACK sent to the client */
-        uint32_t k_una;     /* oldest own byte not ACKed by the client */
-        uint32_t c_edge;    /* right edge of the window last advertised to the client */
-        uint32_t c_rwnd;    /* the client's receive window (bytes), from its last segment */
-        uint16_t c_mss;
-        uint8_t c_ws, k_ws; /* shift counts; 0 when the client offered none */
-        bool c_sack;
-        bool c_fin;      /* the client's FIN is in (c_nxt counts it) */
-        bool k_fin_sent; /* CLOSING: our FIN to the client */
+        /* our own bytes to the client */
         uint8_t own_len;
         uint8_t own[CONN_OWN_MAX];
 
@@ -119,36 +188,7 @@ struct conn {
         uint8_t tried;                  /* brokers of the pool tried */
         uint8_t bound_at, verdict;
         uint8_t err, refusal;
-
-        /* broker leg */
-        uint16_t b_port;
-        uint8_t b_src_mac[6], b_dst_mac[6];
-        uint32_t b_isn, b_una, b_end; /* our stream to the broker; b_end: replay end */
-        uint32_t b_nxt;        /* the highest sequence sent to the broker, plus one (SND.MAX) */
-        uint32_t b_replay;     /* the next replay byte to send (goes back on a retransmission) */
-        uint8_t b_dupacks;     /* duplicate ACKs of b_una while replaying (RFC 5681 3.2) */
-        bool b_fin;            /* replay ends with the client's FIN */
-        uint32_t r_isn, r_nxt; /* broker stream, while consuming its prefix */
-        bool r_isn_set;        /* the broker's SYN-ACK came */
-        uint32_t r_ack_max;    /* highest ACK sent to the broker */
-        uint32_t r_wnd;        /* broker's window (bytes) from its last ACK */
-        uint16_t r_mss;
-        uint8_t r_ws, b_ws; /* shift counts in effect (0 when not negotiated) */
-        bool syn_sent;
-        bool r_sack;
-        uint8_t prox;          /* PROXY header bytes */
-        bool consume;          /* drop the broker's CONNACK (+ pings PINGRESPs) */
-        bool prefix_done;      /* the broker's CONNACK was read */
-        uint8_t pre_state;     /* prefix reader: header bytes seen */
-        uint8_t pre_vbytes;    /* remaining length bytes read */
-        uint32_t pre_body;     /* CONNACK body bytes read */
-        bool active_counted;   /* in the broker's active connections */
-        uint32_t pre_left;     /* CONNACK bytes left to skip */
-        uint32_t pre_consumed; /* broker bytes consumed */
-        uint8_t pre_pings;     /* PINGRESPs still to consume */
-        uint32_t d_c2s, d_s2c;
-        struct leg_hdr to_client, to_broker; /* spliced segments' headers */
-        bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
+        bool active_counted; /* in the broker's active connections */
 
         /* timers and accounting */
         uint8_t syn_tries, rto_tries;
@@ -267,14 +307,14 @@ static inline uint32_t seq_max(uint32_t a, uint32_t b)
  * client-leg sequence number after them, without our FIN. */
 static inline uint32_t conn__own_end(const struct conn *c)
 {
-        return c->k_isn + 1 + c->own_len;
+        return c->cli.t.iss + 1 + c->own_len;
 }
 
 /* The same with our FIN when we sent one (CLOSING): what the client must
  * ACK before the close is done. */
 static inline uint32_t conn__own_fin_end(const struct conn *c)
 {
-        return conn__own_end(c) + (c->k_fin_sent ? 1 : 0);
+        return conn__own_end(c) + (c->cli.fin_sent ? 1 : 0);
 }
 
 /* Whether broker-stream sequence numbers map onto the client leg yet
@@ -283,7 +323,15 @@ static inline uint32_t conn__own_fin_end(const struct conn *c)
  * when we answered it ourselves. */
 static inline bool conn__s2c_mapped(const struct conn *c)
 {
-        return c->prefix_done || !c->consume;
+        return c->pre.done || !c->pre.consume;
+}
+
+/* The client-leg offset of the broker's stream: its first byte not
+ * consumed (brk.t.irs + 1 + pre.consumed) goes right after our own bytes.
+ * Called once, when conn__s2c_mapped becomes true. */
+static inline void conn__map_s2c(struct conn *c)
+{
+        c->off_s2c = conn__own_end(c) - (c->brk.t.irs + 1 + c->pre.consumed);
 }
 
 /* A window of wnd bytes as its 16-bit field says it with a shift count. */
@@ -359,7 +407,8 @@ void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at
 uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
 void conn__connect(struct lb_worker *lw, struct conn *c);
 void conn__failover(struct lb_worker *lw, struct conn *c);
-enum worker_verdict lb__broker_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
+/* A segment of the broker leg while CONNECTING: its SYN-ACK (or RST). */
+enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 /* Sends replay bytes from b_replay while the broker's window allows. */
 void conn__replay_push(struct lb_worker *lw, struct conn *c);
 /* Sends the replay again from b_una (a timeout, three duplicate ACKs). */
@@ -390,6 +439,9 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
 enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 
 /* lb.c */
+/* A segment of a connection's leg, handed to what its state calls for. */
+enum worker_verdict conn__segment(struct lb_worker *lw, struct conn *c, enum flow_leg leg,
+                                  struct worker_pkt *p);
 void conn__arm_rto(struct lb_worker *lw, struct conn *c);
 void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
 /* The broker c is bound to in plan, or NULL. */

@@ -9,19 +9,19 @@ void conn__client_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq)
 
         memset(h, 0, sizeof(*h));
         h->family = k->family;
-        h->n_vlans = c->c_nvlans;
-        for (unsigned i = 0; i < c->c_nvlans; i++) {
-                h->vlan_tpid[i] = c->c_vlan_tpid[i];
-                h->vlan_tci[i] = c->c_vlan_tci[i];
+        h->n_vlans = c->cli.nvlans;
+        for (unsigned i = 0; i < c->cli.nvlans; i++) {
+                h->vlan_tpid[i] = c->cli.vlan_tpid[i];
+                h->vlan_tci[i] = c->cli.vlan_tci[i];
         }
-        memcpy(h->src_mac, c->l_mac, 6);
-        memcpy(h->dst_mac, c->c_mac, 6);
+        memcpy(h->src_mac, c->cli.t.own_mac, 6);
+        memcpy(h->dst_mac, c->cli.t.peer_mac, 6);
         memcpy(h->saddr, k->daddr, 16);
         memcpy(h->daddr, k->saddr, 16);
         h->sport = k->dport;
         h->dport = k->sport;
         h->seq = seq;
-        h->ack = c->c_ack_max;
+        h->ack = c->cli.t.rcv_acked;
         h->window = conn__client_window(c);
 }
 
@@ -31,21 +31,23 @@ void conn__broker_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq)
 
         memset(h, 0, sizeof(*h));
         h->family = k->family;
-        memcpy(h->src_mac, c->b_src_mac, 6);
-        memcpy(h->dst_mac, c->b_dst_mac, 6);
+        memcpy(h->src_mac, c->brk.t.own_mac, 6);
+        memcpy(h->dst_mac, c->brk.t.peer_mac, 6);
         memcpy(h->saddr, k->daddr, 16);
         memcpy(h->daddr, k->saddr, 16);
         h->sport = k->dport;
         h->dport = k->sport;
         h->seq = seq;
-        h->ack = c->r_ack_max;
-        h->window = window_field(c->c_rwnd, c->b_ws); /* what the client can take */
+        h->ack = c->brk.t.rcv_acked;
+        h->window =
+            window_field(c->cli.t.snd_wnd, c->brk.t.rcv_wscale); /* what the client can take */
 }
 
 uint16_t conn__client_window(const struct conn *c)
 {
-        return window_field(seq_lt(c->c_ack_max, c->c_edge) ? c->c_edge - c->c_ack_max : 0,
-                            c->k_ws);
+        return window_field(
+            seq_lt(c->cli.t.rcv_acked, c->cli.rcv_edge) ? c->cli.rcv_edge - c->cli.t.rcv_acked : 0,
+            c->cli.t.rcv_wscale);
 }
 
 uint8_t *lb__frame(struct lb_worker *lw, struct frame_desc *d)
@@ -85,9 +87,9 @@ void conn__send_client(struct lb_worker *lw, struct conn *c, uint32_t k_from, bo
         n = seq_lt(k_from, own_end) ? own_end - k_from : 0;
         if (n > c->own_len) /* never before our first own byte, whatever k_from says */
                 n = c->own_len;
-        lb__send(
-            lw, c->c_port, &d,
-            tcp_out__data(buf, UMEM_FRAME_SIZE, &h, c->own + (own_end - n - c->k_isn - 1), n, fin));
+        lb__send(lw, c->cli.t.port, &d,
+                 tcp_out__data(buf, UMEM_FRAME_SIZE, &h, c->own + (own_end - n - c->cli.t.iss - 1),
+                               n, fin));
 }
 
 void conn__send_broker_ack(struct lb_worker *lw, struct conn *c)
@@ -98,8 +100,8 @@ void conn__send_broker_ack(struct lb_worker *lw, struct conn *c)
 
         if (!buf)
                 return;
-        conn__broker_hdr(c, &h, c->b_nxt);
-        lb__send(lw, c->b_port, &d, tcp_out__ack(buf, UMEM_FRAME_SIZE, &h, NULL, 0));
+        conn__broker_hdr(c, &h, c->brk.t.snd_nxt);
+        lb__send(lw, c->brk.t.port, &d, tcp_out__ack(buf, UMEM_FRAME_SIZE, &h, NULL, 0));
 }
 
 void conn__rst_client(struct lb_worker *lw, struct conn *c)
@@ -116,9 +118,9 @@ void conn__rst_client(struct lb_worker *lw, struct conn *c)
          * lost, the client answers the RST with a challenge ACK; no state is
          * left by then, and the stray segment draws an RST at its own ACK
          * (reset_stray), which is exact. */
-        conn__client_hdr(c, &h, c->k_nxt);
+        conn__client_hdr(c, &h, c->cli.t.snd_nxt);
         STAT(lw, rst_sent);
-        lb__send(lw, c->c_port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, true));
+        lb__send(lw, c->cli.t.port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, true));
 }
 
 void conn__rst_broker(struct lb_worker *lw, struct conn *c)
@@ -132,7 +134,7 @@ void conn__rst_broker(struct lb_worker *lw, struct conn *c)
         buf = lb__frame(lw, &d);
         if (!buf)
                 return;
-        conn__broker_hdr(c, &h, seq_max(c->b_nxt, c->b_una));
+        conn__broker_hdr(c, &h, seq_max(c->brk.t.snd_nxt, c->brk.t.snd_una));
         STAT(lw, rst_sent);
-        lb__send(lw, c->b_port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, false));
+        lb__send(lw, c->brk.t.port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, false));
 }

@@ -333,71 +333,73 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
                  * forwarded to the client; the client's SND.NXT is c_nxt
                  * while its stream had no hole */
                 enum rst_check r =
-                    rst_check(s.seq, c->c_ack_max, c->c_nxt, !c->parse_dead,
-                              seq_lt(c->c_ack_max, c->c_edge) ? c->c_edge - c->c_ack_max : 0);
+                    rst_check(s.seq, c->cli.t.rcv_acked, c->cli.t.rcv_nxt, !c->parse_dead,
+                              seq_lt(c->cli.t.rcv_acked, c->cli.rcv_edge)
+                                  ? c->cli.rcv_edge - c->cli.t.rcv_acked
+                                  : 0);
 
                 if (!rst_accept(lw, r)) {
                         if (r == RST_CHALLENGE)
-                                conn__send_client(lw, c, c->k_nxt, false);
+                                conn__send_client(lw, c, c->cli.t.snd_nxt, false);
                         return WORKER_DROP;
                 }
         }
         c->last_ns = lw->now_ns;
         if (s.len && !rst) {
-                if (seq_le(s.seq, c->c_nxt) && seq_lt(c->c_nxt, s.seq + s.len)) {
-                        uint32_t off = c->c_nxt - s.seq, n = s.len - off;
+                if (seq_le(s.seq, c->cli.t.rcv_nxt) && seq_lt(c->cli.t.rcv_nxt, s.seq + s.len)) {
+                        uint32_t off = c->cli.t.rcv_nxt - s.seq, n = s.len - off;
 
-                        c->c_nxt += n;
+                        c->cli.t.rcv_nxt += n;
                         c->bytes_from_client += n;
                         if (!conn__parse(lw, c, s.payload + off, n))
                                 return WORKER_DROP; /* the misroute policy closed it */
-                } else if (seq_lt(c->c_nxt, s.seq)) {
+                } else if (seq_lt(c->cli.t.rcv_nxt, s.seq)) {
                         if (!c->parse_dead) {
                                 c->parse_dead = true;
                                 STAT(lw, parse_gaps);
                         }
-                        c->c_nxt = s.seq + s.len;
+                        c->cli.t.rcv_nxt = s.seq + s.len;
                 }
         }
         if (fin) {
                 c->fin_c2s = true;
-                if (seq_le(s.seq + s.len, c->c_nxt))
-                        c->c_nxt = seq_max(c->c_nxt, s.seq + s.len + 1);
+                if (seq_le(s.seq + s.len, c->cli.t.rcv_nxt))
+                        c->cli.t.rcv_nxt = seq_max(c->cli.t.rcv_nxt, s.seq + s.len + 1);
         }
         if (s.flags & TCP_OUT_ACK) {
-                c->c_rwnd = (uint32_t)s.win << c->c_ws;
+                c->cli.t.snd_wnd = (uint32_t)s.win << c->cli.t.snd_wscale;
                 /* our own bytes ACKed: some, or all of them by an ACK of
                  * the broker's bytes after them */
-                if (seq_in(s.ack, c->k_una, own_end))
-                        c->k_una = s.ack;
-                else if (seq_in(s.ack, own_end, c->k_nxt))
-                        c->k_una = own_end;
+                if (seq_in(s.ack, c->cli.t.snd_una, own_end))
+                        c->cli.t.snd_una = s.ack;
+                else if (seq_in(s.ack, own_end, c->cli.t.snd_nxt))
+                        c->cli.t.snd_una = own_end;
         }
-        seq_b = s.seq + c->d_c2s;
-        ack_b = c->r_ack_max;
+        seq_b = s.seq + c->off_c2s;
+        ack_b = c->brk.t.rcv_acked;
         if (conn__s2c_mapped(c)) {
-                uint32_t a = s.ack - c->d_s2c;
+                uint32_t a = s.ack - c->off_s2c;
 
                 if (seq_lt(ack_b, a))
                         ack_b = a;
         }
-        c->r_ack_max = ack_b;
-        edge_b = s.ack + c->c_rwnd - c->d_s2c;
-        c->b_nxt = seq_max(c->b_nxt, seq_b + s.len + (fin ? 1 : 0));
+        c->brk.t.rcv_acked = ack_b;
+        edge_b = s.ack + c->cli.t.snd_wnd - c->off_s2c;
+        c->brk.t.snd_nxt = seq_max(c->brk.t.snd_nxt, seq_b + s.len + (fin ? 1 : 0));
         if (!conn__s2c_mapped(c)) /* no mapping yet: the client's window as is */
-                win = window_field(c->c_rwnd, c->b_ws);
+                win = window_field(c->cli.t.snd_wnd, c->brk.t.rcv_wscale);
         else
-                win = window_field(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->b_ws);
-        if (fast_ok(p, &c->to_broker, false)) {
-                rewrite_fast(lw, p, &c->to_broker, seq_b, ack_b, win);
+                win = window_field(seq_lt(ack_b, edge_b) ? edge_b - ack_b : 0, c->brk.t.rcv_wscale);
+        if (fast_ok(p, &c->brk.t.hdr, false)) {
+                rewrite_fast(lw, p, &c->brk.t.hdr, seq_b, ack_b, win);
         } else {
                 conn__broker_hdr(c, &h, seq_b);
                 h.ack = ack_b;
                 h.window = win;
-                rewrite(lw, p, &h, c->d_s2c, c->r_sack && conn__s2c_mapped(c), false,
-                        &c->to_broker);
+                rewrite(lw, p, &h, c->off_s2c, c->brk.t.sack_ok && conn__s2c_mapped(c), false,
+                        &c->brk.t.hdr);
         }
-        p->out_port = c->b_port;
+        p->out_port = c->brk.t.port;
         if (rst)
                 conn__end(lw, c, LB_VERDICT_SPLICED);
         else
@@ -413,50 +415,51 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
  */
 static uint32_t prefix_read(struct conn *c, const uint8_t *b, uint32_t n)
 {
+        struct conn_prefix *pre = &c->pre;
         uint32_t i = 0;
 
-        for (; i < n && !c->prefix_done; i++) {
+        for (; i < n && !pre->done; i++) {
                 uint8_t x = b[i];
 
-                switch (c->pre_state) {
-                case 0: /* fixed header: CONNACK */
-                        if (x != 0x20) {
-                                c->prefix_done = true;
+                switch ((enum prefix_state)pre->state) {
+                case PREFIX_CONNACK_TYPE: /* 3.1.1 / 5.0 §3.2.1: type 2, flags 0 */
+                        if (x != MQTT_CONNACK << 4) {
+                                pre->done = true;
                                 return i;
                         }
-                        c->pre_state = 1;
+                        pre->state = PREFIX_CONNACK_LENGTH;
                         break;
-                case 1: /* remaining length */
-                        c->pre_left |= (uint32_t)(x & 0x7f) << (7 * c->pre_vbytes++);
+                case PREFIX_CONNACK_LENGTH: /* a variable byte integer (§1.5.5) */
+                        pre->left |= (uint32_t)(x & 0x7f) << (7 * pre->vbytes++);
                         if (!(x & 0x80))
-                                c->pre_state = c->pre_left ? 2 : 3;
-                        else if (c->pre_vbytes == 4)
-                                c->prefix_done = true;
+                                pre->state = pre->left ? PREFIX_CONNACK_BODY : PREFIX_PINGRESP_TYPE;
+                        else if (pre->vbytes == 4)
+                                pre->done = true;
                         break;
-                case 2: /* body: flags, return/reason code, v5 properties */
-                        if (c->pre_body++ == 1)
+                case PREFIX_CONNACK_BODY: /* flags, return / reason code, v5 properties */
+                        if (pre->body++ == 1)
                                 c->refusal = x;
-                        if (!--c->pre_left)
-                                c->pre_state = 3;
+                        if (!--pre->left)
+                                pre->state = PREFIX_PINGRESP_TYPE;
                         break;
-                case 3: /* PINGRESP's first byte */
-                        if (x != 0xd0) {
-                                c->prefix_done = true;
+                case PREFIX_PINGRESP_TYPE: /* §3.13: type 13, flags 0, length 0 */
+                        if (x != MQTT_PINGRESP << 4) {
+                                pre->done = true;
                                 return i;
                         }
-                        c->pre_state = 4;
+                        pre->state = PREFIX_PINGRESP_LENGTH;
                         break;
-                case 4:
+                case PREFIX_PINGRESP_LENGTH:
                         if (x != 0x00) {
-                                c->prefix_done = true;
+                                pre->done = true;
                                 return i;
                         }
-                        c->pre_pings--;
-                        c->pre_state = 3;
+                        pre->pings--;
+                        pre->state = PREFIX_PINGRESP_TYPE;
                         break;
                 }
-                if (c->pre_state == 3 && !c->pre_pings)
-                        c->prefix_done = true;
+                if (pre->state == PREFIX_PINGRESP_TYPE && !pre->pings)
+                        pre->done = true;
         }
         return i;
 }
@@ -511,16 +514,16 @@ static void refused(struct lb_worker *lw, struct conn *c)
  * ACKs (RFC 5681 3.2; the broker's RTO would be slower). */
 static void broker_acked(struct lb_worker *lw, struct conn *c, const struct seg *s)
 {
-        if (seq_in(s->ack, c->b_una, c->b_nxt)) {
-                c->b_una = s->ack;
+        if (seq_in(s->ack, c->brk.t.snd_una, c->brk.t.snd_nxt)) {
+                c->brk.t.snd_una = s->ack;
                 c->rto_tries = 0;
-                c->b_dupacks = 0;
-        } else if (c->buf && s->ack == c->b_una && !s->len && !(s->flags & TCP_OUT_FIN) &&
-                   seq_lt(c->b_una, c->b_replay) && ++c->b_dupacks == 3) {
+                c->brk.dupacks = 0;
+        } else if (c->buf && s->ack == c->brk.t.snd_una && !s->len && !(s->flags & TCP_OUT_FIN) &&
+                   seq_lt(c->brk.t.snd_una, c->brk.replay_nxt) && ++c->brk.dupacks == 3) {
                 conn__replay_again(lw, c);
         }
-        c->r_wnd = (uint32_t)s->win << c->r_ws;
-        if (c->buf && seq_le(c->b_end + (c->b_fin ? 1 : 0), c->b_una)) {
+        c->brk.t.snd_wnd = (uint32_t)s->win << c->brk.t.snd_wscale;
+        if (c->buf && seq_le(c->brk.replay_end + (c->brk.replay_fin ? 1 : 0), c->brk.t.snd_una)) {
                 free(c->buf); /* replayed and ACKed: the broker has it all */
                 c->buf = NULL;
                 c->buf_cap = 0;
@@ -533,7 +536,8 @@ static void broker_acked(struct lb_worker *lw, struct conn *c, const struct seg 
 
 enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
-        uint32_t off = 0, seq_c, ack_c, edge_c, old_ack = c->c_ack_max, old_edge = c->c_edge;
+        uint32_t off = 0, seq_c, ack_c, edge_c, old_ack = c->cli.t.rcv_acked,
+                 old_edge = c->cli.rcv_edge;
         struct tcp_out_hdr h;
         bool fin, rst;
         struct seg s;
@@ -550,8 +554,9 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         if (rst) {
                 /* the client's RCV.NXT in broker space is r_ack_max; the
                  * broker's SND.NXT, what we forwarded of its stream */
-                enum rst_check r = rst_check(s.seq, c->r_ack_max, c->k_nxt - c->d_s2c,
-                                             conn__s2c_mapped(c), c->c_rwnd);
+                enum rst_check r =
+                    rst_check(s.seq, c->brk.t.rcv_acked, c->cli.t.snd_nxt - c->off_s2c,
+                              conn__s2c_mapped(c), c->cli.t.snd_wnd);
 
                 if (!rst_accept(lw, r)) {
                         if (r == RST_CHALLENGE)
@@ -562,33 +567,33 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                 broker_acked(lw, c, &s);
         }
         c->last_ns = lw->now_ns;
-        if (!c->prefix_done && !rst && (s.len || fin)) {
-                if (c->consume) {
-                        uint32_t skip = c->r_nxt - s.seq, used;
+        if (!c->pre.done && !rst && (s.len || fin)) {
+                if (c->pre.consume) {
+                        uint32_t skip = c->brk.t.rcv_nxt - s.seq, used;
 
-                        if (seq_lt(c->r_nxt, s.seq) || (skip >= s.len && !fin)) {
+                        if (seq_lt(c->brk.t.rcv_nxt, s.seq) || (skip >= s.len && !fin)) {
                                 conn__send_broker_ack(lw, c);
                                 return WORKER_DROP; /* out of order, or old */
                         }
                         used = skip < s.len ? prefix_read(c, s.payload + skip, s.len - skip) : 0;
-                        c->r_nxt += used;
-                        c->pre_consumed += used;
-                        c->r_ack_max = c->r_nxt;
+                        c->brk.t.rcv_nxt += used;
+                        c->pre.consumed += used;
+                        c->brk.t.rcv_acked = c->brk.t.rcv_nxt;
                         off = skip + used;
-                        if (c->prefix_done)
-                                c->d_s2c = conn__own_end(c) - (c->r_isn + 1 + c->pre_consumed);
-                } else if (s.seq == c->r_nxt) {
+                        if (c->pre.done)
+                                conn__map_s2c(c);
+                } else if (s.seq == c->brk.t.rcv_nxt) {
                         if (c->version == MQTT_V5)
                                 learn_alias_max(c, s.payload, s.len);
-                        c->r_nxt += prefix_read(c, s.payload, s.len);
+                        c->brk.t.rcv_nxt += prefix_read(c, s.payload, s.len);
                 } else {
-                        c->prefix_done = true; /* only observing: give up */
+                        c->pre.done = true; /* only observing: give up */
                 }
-                if (c->prefix_done && c->refusal && c->consume) {
+                if (c->pre.done && c->refusal && c->pre.consume) {
                         refused(lw, c);
                         return WORKER_DROP;
                 }
-                if (c->consume && (!c->prefix_done || (off >= s.len && !fin))) {
+                if (c->pre.consume && (!c->pre.done || (off >= s.len && !fin))) {
                         conn__send_broker_ack(lw, c);
                         return WORKER_DROP;
                 }
@@ -597,38 +602,39 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                 trim_front(p, &s, off < s.len ? off : s.len);
         /* before the mapping is known only pure ACKs get here: they go at
          * the client's next sequence number */
-        seq_c = conn__s2c_mapped(c) ? s.seq + c->d_s2c : c->k_nxt;
-        ack_c = c->c_ack_max;
+        seq_c = conn__s2c_mapped(c) ? s.seq + c->off_s2c : c->cli.t.snd_nxt;
+        ack_c = c->cli.t.rcv_acked;
         if (s.flags & TCP_OUT_ACK) {
-                uint32_t a = s.ack - c->d_c2s;
+                uint32_t a = s.ack - c->off_c2s;
 
                 if (seq_lt(ack_c, a))
                         ack_c = a;
         }
-        c->c_ack_max = ack_c;
-        edge_c = s.ack + c->r_wnd - c->d_c2s;
-        if (seq_lt(c->c_edge, edge_c) || c->buf == NULL)
-                c->c_edge = edge_c;
+        c->cli.t.rcv_acked = ack_c;
+        edge_c = s.ack + c->brk.t.snd_wnd - c->off_c2s;
+        if (seq_lt(c->cli.rcv_edge, edge_c) || c->buf == NULL)
+                c->cli.rcv_edge = edge_c;
         /* A pure ACK below what we ACKed the client ourselves ACKs replayed
          * bytes only: the client had them ACKed long ago and learns nothing
          * from it (a window that grew is still news). Any other pure ACK
          * goes through, duplicates above all: they are the client's fast
          * retransmit, and an ACK whose original was lost is repeated only
          * by them (DESIGN.md "The splice must be invisible to TCP"). */
-        if (!s.len && !fin && !rst && seq_lt(s.ack - c->d_c2s, old_ack) && c->c_edge == old_edge)
+        if (!s.len && !fin && !rst && seq_lt(s.ack - c->off_c2s, old_ack) &&
+            c->cli.rcv_edge == old_edge)
                 return WORKER_DROP;
         if (fin)
                 c->fin_s2c = true;
-        c->k_nxt = seq_max(c->k_nxt, seq_c + s.len + (fin ? 1 : 0));
-        if (fast_ok(p, &c->to_client, off != 0)) {
-                rewrite_fast(lw, p, &c->to_client, seq_c, ack_c, conn__client_window(c));
+        c->cli.t.snd_nxt = seq_max(c->cli.t.snd_nxt, seq_c + s.len + (fin ? 1 : 0));
+        if (fast_ok(p, &c->cli.t.hdr, off != 0)) {
+                rewrite_fast(lw, p, &c->cli.t.hdr, seq_c, ack_c, conn__client_window(c));
         } else {
                 conn__client_hdr(c, &h, seq_c);
                 h.ack = ack_c;
                 h.window = conn__client_window(c);
-                rewrite(lw, p, &h, c->d_c2s, c->c_sack, off != 0, &c->to_client);
+                rewrite(lw, p, &h, c->off_c2s, c->cli.t.sack_ok, off != 0, &c->cli.t.hdr);
         }
-        p->out_port = c->c_port;
+        p->out_port = c->cli.t.port;
         if (rst)
                 conn__end(lw, c, c->refusal ? LB_VERDICT_REFUSED : LB_VERDICT_SPLICED);
         else
