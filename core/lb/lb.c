@@ -394,7 +394,7 @@ static void on_life(struct lb_worker *lw, struct conn *c)
                 }
                 return;
         case CONN_SPLICED:
-                if (c->fin_c2s && c->fin_s2c) {
+                if (conn__fins_acked(c)) {
                         conn__end(lw, c, LB_VERDICT_SPLICED);
                         return;
                 }

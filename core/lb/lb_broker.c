@@ -272,6 +272,7 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
                 c->brk.t.snd_nxt = seq_max(c->brk.t.snd_nxt, c->brk.replay_nxt);
                 if (fin) {
                         c->fin_c2s = true;
+                        c->fin_c2s_end = c->brk.replay_nxt;
                         break;
                 }
         }

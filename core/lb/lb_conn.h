@@ -150,6 +150,8 @@ struct conn {
          * broker seq + off_s2c (conn__s2c_mapped says when the second holds) */
         uint32_t off_c2s, off_s2c;
         bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
+        uint32_t fin_c2s_end;  /* broker-space sequence after the client's FIN */
+        uint32_t fin_s2c_end;  /* broker-space sequence after the broker's FIN */
 
         /* our own bytes to the client */
         uint8_t own_len;
@@ -332,6 +334,16 @@ static inline bool conn__s2c_mapped(const struct conn *c)
 static inline void conn__map_s2c(struct conn *c)
 {
         c->off_s2c = conn__own_end(c) - (c->brk.t.irs + 1 + c->pre.consumed);
+}
+
+/* Both FINs are in and each was ACKed by its receiver: the splice is over
+ * but for late retransmissions (the linger). Seen is not enough: a slow
+ * reader may not have ACKed the broker's last bytes and FIN yet, and the
+ * broker retransmits them until it does. */
+static inline bool conn__fins_acked(const struct conn *c)
+{
+        return c->fin_c2s && c->fin_s2c && seq_le(c->fin_c2s_end, c->brk.t.snd_una) &&
+               seq_le(c->fin_s2c_end, c->brk.t.rcv_acked);
 }
 
 /* A window of wnd bytes as its 16-bit field says it with a shift count. */

@@ -18,10 +18,11 @@
 /*
  * The SACK option of a segment crossing to the other leg (RFC 2018 3): both
  * edges of every block moved by -delta into the receiver's sequence space.
- * A block the receiver cannot use is taken out: one whose left edge is
- * before lo (the ACK the segment carries in the receiver's space: a D-SACK
- * (RFC 2883) or a block over bytes the balancer acknowledged itself, which
- * the receiver never had outstanding) or whose edges are inverted. The kept
+ * A block the receiver cannot use is taken out: one whose left edge is not
+ * after lo (the ACK the segment carries in the receiver's space: a D-SACK
+ * (RFC 2883), a block over bytes the balancer acknowledged itself, which the
+ * receiver never had outstanding, or one starting at the ACK, which Linux's
+ * tcp_is_sackblock_valid discards) or whose edges are inverted. The kept
  * blocks move to the front of the option, its length shrinks, NOPs fill the
  * rest; with no block left, or when the receiver did not negotiate SACK,
  * the whole option becomes NOPs. Options are few and rare: a plain walk.
@@ -48,7 +49,7 @@ static void fix_sack(uint8_t *opt, uint32_t len, uint32_t delta, bool keep, uint
                                 uint32_t l = packet__be32(opt + b) - delta;
                                 uint32_t r = packet__be32(opt + b + 4) - delta;
 
-                                if (seq_lt(l, lo) || !seq_lt(l, r))
+                                if (!seq_lt(lo, l) || !seq_lt(l, r))
                                         continue;
                                 packet__put32(opt + out, l);
                                 packet__put32(opt + out + 4, r);
@@ -279,7 +280,7 @@ static bool fast_ok(const struct worker_pkt *p, const struct leg_hdr *lh, bool f
 
 static void maybe_linger(struct lb_worker *lw, struct conn *c)
 {
-        if (c->fin_c2s && c->fin_s2c)
+        if (conn__fins_acked(c))
                 timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + CONN_LINGER_NS,
                            CONN_T_LIFE);
 }
@@ -376,6 +377,13 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
                         c->cli.t.snd_una = own_end;
         }
         seq_b = s.seq + c->off_c2s;
+        /* an RST goes at what we sent the broker: its RCV.NXT once that
+         * arrives (client bytes forwarded after the one the client's RST
+         * was exact for would leave the translated one behind it) */
+        if (rst)
+                seq_b = seq_max(seq_b, c->brk.t.snd_nxt);
+        if (fin)
+                c->fin_c2s_end = seq_b + s.len + 1;
         ack_b = c->brk.t.rcv_acked;
         if (conn__s2c_mapped(c)) {
                 uint32_t a = s.ack - c->off_s2c;
@@ -565,6 +573,7 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                 }
         } else {
                 broker_acked(lw, c, &s);
+                maybe_linger(lw, c); /* the ACK of the client's FIN may end it */
         }
         c->last_ns = lw->now_ns;
         if (!c->pre.done && !rst && (s.len || fin)) {
@@ -603,6 +612,8 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         /* before the mapping is known only pure ACKs get here: they go at
          * the client's next sequence number */
         seq_c = conn__s2c_mapped(c) ? s.seq + c->off_s2c : c->cli.t.snd_nxt;
+        if (rst) /* at what we sent the client, as toward the broker */
+                seq_c = seq_max(seq_c, c->cli.t.snd_nxt);
         ack_c = c->cli.t.rcv_acked;
         if (s.flags & TCP_OUT_ACK) {
                 uint32_t a = s.ack - c->off_c2s;
@@ -623,8 +634,10 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         if (!s.len && !fin && !rst && seq_lt(s.ack - c->off_c2s, old_ack) &&
             c->cli.rcv_edge == old_edge)
                 return WORKER_DROP;
-        if (fin)
+        if (fin) {
                 c->fin_s2c = true;
+                c->fin_s2c_end = s.seq + s.len + 1;
+        }
         c->cli.t.snd_nxt = seq_max(c->cli.t.snd_nxt, seq_c + s.len + (fin ? 1 : 0));
         if (fast_ok(p, &c->cli.t.hdr, off != 0)) {
                 rewrite_fast(lw, p, &c->cli.t.hdr, seq_c, ack_c, conn__client_window(c));

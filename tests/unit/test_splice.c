@@ -873,6 +873,117 @@ static void test_all_sources_used(void **state)
         assert_int_equal(lbh__close(s.h), 0);
 }
 
+/* Found by sim.splice (seeds 3, 11, 12): a SACK block starting at the ACK
+ * (Linux discards it) is taken out. */
+static void test_sack_at_ack_removed(void **state)
+{
+        static const uint8_t pub[] = {0x30, 0x06, 0x00, 0x01, 'a', 'h', 'e', 'y'};
+        struct sp s;
+        uint32_t seg0, d;
+        struct tcp_sack_block blk;
+
+        (void)state;
+        open_conn(&s, CONFIG, &FAR);
+        d = b2c(&s);
+        seg0 = s.b_nxt;
+        for (int i = 0; i < 2; i++) {
+                send_b(&s, TCP_OUT_ACK, s.b_nxt, s.b_rcv, 1000, pub, sizeof(pub), NULL, 0);
+                s.b_nxt += sizeof(pub);
+        }
+        run(&s, MS);
+        blk = (struct tcp_sack_block){seg0 + d, seg0 + sizeof(pub) + d};
+        send_c(&s, TCP_OUT_ACK, s.c_nxt, seg0 + d, NULL, 0, &blk, 1);
+        run(&s, MS);
+        assert_non_null(nth(&s, false, 0));
+        assert_int_equal(nth(&s, false, 0)->nsack, 0);
+        close_conn(&s);
+}
+
+/* Found by sim.splice (seed 9): a later segment of a good client overtakes
+ * its first; its cookie cannot be checked without the ISN the first
+ * carries: dropped, not reset; the first makes the connection. */
+static void test_overtaking_segment_not_reset(void **state)
+{
+        struct sp s;
+        char err[256];
+
+        (void)state;
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(lbh__open(&s.h, &(struct lbh_cfg){.yaml = CONFIG}, err, sizeof(err)), 0);
+        s.c_ws = 7;
+        s.cli = (struct lbh_peer){.family = 4,
+                                  .addr = {10, 10, 0, 1},
+                                  .to = {10, 10, 0, 100},
+                                  .port = 40000,
+                                  .to_port = 1883};
+        s.t = 1000 * MS;
+        send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
+        run(&s, MS);
+        s.c_rcv = nth(&s, true, 0)->seq + 1;
+        /* the second segment (PUBLISH) first, then a pure ACK after it */
+        send_c(&s, TCP_OUT_ACK, 1001 + sizeof(CONNECT), s.c_rcv, PUBLISH, sizeof(PUBLISH), NULL, 0);
+        send_c(&s, TCP_OUT_ACK, 1001 + sizeof(CONNECT) + sizeof(PUBLISH), s.c_rcv, NULL, 0, NULL,
+               0);
+        run(&s, MS);
+        assert_int_equal(s.h->nout, 0);
+        assert_int_equal(lbh__connections(s.h), 0);
+        /* the first one comes again: the connection is made, nothing reset */
+        send_c(&s, TCP_OUT_ACK, 1001, s.c_rcv, CONNECT, sizeof(CONNECT), NULL, 0);
+        run(&s, MS);
+        assert_int_equal(lbh__connections(s.h), 1);
+        for (unsigned i = 0; nth(&s, true, i); i++)
+                assert_false(nth(&s, true, i)->flags & TCP_OUT_RST);
+        assert_int_equal(lbh__close(s.h), 0);
+}
+
+/* Found by sim.splice (seed 1563): both FINs seen but the broker's last
+ * bytes and FIN not yet ACKed by a slow client: the connection is kept
+ * (the broker retransmits them) until they are, then lingers. */
+static void test_linger_after_fins_acked(void **state)
+{
+        static const uint8_t pub[] = {0x30, 0x06, 0x00, 0x01, 'a', 'h', 'e', 'y'};
+        struct sp s;
+
+        (void)state;
+        open_conn(&s, CONFIG, &WRAP);
+        send_b(&s, TCP_OUT_ACK | TCP_OUT_FIN, s.b_nxt, s.b_rcv, 1000, pub, sizeof(pub), NULL, 0);
+        s.b_nxt += sizeof(pub) + 1;
+        run(&s, MS);
+        /* the client closes too, ACKing nothing of it yet */
+        send_c(&s, TCP_OUT_ACK | TCP_OUT_FIN, s.c_nxt, s.c_rcv, NULL, 0, NULL, 0);
+        s.c_nxt++;
+        run(&s, MS);
+        send_b(&s, TCP_OUT_ACK, s.b_nxt, s.b_rcv + 1, 1000, NULL, 0, NULL, 0); /* its FIN ACKed */
+        run(&s, MS);
+        run(&s, 3000 * MS);
+        assert_int_equal(lbh__connections(s.h), 1); /* 3 s on: still there */
+        send_c(&s, TCP_OUT_ACK, s.c_nxt, s.c_rcv + sizeof(pub) + 1, NULL, 0, NULL, 0);
+        run(&s, MS);
+        run(&s, 2500 * MS); /* the linger */
+        assert_int_equal(lbh__connections(s.h), 0);
+        close_conn(&s);
+}
+
+/* Found by sim.splice: a SYN-ACK to a broker leg the balancer gave up on
+ * draws <SEQ=SEG.ACK><CTL=RST> (RFC 9293 3.10.7.1), not a seq-0 RST the
+ * broker would drop. */
+static void test_stray_synack_reset(void **state)
+{
+        struct sp s;
+        const struct lbh_frame *f;
+
+        (void)state;
+        open_conn(&s, CONFIG, &FAR);
+        s.brk.to_port = (uint16_t)(s.brk.to_port + 1); /* a port of no leg */
+        send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 424242, 777777, 65535, NULL, 0, NULL, 0);
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_RST);
+        assert_int_equal(f->seq, 777777);
+        close_conn(&s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -890,6 +1001,10 @@ int main(void)
             cmocka_unit_test(test_window_update),
             cmocka_unit_test(test_stray_broker_segment_reset),
             cmocka_unit_test(test_all_sources_used),
+            cmocka_unit_test(test_sack_at_ack_removed),
+            cmocka_unit_test(test_overtaking_segment_not_reset),
+            cmocka_unit_test(test_linger_after_fins_acked),
+            cmocka_unit_test(test_stray_synack_reset),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
