@@ -117,6 +117,9 @@ else
   CONTENDERS=("${CONTENDERS_ALL[@]}")
 fi
 
+# a fresh machine gets what the benchmark needs, as the README's commands do
+"$BENCH_DIR/../scripts/install-deps.sh" --bench ||
+  die "could not install the benchmark's packages (scripts/install-deps.sh --bench)"
 for tool in ip ethtool ss timeout taskset mosquitto jq gnuplot cmake /usr/sbin/haproxy /usr/sbin/nginx "$PY"; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found"
 done

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs (apt-get) the Debian 12 packages mqttlb's build, tests and demo use,
-# only those missing. Idempotent; needs root.
+# only those missing; with --bench also what bench/run.sh compares against
+# and plots with (HAProxy, NGINX with its stream module, gnuplot, bc).
+# Idempotent; needs root.
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,9 @@ packages=(
   iproute2 iputils-ping ethtool nftables tcpdump
   mosquitto mosquitto-clients python3-paho-mqtt python3-scapy jq nodejs
 )
+if [ "${1:-}" = --bench ]; then
+  packages+=(haproxy nginx-light libnginx-mod-stream gnuplot-nox bc)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
