@@ -125,6 +125,8 @@ struct lb_cfg {
         X(rst_sent, "RSTs the balancer sent")                                                  \
         X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)")      \
         X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                          \
+        X(insane_segments,                                                                     \
+          "spliced segments no endpoint could send (seq or ACK 2^30 off), dropped")            \
         X(stray_reset, "segments to a source address and no connection, answered by RST")      \
         X(buffer_held, "heap bytes the worker's connections hold now (buffers, parsers, ids)") \
         X(budget_slowed, "connections whose window the buffer budget held below their buffer") \

@@ -238,6 +238,10 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c)
 {
         uint32_t wnd_end = c->brk.t.snd_una + c->brk.t.snd_wnd, mss = c->brk.t.mss;
 
+        /* the cursor within the replay, or nothing to send from the buffer */
+        if (!seq_in(c->brk.replay_nxt, c->brk.t.iss, c->brk.replay_end + 1))
+                return;
+
         if (mss > c->cli.t.mss)
                 mss = c->cli.t.mss;
         while (seq_lt(c->brk.replay_nxt, c->brk.replay_end) ||

@@ -423,7 +423,7 @@ void conn__failover(struct lb_worker *lw, struct conn *c);
 enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 /* Sends replay bytes from b_replay while the broker's window allows. */
 void conn__replay_push(struct lb_worker *lw, struct conn *c);
-/* Sends the replay again from b_una (a timeout, three duplicate ACKs). */
+/* Sends the replay again from brk.t.snd_una (a timeout, three duplicate ACKs). */
 void conn__replay_again(struct lb_worker *lw, struct conn *c);
 
 /* lb_budget.c: the worker's memory budget and the per-source limit. */

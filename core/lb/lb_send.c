@@ -114,7 +114,7 @@ void conn__rst_client(struct lb_worker *lw, struct conn *c)
                 return;
         /* RFC 5961 3.2: the client accepts only an RST at its RCV.NXT, which
          * is everything we sent it (own bytes, our FIN, the broker's bytes
-         * translated): k_nxt. Should some of that still be in flight and be
+         * translated): cli.t.snd_nxt. Should some of that still be in flight and be
          * lost, the client answers the RST with a challenge ACK; no state is
          * left by then, and the stray segment draws an RST at its own ACK
          * (reset_stray), which is exact. */

@@ -316,6 +316,23 @@ static bool rst_accept(struct lb_worker *lw, enum rst_check r)
         return r == RST_EXACT;
 }
 
+/*
+ * A segment no endpoint could have sent on this connection: its sequence
+ * number more than 2^30 (the largest window, RFC 7323) from what the
+ * receiver ACKed, or an ACK of bytes never sent (past snd_nxt) or more than
+ * 2^30 behind. The receiver would drop it; the balancer must not let it
+ * move its own state (a sequence number half the space away once made the
+ * replay read 2 GB past its buffer: found by fuzz.lb). Dropped, counted.
+ */
+#define SEG_SANE_SPAN (1u << 30)
+
+static bool seg_sane(const struct seg *s, uint32_t rcv_acked, uint32_t snd_nxt)
+{
+        if (s->seq - rcv_acked + SEG_SANE_SPAN > 2 * SEG_SANE_SPAN)
+                return false;
+        return !(s->flags & TCP_OUT_ACK) || snd_nxt - s->ack <= SEG_SANE_SPAN;
+}
+
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
         uint32_t own_end = conn__own_end(c), seq_b, ack_b, edge_b;
@@ -329,9 +346,13 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         fin = s.flags & TCP_OUT_FIN;
         if ((s.flags & TCP_OUT_SYN) || (!rst && !(s.flags & TCP_OUT_ACK)))
                 return WORKER_DROP;
+        if (!rst && !seg_sane(&s, c->cli.t.rcv_acked, c->cli.t.snd_nxt)) {
+                STAT(lw, insane_segments);
+                return WORKER_DROP;
+        }
         if (rst) {
                 /* the broker's RCV.NXT in client space is the highest ACK
-                 * forwarded to the client; the client's SND.NXT is c_nxt
+                 * forwarded to the client; the client's SND.NXT is cli.t.rcv_nxt
                  * while its stream had no hole */
                 enum rst_check r =
                     rst_check(s.seq, c->cli.t.rcv_acked, c->cli.t.rcv_nxt, !c->parse_dead,
@@ -559,8 +580,12 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
         }
         if (!rst && !(s.flags & TCP_OUT_ACK))
                 return WORKER_DROP;
+        if (!rst && !seg_sane(&s, c->brk.t.rcv_acked, c->brk.t.snd_nxt)) {
+                STAT(lw, insane_segments);
+                return WORKER_DROP;
+        }
         if (rst) {
-                /* the client's RCV.NXT in broker space is r_ack_max; the
+                /* the client's RCV.NXT in broker space is brk.t.rcv_acked; the
                  * broker's SND.NXT, what we forwarded of its stream */
                 enum rst_check r =
                     rst_check(s.seq, c->brk.t.rcv_acked, c->cli.t.snd_nxt - c->off_s2c,

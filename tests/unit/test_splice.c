@@ -159,22 +159,45 @@ static uint32_t client_data(struct sp *s, const void *d, uint32_t n)
         return seq;
 }
 
-static void open_conn(struct sp *s, const char *yaml, const struct params *pp)
+/* The harness on yaml and a client at 10.10.0.1:port (window shift 7, SACK)
+ * that has sent nothing yet. */
+static void open_client(struct sp *s, const char *yaml, uint16_t port)
 {
         char err[256];
-        const struct lbh_frame *f;
 
         memset(s, 0, sizeof(*s));
         if (lbh__open(&s->h, &(struct lbh_cfg){.yaml = yaml}, err, sizeof(err)))
                 fail_msg("harness: %s", err);
-        s->c_ws = pp->c_ws;
-        s->b_ws = pp->b_ws;
+        s->c_ws = 7;
+        s->b_ws = 7;
         s->cli = (struct lbh_peer){.family = 4,
                                    .addr = {10, 10, 0, 1},
                                    .to = {10, 10, 0, 100},
-                                   .port = 40000,
+                                   .port = port,
                                    .to_port = 1883};
         s->t = 1000 * MS;
+}
+
+/* The client's handshake (ISN 1000) and CONNECT; the balancer's CONNACK
+ * (4 bytes) taken. */
+static void client_connect(struct sp *s)
+{
+        send_c(s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
+        run(s, MS);
+        s->c_nxt = 1001;
+        s->c_rcv = nth(s, true, 0)->seq + 1;
+        client_data(s, CONNECT, sizeof(CONNECT));
+        run(s, MS);
+        s->c_rcv += 4;
+}
+
+static void open_conn(struct sp *s, const char *yaml, const struct params *pp)
+{
+        const struct lbh_frame *f;
+
+        open_client(s, yaml, 40000);
+        s->c_ws = pp->c_ws;
+        s->b_ws = pp->b_ws;
         /* handshake: the cookie SYN-ACK */
         send_c(s, TCP_OUT_SYN, pp->c_isn, 0, NULL, 0, NULL, 0);
         run(s, MS);
@@ -572,28 +595,13 @@ static void test_misroute_disconnect(void **state)
 static void test_syn_retry_keeps_isn(void **state)
 {
         struct sp s;
-        char err[256];
         const struct lbh_frame *f;
         uint32_t isn;
         uint16_t port;
 
         (void)state;
-        memset(&s, 0, sizeof(s));
-        assert_int_equal(lbh__open(&s.h, &(struct lbh_cfg){.yaml = CONFIG}, err, sizeof(err)), 0);
-        s.c_ws = 7;
-        s.cli = (struct lbh_peer){.family = 4,
-                                  .addr = {10, 10, 0, 1},
-                                  .to = {10, 10, 0, 100},
-                                  .port = 40000,
-                                  .to_port = 1883};
-        s.t = 1000 * MS;
-        send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
-        run(&s, MS);
-        s.c_nxt = 1001;
-        s.c_rcv = nth(&s, true, 0)->seq + 1;
-        client_data(&s, CONNECT, sizeof(CONNECT));
-        run(&s, MS);
-        s.c_rcv += 4;
+        open_client(&s, CONFIG, 40000);
+        client_connect(&s);
         client_data(&s, PUBLISH, sizeof(PUBLISH));
         run(&s, MS);
         f = nth(&s, false, 0);
@@ -620,26 +628,11 @@ static void test_syn_retry_keeps_isn(void **state)
 static void test_ack_half_the_space_away(void **state)
 {
         struct sp s;
-        char err[256];
         const struct lbh_frame *f;
 
         (void)state;
-        memset(&s, 0, sizeof(s));
-        assert_int_equal(lbh__open(&s.h, &(struct lbh_cfg){.yaml = CONFIG}, err, sizeof(err)), 0);
-        s.c_ws = 7;
-        s.cli = (struct lbh_peer){.family = 4,
-                                  .addr = {10, 10, 0, 1},
-                                  .to = {10, 10, 0, 100},
-                                  .port = 40000,
-                                  .to_port = 1883};
-        s.t = 1000 * MS;
-        send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
-        run(&s, MS);
-        s.c_nxt = 1001;
-        s.c_rcv = nth(&s, true, 0)->seq + 1;
-        client_data(&s, CONNECT, sizeof(CONNECT));
-        run(&s, MS);
-        s.c_rcv += 4;
+        open_client(&s, CONFIG, 40000);
+        client_connect(&s);
         client_data(&s, PUBLISH, sizeof(PUBLISH)); /* ACKs the CONNACK, binds */
         run(&s, MS);
         send_c(&s, TCP_OUT_ACK | TCP_OUT_FIN, s.c_nxt, s.c_rcv + 0x80000000u, NULL, 0, NULL, 0);
@@ -668,27 +661,8 @@ static void test_replay_fast_retransmit(void **state)
         big[0] = 0x30, big[1] = 0xb5, big[2] = 0x17; /* remaining length 2997 */
         big[3] = 0x00, big[4] = 0x08;
         memcpy(big + 5, "apples/x", 8);
-        memset(&s, 0, sizeof(s));
-        {
-                char err[256];
-
-                assert_int_equal(lbh__open(&s.h, &(struct lbh_cfg){.yaml = CONFIG}, err, 256), 0);
-        }
-        s.c_ws = 7;
-        s.b_ws = 7;
-        s.cli = (struct lbh_peer){.family = 4,
-                                  .addr = {10, 10, 0, 1},
-                                  .to = {10, 10, 0, 100},
-                                  .port = 40000,
-                                  .to_port = 1883};
-        s.t = 1000 * MS;
-        send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
-        run(&s, MS);
-        s.c_nxt = 1001;
-        s.c_rcv = nth(&s, true, 0)->seq + 1;
-        client_data(&s, CONNECT, sizeof(CONNECT));
-        run(&s, MS);
-        s.c_rcv += 4;
+        open_client(&s, CONFIG, 40000);
+        client_connect(&s);
         client_data(&s, big, 1400);
         client_data(&s, big + 1400, 1400);
         client_data(&s, big + 2800, 200);
@@ -905,18 +879,9 @@ static void test_sack_at_ack_removed(void **state)
 static void test_overtaking_segment_not_reset(void **state)
 {
         struct sp s;
-        char err[256];
 
         (void)state;
-        memset(&s, 0, sizeof(s));
-        assert_int_equal(lbh__open(&s.h, &(struct lbh_cfg){.yaml = CONFIG}, err, sizeof(err)), 0);
-        s.c_ws = 7;
-        s.cli = (struct lbh_peer){.family = 4,
-                                  .addr = {10, 10, 0, 1},
-                                  .to = {10, 10, 0, 100},
-                                  .port = 40000,
-                                  .to_port = 1883};
-        s.t = 1000 * MS;
+        open_client(&s, CONFIG, 40000);
         send_c(&s, TCP_OUT_SYN, 1000, 0, NULL, 0, NULL, 0);
         run(&s, MS);
         s.c_rcv = nth(&s, true, 0)->seq + 1;
@@ -984,6 +949,28 @@ static void test_stray_synack_reset(void **state)
         close_conn(&s);
 }
 
+/* Found by fuzz.lb: a client segment half the sequence space away moved
+ * the broker leg's SND.MAX, and three duplicate ACKs then made the replay
+ * read 2 GB past its buffer. Such a segment is dropped and counted, both
+ * ways, and the connection goes on. */
+static void test_insane_segments_dropped(void **state)
+{
+        struct sp s;
+
+        (void)state;
+        open_conn(&s, CONFIG, &WRAP);
+        send_c(&s, TCP_OUT_ACK, s.c_nxt + 0x80000000u, s.c_rcv, NULL, 0, NULL, 0);
+        send_c(&s, TCP_OUT_ACK, s.c_nxt, s.c_rcv + 0x50000000u, NULL, 0, NULL, 0);
+        send_b(&s, TCP_OUT_ACK, s.b_nxt - 0x60000000u, s.b_rcv, 1000, NULL, 0, NULL, 0);
+        run(&s, MS);
+        assert_int_equal(s.h->nout, 0);
+        assert_int_equal(STAT_OF(&s, insane_segments), 3);
+        client_data(&s, PUBLISH, sizeof(PUBLISH));
+        run(&s, MS);
+        assert_int_equal(count(&s, false), 1);
+        close_conn(&s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1005,6 +992,7 @@ int main(void)
             cmocka_unit_test(test_overtaking_segment_not_reset),
             cmocka_unit_test(test_linger_after_fins_acked),
             cmocka_unit_test(test_stray_synack_reset),
+            cmocka_unit_test(test_insane_segments_dropped),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
