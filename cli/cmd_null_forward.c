@@ -24,6 +24,7 @@
 #include "core/util/netaddr.h"
 #include "core/control/control.h"
 #include "core/datapath/nullfwd.h"
+#include "core/util/clock.h"
 
 static const char USAGE[] =
     "usage: mqttlb null-forward -i IF [-i IF2] [options]\n"
@@ -449,10 +450,7 @@ static void print_json(struct dataplane *dp, const struct opts *o, const struct 
 
 static double now_s(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)clock__mono_ns() / 1e9;
 }
 
 /* The null forwarder's next hops: the control thread's neighbour table. */

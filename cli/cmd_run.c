@@ -25,6 +25,7 @@
 #include "core/util/log.h"
 #include "core/config/plan.h"
 #include "core/datapath/rss.h"
+#include "core/util/clock.h"
 
 static const char USAGE[] =
     "usage: mqttlb run -c FILE [-d SECONDS] [--drain-timeout S] [--log-format text|json] [--json]\n"
@@ -253,10 +254,7 @@ static void check_port_ranges(const struct config *c)
 
 static double mono_s(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)clock__mono_ns() / 1e9;
 }
 
 /* Whole seconds since start (monotonic). */

@@ -11,6 +11,7 @@
 #include "core/ops/admin.h"
 #include "core/util/log.h"
 #include "core/ops/metrics.h"
+#include "core/util/clock.h"
 
 static enum stats_health broker_health(void *ctx, uint32_t gid)
 {
@@ -24,10 +25,8 @@ static enum stats_health broker_health(void *ctx, uint32_t gid)
 int run_admin__start(struct run *r, char *err, size_t errlen)
 {
         struct stats_src *s = &r->stats;
-        struct timespec ts;
         int e;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         s->lb = r->lb;
         s->lw = r->lw;
         s->nworkers = r->cfg->workers;
@@ -38,7 +37,7 @@ int run_admin__start(struct run *r, char *err, size_t errlen)
         s->health = broker_health;
         s->health_ctx = r;
         s->config_path = r->path;
-        s->start_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        s->start_ns = clock__mono_ns();
         if (r->cfg->admin.socket && r->cfg->admin.socket[0] &&
             (e = admin__start(&r->admin, r->cfg->admin.socket, stats__render_src, s, err, errlen)))
                 return e;

@@ -33,6 +33,7 @@
 #include "mqtt/encode.h"
 #include "mqtt/parser.h"
 #include "mqtt/topic.h"
+#include "core/util/clock.h"
 
 #define NS_PER_MS 1000000ull
 
@@ -85,10 +86,7 @@ struct health {
 
 static uint64_t now_ns(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        return clock__mono_ns();
 }
 
 static struct __kernel_timespec to_ts(uint64_t ns)

@@ -89,29 +89,20 @@ static int adopt_plan(struct lb *lb, struct plan *p)
 int lb__new(struct lb **out, const struct lb_cfg *cfg)
 {
         struct lb *lb = calloc(1, sizeof(*lb));
+        int rc = -ENOMEM;
 
         *out = NULL;
-        if (!lb) {
-                plan__free(cfg->plan);
-                return -ENOMEM;
-        }
+        if (!lb)
+                goto fail_plan;
         lb->learned = learned__new();
-        if (cfg->plan->per_source_max)
-                lb->source_counts = calloc(LB_SOURCE_BUCKETS, sizeof(*lb->source_counts));
-        if (!lb->learned || (cfg->plan->per_source_max && !lb->source_counts)) {
-                plan__free(cfg->plan);
-                learned__free(lb->learned);
-                free(lb->source_counts);
-                free(lb);
-                return -ENOMEM;
-        }
-        if (adopt_plan(lb, cfg->plan)) {
-                plan__free(cfg->plan);
-                learned__free(lb->learned);
-                free(lb->source_counts);
-                free(lb);
-                return -E2BIG;
-        }
+        if (!lb->learned)
+                goto fail_lb;
+        if (cfg->plan->per_source_max &&
+            !(lb->source_counts = calloc(LB_SOURCE_BUCKETS, sizeof(*lb->source_counts))))
+                goto fail_learned;
+        rc = adopt_plan(lb, cfg->plan);
+        if (rc)
+                goto fail_counts;
         lb->plan = cfg->plan;
         lb->nworkers = cfg->nworkers ? cfg->nworkers : 1;
         lb->nexthop = cfg->nexthop;
@@ -127,14 +118,21 @@ int lb__new(struct lb **out, const struct lb_cfg *cfg)
         } else if (getrandom(&lb->seed, sizeof(lb->seed), 0) != sizeof(lb->seed) ||
                    getrandom(lb->cookie_master, sizeof(lb->cookie_master), 0) !=
                        sizeof(lb->cookie_master)) {
-                plan__put(cfg->plan);
-                learned__free(lb->learned);
-                free(lb->source_counts);
-                free(lb);
-                return -EAGAIN; /* no entropy yet (early boot) */
+                rc = -EAGAIN; /* no entropy yet (early boot) */
+                goto fail_counts;
         }
         *out = lb;
         return 0;
+
+fail_counts:
+        free(lb->source_counts);
+fail_learned:
+        learned__free(lb->learned);
+fail_lb:
+        free(lb);
+fail_plan:
+        plan__put(cfg->plan); /* taken over, on failure too (lb.h) */
+        return rc;
 }
 
 void lb__free(struct lb *lb)
@@ -423,7 +421,7 @@ static void on_life(struct lb_worker *lw, struct conn *c)
 static void on_timer(void *ctx, struct timer *t, uint32_t cb_id, uint64_t now_ns)
 {
         struct lb_worker *lw = ctx;
-        struct conn *c = (struct conn *)((uint8_t *)(t - cb_id) - offsetof(struct flow, timer));
+        struct conn *c = (struct conn *)flow__from_timer(t, cb_id);
 
         (void)now_ns;
         if (cb_id == CONN_T_RTO)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/ops/admin.h"
+#include "core/util/clock.h"
 
 struct admin {
         char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -36,10 +37,7 @@ struct admin {
 
 static int64_t now_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t)(clock__mono_ns() / 1000000);
 }
 
 /* Waits for events on fd until deadline (ms, CLOCK_MONOTONIC). 0, -ETIMEDOUT,

@@ -20,6 +20,7 @@
 #include "core/route/pool.h"
 #include "core/ops/stats.h"
 #include "mqtt/topic.h"
+#include "core/util/clock.h"
 
 /* ---- the output buffer ---------------------------------------------------- */
 
@@ -154,10 +155,7 @@ static void sum_u64(void *dst, const void *src, size_t bytes)
 
 static uint64_t now_ns(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return clock__mono_ns();
 }
 
 /* The pools and brokers of the current plan, with their counters: the

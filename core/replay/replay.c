@@ -36,6 +36,7 @@
 #include "core/tcp/csum.h"
 #include "core/replay/replay_peer.h"
 #include "xsk/mem_port.h"
+#include "core/tcp/packet.h"
 
 #define REPLAY_FRAMES     16384u
 #define REPLAY_STREAM_MAX (64u << 20) /* per direction: bytes beyond are ignored */
@@ -74,11 +75,6 @@ struct reader {
         int32_t *table; /* open addressing: conn index + 1, 0 empty */
         uint32_t tsize;
 };
-
-static uint16_t be16(const uint8_t *p)
-{
-        return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static int grow_array(void **arr, uint32_t *cap, uint32_t need, size_t elem)
 {
@@ -468,7 +464,7 @@ int replay_capture__read(const char *path, struct replay_capture **out, char *er
                         else if (len < (uint32_t)proto_at + 2)
                                 et = 0;
                         else
-                                et = be16(b + proto_at);
+                                et = packet__be16(b + proto_at);
                         len = len - strip + 14;
                         if (len > UINT16_MAX) {
                                 c->ignored++;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mqtt/encode.h"
+#include "core/tcp/packet.h"
 
 #define RTO_MIN_NS     200000000ull   /* first retransmission timeout: 200 ms */
 #define RTO_MAX_NS     30000000000ull /* doubling stops at 30 s */
@@ -51,14 +52,9 @@ static uint32_t min32(uint32_t a, uint32_t b)
         return a < b ? a : b;
 }
 
-static uint16_t be16(const uint8_t *p)
-{
-        return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static uint32_t be32(const uint8_t *p)
 {
-        return (uint32_t)be16(p) << 16 | be16(p + 2);
+        return (uint32_t)packet__be16(p) << 16 | packet__be16(p + 2);
 }
 
 void replay_tcp__parse(struct replay_tcp *s, const uint8_t *frame, const struct packet *m)
@@ -74,7 +70,7 @@ void replay_tcp__parse(struct replay_tcp *s, const uint8_t *frame, const struct 
         s->seq = be32(tcp + 4);
         s->ack = be32(tcp + 8);
         s->flags = tcp[13];
-        s->win = be16(tcp + 14);
+        s->win = packet__be16(tcp + 14);
         s->data = frame + m->payload;
         s->len = (uint32_t)(m->end - m->payload);
         if (s->flags & TCP_OUT_SYN)
@@ -676,7 +672,7 @@ static uint8_t connect_level(const uint8_t *p, uint32_t n)
         i++;
         if (i + 2 > n)
                 return 0;
-        nl = be16(p + i);
+        nl = packet__be16(p + i);
         i += 2 + nl;
         return i < n ? p[i] : 0;
 }
@@ -694,18 +690,18 @@ static uint32_t proxy_read(struct replay_bconn *k)
                 k->proxy = -1;
                 return UINT32_MAX; /* no header: the stream starts at 0 */
         }
-        len = 16u + be16(p + 14);
+        len = 16u + packet__be16(p + 14);
         if (k->rcv_nxt < len)
                 return 0;
         if (p[13] == 0x11 && len >= 16 + 12) { /* TCP over IPv4 */
                 k->pfam = 4;
                 memcpy(k->paddr, p + 16, 4);
-                k->pport = be16(p + 24);
+                k->pport = packet__be16(p + 24);
                 k->proxy = 1;
         } else if (p[13] == 0x21 && len >= 16 + 36) { /* TCP over IPv6 */
                 k->pfam = 6;
                 memcpy(k->paddr, p + 16, 16);
-                k->pport = be16(p + 48);
+                k->pport = packet__be16(p + 48);
                 k->proxy = 1;
         } else {
                 k->proxy = -1;

@@ -51,7 +51,7 @@ struct flow {
         uint8_t legs;           /* bit l: leg l's key is in the table */
         uint8_t state;          /* the owner's; 0 after flow__alloc */
         uint8_t live;           /* private: allocated */
-        uint8_t hot[13];        /* the owner's, on the line a client-leg lookup reads */
+        uint8_t pad[13];        /* to the next cache line: the broker key at 64 */
         struct flow_key broker; /* FLOW_LEG_BROKER's key, valid when legs & 2 */
         struct timer timer[FLOW_TIMERS];
 };
