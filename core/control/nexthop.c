@@ -40,6 +40,9 @@
  * so it is only ever sent for entries seen missing (with NLM_F_EXCL: one
  * created meanwhile is left alone), NONE, FAILED or STALE; never for
  * PERMANENT or NOARP ones.
+ *
+ * Why 730 lines: the table and its netlink resolver share the entry's life
+ * cycle (probe, resolve, expire).
  */
 #include "core/control/nexthop.h"
 #include "core/util/netaddr.h"

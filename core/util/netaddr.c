@@ -153,3 +153,11 @@ const char *ip_addr__format(const struct ip_addr *a, char *buf, size_t len)
         }
         return buf;
 }
+
+char *net_addr__str_of(uint8_t family, const uint8_t *addr, uint16_t port, char *buf, size_t len)
+{
+        struct net_addr a = {.family = family, .port = port};
+
+        memcpy(a.addr, addr, family == 4 ? 4 : 16);
+        return net_addr__str(&a, buf, len);
+}

@@ -42,6 +42,8 @@ struct net_addr {
 int net_addr__parse(const char *s, bool port_required, struct net_addr *out, const char **why);
 /* "10.0.0.1:1883" / "[fd00::1]:1883" (no port when 0); returns buf. */
 char *net_addr__str(const struct net_addr *a, char *buf, size_t len);
+/* The same for a raw address (4 or 16 bytes) and port, as headers have them. */
+char *net_addr__str_of(uint8_t family, const uint8_t *addr, uint16_t port, char *buf, size_t len);
 int mac__parse(const char *s, uint8_t mac[6]);
 /* "a-b" or "a" into [lo, hi] with 1 <= lo <= hi <= 65535. */
 int port_range__parse(const char *s, uint16_t *lo, uint16_t *hi);
