@@ -1,12 +1,11 @@
 /*
  * The counters users see (core/ops/stats.h, admin.h, metrics.h) over a real
- * balancer run offline: a plan from a config string, one lb worker behind a
- * memory port, and real traffic played by this test (one connection taken
- * from SYN to spliced by its first PUBLISH, one closed for a bad protocol
- * name), so the counters are not zero. Checked: the JSON parses (jq) with the
- * exact shape, every pool, broker and LB_STATS counter with its value;
- * strings escaped; the Prometheus text passes a line validator (HELP and TYPE
- * once per family before its samples, names, escaped label values, values)
+ * balancer run offline on the shared harness (tests/lib: a plan from a
+ * config string, one lb worker behind a memory port), and real traffic played by this test (one
+ * connection taken from SYN to spliced by its first PUBLISH, one closed for a bad protocol name),
+ * so the counters are not zero. Checked: the JSON parses (jq) with the exact shape, every pool,
+ * broker and LB_STATS counter with its value; strings escaped; the Prometheus text passes a line
+ * validator (HELP and TYPE once per family before its samples, names, escaped label values, values)
  * with one family per LB_STATS counter; the admin socket answers, refuses a
  * second instance, replaces a stale file, leaves a non-socket alone, bounds
  * long lines and stuck clients, and removes its file; /metrics answers GET
@@ -40,9 +39,7 @@
 #include "core/tcp/tcp_out.h"
 #include "core/datapath/worker.h"
 #include "mqtt/topic.h"
-#include "xsk/mem_port.h"
-
-#define FRAMES 1024
+#include "lb_harness.h"
 
 static const char CONFIG[] = "interfaces: [{name: lb0}]\n"
                              "listeners: [{address: 10.10.0.100, port: 1883}]\n"
@@ -57,20 +54,10 @@ static const char CONFIG[] = "interfaces: [{name: lb0}]\n"
                              "routes: [{topic: \"apples/#\", pool: apples}]\n"
                              "default_pool: other\n";
 
-static const uint8_t CLIENT_MAC[6] = {2, 0, 0, 0, 0, 0xc1}, LB_MAC[6] = {2, 0, 0, 0, 0, 1},
-                     BROKER_MAC[6] = {2, 0, 0, 0, 0, 0xb1};
-
 struct env {
-        struct umem_area umem;
-        struct frame_pool *pool;
-        struct frame_cache cache;
-        struct port *port;
-        struct worker w;
+        struct lbh *h; /* the balancer on the shared offline harness (tests/lib) */
         struct worker *wp;
-        struct lb *lb;
-        struct lb_worker *lw;
-        uint64_t clock;
-        atomic_bool stop;
+        struct lb_worker *lw; /* h->lw, for the stats source */
         struct stats_src src;
         char dir[64];
         uint32_t bound_gid; /* the broker the spliced connection went to */
@@ -81,16 +68,6 @@ static struct env E;
 
 /* ---- driving the balancer --------------------------------------------------- */
 
-static int nexthop(void *ctx, const struct ip_addr *dst, struct lb_nexthop *out)
-{
-        (void)ctx;
-        (void)dst;
-        out->port = 0;
-        memcpy(out->src_mac, LB_MAC, 6);
-        memcpy(out->dst_mac, BROKER_MAC, 6);
-        return 0;
-}
-
 struct peer {
         uint8_t addr[16], to[16];
         uint16_t port, to_port;
@@ -100,29 +77,21 @@ struct peer {
 
 static void send_seg(const struct peer *p, uint8_t flags, const void *data, size_t len)
 {
-        uint8_t frame[2048];
-        struct tcp_out_hdr h = {.family = 4,
-                                .sport = p->port,
-                                .dport = p->to_port,
-                                .seq = p->seq,
-                                .ack = p->ack,
-                                .window = 65535};
-        struct tcp_out_syn_opts o = {1460, 7, true};
-        int n;
+        struct lbh_peer lp = {.family = 4, .port = p->port, .to_port = p->to_port};
 
-        memcpy(h.src_mac, p->mac, 6);
-        memcpy(h.dst_mac, p->to_mac, 6);
-        memcpy(h.saddr, p->addr, 16);
-        memcpy(h.daddr, p->to, 16);
-        if (flags & TCP_OUT_RST)
-                n = tcp_out__rst(frame, sizeof(frame), &h, false);
-        else if (flags & TCP_OUT_SYN)
-                n = flags & TCP_OUT_ACK ? tcp_out__synack(frame, sizeof(frame), &h, &o)
-                                        : tcp_out__syn(frame, sizeof(frame), &h, &o);
-        else
-                n = tcp_out__data(frame, sizeof(frame), &h, data, len, false);
-        assert_true(n > 0);
-        assert_int_equal(mem_port__inject(E.port, frame, (uint32_t)n), 0);
+        memcpy(lp.addr, p->addr, 16);
+        memcpy(lp.to, p->to, 16);
+        lp.mac = p->mac;
+        lp.to_mac = p->to_mac;
+        assert_int_equal(
+            lbh__send(E.h, &lp,
+                      &(struct lbh_seg){.flags = flags & TCP_OUT_SYN ? flags : flags | TCP_OUT_ACK,
+                                        .seq = p->seq,
+                                        .ack = p->ack,
+                                        .win = 65535,
+                                        .data = data,
+                                        .len = (uint32_t)len}),
+            0);
 }
 
 /* What the balancer sent in a round, one entry per frame. */
@@ -138,31 +107,19 @@ struct sent {
 
 static void round_(struct sent *s)
 {
-        struct frame_desc d[64];
-        uint32_t n;
-
         memset(s, 0, sizeof(*s));
-        E.clock += 10000;
-        E.port->clock_ns = E.clock;
-        worker__round(&E.w);
-        while ((n = mem_port__drain(E.port, d, 64))) {
-                for (uint32_t i = 0; i < n; i++) {
-                        const uint8_t *f = E.umem.base + d[i].addr;
-                        struct packet m;
+        lbh__clear(E.h);
+        lbh__run(E.h, E.h->now_ns + 10000);
+        for (uint32_t i = 0; i < E.h->nout && s->n < 32; i++) {
+                const struct lbh_frame *f = &E.h->out[i];
 
-                        if (packet__parse(f, d[i].len, &m) == PACKET_OK && s->n < 32) {
-                                const uint8_t *t = f + m.l4;
-
-                                s->f[s->n].flags = t[13];
-                                s->f[s->n].seq = packet__be32(t + 4);
-                                s->f[s->n].ack = packet__be32(t + 8);
-                                s->f[s->n].sport = m.sport;
-                                s->f[s->n].dport = m.dport;
-                                memcpy(s->f[s->n].daddr, f + m.l3 + 16, 4);
-                                s->n++;
-                        }
-                        frame_cache__put(&E.cache, d[i].addr);
-                }
+                s->f[s->n].flags = f->flags;
+                s->f[s->n].seq = f->seq;
+                s->f[s->n].ack = f->ack;
+                s->f[s->n].sport = f->sport;
+                s->f[s->n].dport = f->dport;
+                memcpy(s->f[s->n].daddr, f->daddr, 4);
+                s->n++;
         }
 }
 
@@ -192,8 +149,8 @@ static void client_open(struct peer *c, uint16_t port, const void *data, size_t 
                            .to = {10, 10, 0, 100},
                            .port = port,
                            .to_port = 1883,
-                           .mac = CLIENT_MAC,
-                           .to_mac = LB_MAC,
+                           .mac = LBH_CLIENT_MAC,
+                           .to_mac = LBH_LB_MAC,
                            .seq = 1000u * port};
         send_seg(c, TCP_OUT_SYN, NULL, 0);
         round_(&s);
@@ -223,8 +180,8 @@ static void test_traffic(void **state)
         br = (struct peer){.to = {10, 20, 0, 1},
                            .port = 1883,
                            .to_port = s.f[i].sport,
-                           .mac = BROKER_MAC,
-                           .to_mac = LB_MAC,
+                           .mac = LBH_BROKER_MAC,
+                           .to_mac = LBH_LB_MAC,
                            .seq = 777777,
                            .ack = s.f[i].seq + 1};
         memcpy(br.addr, s.f[i].daddr, 4);
@@ -260,46 +217,17 @@ static enum stats_health health(void *ctx, uint32_t gid)
 
 static int group_setup(void **state)
 {
-        struct config *cfg = NULL;
-        struct plan *plan = NULL;
         char err[256];
-        struct worker_cfg wc = {0};
-        static struct worker_source src = {
-            .family = 4, .addr = {10, 20, 0, 1}, .port_lo = 1024, .port_hi = 65535};
 
         (void)state;
-        if (config__load_string("test.yaml", CONFIG, &cfg, err, sizeof(err)) ||
-            plan__build(cfg, &plan, err, sizeof(err))) {
+        if (lbh__open(&E.h, &(struct lbh_cfg){.yaml = CONFIG, .seed = 7, .frames = 1024}, err,
+                      sizeof(err))) {
                 fprintf(stderr, "%s\n", err);
                 return -1;
         }
-        config__free(cfg);
-        if (umem_area__map(&E.umem, FRAMES, UMEM_FRAME_SIZE, false) ||
-            frame_pool__new(&E.pool, FRAMES, UMEM_FRAME_SIZE))
-                return -1;
-        frame_cache__init(&E.cache, E.pool);
-        if (mem_port__open(&E.port, "mem", &E.umem, &E.cache))
-                return -1;
-        E.port->virtual_clock = true;
-        if (lb__new(&E.lb,
-                    &(struct lb_cfg){.plan = plan, .nworkers = 1, .nexthop = nexthop, .seed = 7}) ||
-            lb_worker__new(&E.lw, E.lb, 0, NULL, 0))
-                return -1;
-        wc.nworkers = 1;
-        wc.core = -1;
-        wc.ports[0] = E.port;
-        wc.fds[0] = -1;
-        wc.nports = 1;
-        wc.cache = &E.cache;
-        wc.sources = &src;
-        wc.nsources = 1;
-        wc.ops = &lb_ops;
-        wc.ctx = E.lw;
-        wc.stop = &E.stop;
-        worker__init(&E.w, &wc);
-        E.wp = &E.w;
-
-        E.src.lb = E.lb;
+        E.wp = &E.h->w;
+        E.lw = E.h->lw;
+        E.src.lb = E.h->lb;
         E.src.lw = &E.lw;
         E.src.nworkers = 1;
         E.src.workers = &E.wp;
@@ -316,20 +244,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-        struct sent s;
-
         (void)state;
-        lb_worker__close_all(E.lw, &E.w);
-        worker__flush(&E.w);
-        round_(&s);
-        lb_worker__free(E.lw);
-        lb__free(E.lb);
-        port__close(E.port);
-        frame_cache__drain(&E.cache);
-        frame_pool__free(E.pool);
-        umem_area__unmap(&E.umem);
         rmdir(E.dir);
-        return 0;
+        return lbh__close(E.h) ? -1 : 0; /* every frame back in the pool */
 }
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -429,7 +346,7 @@ static void test_json(void **state)
 
         (void)state;
         sum_stats(&st);
-        worker__stats(&E.w, &ws);
+        worker__stats(&E.h->w, &ws);
         /* the traffic did what the test says */
         assert_int_equal(st.conn_total, 2);
         assert_int_equal(st.conn_active, 1);
@@ -729,7 +646,7 @@ static void test_prometheus(void **state)
 
         (void)state;
         sum_stats(&st);
-        worker__stats(&E.w, &ws);
+        worker__stats(&E.h->w, &ws);
         prom_validate(text, &pc);
         assert_true(pc.families > LB_NSTATS);
         assert_true(pc.samples > LB_NSTATS + MQTT_ERR__COUNT);
