@@ -282,11 +282,19 @@ static bool fast_ok(const struct worker_pkt *p, const struct leg_hdr *lh, bool f
         return lh->len && !full && p->data[p->m.l4 + 12] >> 4 == 5;
 }
 
-static void maybe_linger(struct lb_worker *lw, struct conn *c)
+static void arm_linger(struct lb_worker *lw, struct conn *c)
 {
         if (conn__fins_acked(c))
                 timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + CONN_LINGER_NS,
                            CONN_T_LIFE);
+}
+
+/* After a segment that may have ACKed the last FIN: the linger once both
+ * are ACKed. Inline the test every segment pays; the rest is rare. */
+static inline void maybe_linger(struct lb_worker *lw, struct conn *c)
+{
+        if (c->fin_c2s && c->fin_s2c)
+                arm_linger(lw, c);
 }
 
 /*
@@ -677,9 +685,9 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                 rewrite(lw, p, &h, c->off_c2s, c->cli.t.sack_ok, off != 0, &c->cli.t.hdr);
         }
         p->out_port = c->cli.t.port;
+        /* (the linger: this segment's ACK was looked at above, and its own
+         * FIN cannot be ACKed yet) */
         if (rst)
                 conn__end(lw, c, c->refusal ? LB_VERDICT_REFUSED : LB_VERDICT_SPLICED);
-        else
-                maybe_linger(lw, c);
         return WORKER_TX;
 }
