@@ -6,6 +6,7 @@
  */
 #include "sim_net.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct sim_net {
         struct sim_flight *heap;
         size_t n, cap;
         uint64_t order;
+        uint64_t delivered_at; /* the last delivery's time: they never go back */
 };
 
 struct sim_net *sim_net__new(uint64_t seed)
@@ -183,6 +185,10 @@ unsigned sim_net__deliver(struct sim_net *n, uint64_t now, sim_net_deliver_fn *c
         while (n->n && n->heap[0].at <= now) {
                 struct sim_flight f = pop(n);
 
+                /* the heap's invariant, which every run's determinism and
+                 * virtual clock rest on */
+                assert(f.at >= n->delivered_at && f.link < n->nlinks);
+                n->delivered_at = f.at;
                 n->links[f.link].stats.delivered++;
                 cb(ctx, f.at, f.link, f.frame, f.len);
                 free(f.frame);

@@ -6,6 +6,7 @@
  */
 #include "sim_seg.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define ETH_LEN  14
@@ -169,6 +170,16 @@ size_t sim_seg__build(const struct sim_seg *s, uint8_t *buf, size_t cap)
                 }
         }
         put16(tcp + 16, tcp_csum(ip, tcp, thl + s->len));
+#ifndef NDEBUG
+        {
+                /* every frame it builds parses back, checksums right, as built */
+                struct sim_seg back;
+
+                assert(sim_seg__parse(&back, buf, flen) == SIM_SEG_OK);
+                assert(back.seq == s->seq && back.ack == s->ack && back.len == s->len &&
+                       back.flags == s->flags && back.nsack == s->nsack);
+        }
+#endif
         return flen;
 }
 

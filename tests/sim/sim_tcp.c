@@ -7,6 +7,7 @@
  */
 #include "sim_tcp_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -628,6 +629,7 @@ void sim_tcp__input(struct sim_tcp *t, uint64_t now, const uint8_t *frame, size_
                 break;
         default: synced_input(t, now, &s); break;
         }
+        assert(!sim_tcp__check(t)); /* the endpoint's invariants, after every segment */
 }
 
 void sim_tcp__info(const struct sim_tcp *t, struct sim_tcp_info *i)

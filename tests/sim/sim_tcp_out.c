@@ -9,6 +9,7 @@
  */
 #include "sim_tcp_int.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define DUPTHRESH 3 /* RFC 5681 §3.2, RFC 6675 §2 */
@@ -468,6 +469,10 @@ static size_t emit_seg(struct sim_tcp *t, uint64_t now, uint64_t start, uint64_t
         struct sim_seg s;
         size_t hlen, len;
 
+        /* only what the application wrote, never below SND.UNA, and a new
+         * segment from SND.NXT on (RFC 9293 3.8.6: the sender's side) */
+        assert(start >= snd->una && start < end && data_end <= max64(snd->app_end, 1));
+        assert(rtx || start >= snd->nxt);
         sim_seg__init(&s);
         s.seq = snd_seq(t, start);
         s.len = (uint16_t)(data_end > start ? data_end - start : 0);
