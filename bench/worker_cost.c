@@ -112,10 +112,10 @@ static void setup(struct bench *b, uint32_t nworkers, uint32_t dst, uint16_t dpo
                 fprintf(stderr, "worker_cost: cannot map the UMEM\n");
                 exit(2);
         }
-        b->src.family = 4;
+        b->src.addr.family = 4;
         b->src.port_lo = 10000;
         b->src.port_hi = 59999;
-        memcpy(b->src.addr, &dst, 4);
+        memcpy(b->src.addr.addr, &dst, 4);
         for (uint32_t w = 0; w < nworkers; w++) {
                 frame_cache__init(&b->cache[w], b->pool);
                 b->port[w].port = (struct port){

@@ -108,9 +108,9 @@ static int add_listener(struct opts *o, const char *s)
         }
         k = &o->listeners[o->dp.nlisteners++];
         memset(k, 0, sizeof(*k));
-        k->family = a.family;
+        k->family = a.ip.family;
         k->port = htons(a.port);
-        memcpy(k->addr, a.addr, 16);
+        memcpy(k->addr, a.ip.addr, 16);
         return 0;
 }
 
@@ -141,8 +141,8 @@ static int add_source(struct opts *o, const char *s)
         }
         src = &o->sources[o->dp.nsources++];
         memset(src, 0, sizeof(*src));
-        src->key.family = a.family;
-        memcpy(src->key.addr, a.addr, 16);
+        src->key.family = a.ip.family;
+        memcpy(src->key.addr, a.ip.addr, 16);
         src->port_lo = 10000;
         src->port_hi = 59999;
         if (range && port_range__parse(range, &src->port_lo, &src->port_hi)) {

@@ -17,6 +17,7 @@
 #include "core/config/plan.h"
 #include "core/replay/replay.h"
 #include "mqtt/topic.h"
+#include "tls/clienthello.h"
 
 #define TOPIC_LONG  256 /* longer topics are printed shortened */
 #define TOPIC_SHOWN 64  /* bytes shown of a shortened topic */
@@ -179,10 +180,16 @@ static const char *verdict_of(const struct replay_result *r)
 
 static void client_name(const struct replay_conn *k, char *buf, size_t len)
 {
-        struct net_addr a = {.family = k->family, .port = k->cport};
+        struct net_addr a = {.ip.family = k->family, .port = k->cport};
 
-        memcpy(a.addr, k->caddr, 16);
+        memcpy(a.ip.addr, k->caddr, 16);
         net_addr__str(&a, buf, len);
+}
+
+/* Why a malformed connection was: the MQTT parser's or the TLS reader's reason. */
+static const char *malformed_str(const struct replay_result *r)
+{
+        return r->tls_err != TLS_HELLO_OK ? tls_hello_err__str(r->tls_err) : mqtt_err__str(r->err);
 }
 
 static void print_json(FILE *f, const struct replay_conn *k, const struct replay_result *r)
@@ -215,9 +222,13 @@ static void print_json(FILE *f, const struct replay_conn *k, const struct replay
                 r->stream_intact ? "true" : "false", (unsigned long long)r->publishes,
                 (unsigned long long)r->bytes_from_client);
         if (r->reported && r->verdict == LB_VERDICT_MALFORMED)
-                fprintf(f, "\"%s\"", mqtt_err__str(r->err));
+                fprintf(f, "\"%s\"", malformed_str(r));
         else
                 fputs("null", f);
+        if (r->sni[0]) {
+                fputs(", \"sni\": ", f);
+                json_str(f, r->sni);
+        }
         fputs("}\n", f);
 }
 
@@ -262,7 +273,9 @@ static void print_text(FILE *f, const struct replay_conn *k, const struct replay
                 (unsigned long long)r->bytes_to_broker, r->stream_intact ? "yes" : "no", id,
                 topics);
         if (r->reported && r->verdict == LB_VERDICT_MALFORMED)
-                fprintf(f, " [%s]", mqtt_err__str(r->err));
+                fprintf(f, " [%s]", malformed_str(r));
+        if (r->sni[0])
+                fprintf(f, " [sni %s]", r->sni);
         if (r->reported && r->verdict == LB_VERDICT_REFUSED)
                 fprintf(f, " [code 0x%02x]", r->refusal);
         fputc('\n', f);

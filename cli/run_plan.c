@@ -17,7 +17,9 @@
 #include "core/util/log.h"
 #include "mqtt/caps.h"
 
-/* The distinct brokers of c (by name), as health targets. */
+/* The distinct brokers of c (by name) its pools check, as health targets.
+ * A pool with health: none has none (its brokers are always up); a broker
+ * listed in several pools is checked as the first of them says. */
 static int targets_of(const struct config *c, struct health_target **out, uint32_t *n)
 {
         uint32_t cap = 0, k = 0;
@@ -30,16 +32,24 @@ static int targets_of(const struct config *c, struct health_target **out, uint32
                 return -ENOMEM;
         for (uint32_t i = 0; i < c->npools; i++)
                 for (uint32_t b = 0; b < c->pools[i].nbrokers; b++) {
-                        const struct config_broker *cb = &c->pools[i].brokers[b];
+                        const struct config_pool *cp = &c->pools[i];
+                        const struct config_broker *cb = &cp->brokers[b];
                         uint32_t j = 0;
 
                         while (j < k && strcmp(t[j].name, cb->name))
                                 j++;
-                        if (j < k)
+                        if (j < k || cp->health == CONFIG_HEALTH_NONE)
                                 continue;
                         t[k].addr = cb->addr;
                         t[k].port = cb->port;
                         snprintf(t[k].name, sizeof(t[k].name), "%s", cb->name);
+                        t[k].kind =
+                            cp->health == CONFIG_HEALTH_TCP ? HEALTH_CHECK_TCP : HEALTH_CHECK_MQTT;
+                        t[k].tls = cp->tls;
+                        t[k].server_name = cp->tls_opts.server_name;
+                        t[k].cert_file = cp->tls_opts.cert;
+                        t[k].key_file = cp->tls_opts.key;
+                        t[k].ca_file = cp->tls_opts.ca;
                         k++;
                 }
         *out = t;

@@ -10,7 +10,7 @@ packages=(
   clang-format valgrind
   libbpf-dev libxdp-dev bpftool xdp-tools linux-libc-dev gcc-multilib
   liburing-dev libpcap-dev libcyaml-dev libyaml-dev libmicrohttpd-dev
-  liburcu-dev libmnl-dev libxxhash-dev libcmocka-dev
+  liburcu-dev libmnl-dev libxxhash-dev libcmocka-dev libssl-dev openssl
   iproute2 iputils-ping ethtool nftables tcpdump
   mosquitto mosquitto-clients python3-paho-mqtt python3-scapy jq nodejs
 )

@@ -28,6 +28,7 @@
  * limits, and the checks across sections read all of it.
  */
 #include "core/config/config.h"
+#include "core/config/config-int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,37 +49,7 @@
 #define SOCKET_PATH_MAX 107        /* sizeof(sun_path) - 1 */
 #define CPU_MAX         1023       /* CPU_SETSIZE - 1 */
 #define POOLS_MAX       1024
-#define ROUTES_MAX      10000 /* duplicates are checked pairwise */
 #define POOL_NAME_MAX   63
-
-/* A string and the line of its node. */
-struct str_at {
-        char *s;
-        int line;
-};
-
-struct loader {
-        struct cfg_walk w; /* first: handlers get &w and find the loader */
-        struct config *c;
-        const yaml_node_t *root;
-        struct str_at *route_pool; /* per route: the pool it names, looked up at the end */
-        struct str_at default_pool;
-};
-
-static struct loader *loader_of(struct cfg_walk *w)
-{
-        return (struct loader *)(void *)w;
-}
-
-/* The line of a key in a top-level section (or at the top: section NULL); 0 when absent. */
-static int line_of_key(struct loader *L, const char *section, const char *key)
-{
-        const yaml_node_t *n = section ? cfg_walk__find(&L->w, L->root, section, NULL) : L->root;
-        int line = 0;
-
-        cfg_walk__find(&L->w, n, key, &line);
-        return line;
-}
 
 /* ---- addresses ---- */
 
@@ -201,11 +172,46 @@ static int f_interfaces(struct cfg_walk *w, const struct cfg_field *f, const yam
 
 /* ---- listeners ---- */
 
+/* protocol: mqtt and tls; udp and mqtt-sn (CONTRACT.md) are not built yet. */
+static int f_protocol(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
+                      void *obj, const char *path)
+{
+        struct config_listener *l = obj;
+        const char *s = cfg_walk__text(w, n, path, "a protocol");
+        char b[CFG_SHOW_LEN];
+
+        if (!s)
+                return -EINVAL;
+        if (!strcmp(s, "mqtt"))
+                l->proto = CONFIG_PROTO_MQTT;
+        else if (!strcmp(s, "tls"))
+                l->proto = CONFIG_PROTO_TLS;
+        else if (!strcmp(s, "udp") || !strcmp(s, "mqtt-sn"))
+                return cfg_walk__fail(w, cfg_walk__line(n), path,
+                                      "%s listeners are not implemented yet (mqtt or tls)", s);
+        else
+                return cfg_walk__fail(w, cfg_walk__line(n), path,
+                                      "%s is not a protocol (mqtt or tls)", cfg_walk__show(s, b));
+        return 0;
+}
+
+/* A listener's pool: its name kept with its line, looked up once the pools are read. */
+static int f_listener_pool(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
+                           void *obj, const char *path)
+{
+        struct loader *L = loader_of(w);
+
+        return config__f_str_at(
+            w, f, n, &L->listener_pool[(struct config_listener *)obj - L->c->listeners], path);
+}
+
 static const struct cfg_field listener_fields[] = {
     CFG_REQUIRED("address", offsetof(struct config_listener, addr), f_ip,
                  "the address clients connect to, the VIP"),
     CFG_REQUIRED("port", offsetof(struct config_listener, port), f_port,
                  "the TCP port clients connect to, e.g. 1883"),
+    CFG_FN("protocol", 0, f_protocol, "mqtt (the default) or tls"),
+    CFG_FN("pool", 0, f_listener_pool, "the pool of TLS clients no sni / alpn route matches"),
 };
 static const struct cfg_schema listener_schema = CFG_SCHEMA(listener_fields);
 
@@ -222,11 +228,14 @@ static int f_listeners(struct cfg_walk *w, const struct cfg_field *f, const yaml
                 return e;
         if (!(c->listeners = calloc(count, sizeof(*c->listeners))))
                 return -ENOMEM;
+        if (!(loader_of(w)->listener_pool = calloc(count, sizeof(struct str_at))))
+                return -ENOMEM;
         c->nlisteners = count;
         for (uint32_t i = 0; i < count; i++) {
                 struct config_listener *l = &c->listeners[i];
                 const yaml_node_t *item = cfg_walk__node(w, it[i]);
 
+                l->pool = -1;
                 cfg_walk__join_index(sub, path, i);
                 if ((e = cfg_walk__map(w, item, &listener_schema, l, sub)))
                         return e;
@@ -411,8 +420,7 @@ static int parse_broker_addr(struct cfg_walk *w, const yaml_node_t *n, const cha
         if (net_addr__parse(s, true, &na, &why))
                 return cfg_walk__fail(w, cfg_walk__line(n), path, "%s: %s", cfg_walk__show(s, q),
                                       why);
-        b->addr.family = na.family;
-        memcpy(b->addr.addr, na.addr, sizeof(b->addr.addr));
+        b->addr = na.ip;
         b->port = na.port;
         if ((why = addr_problem(&b->addr)))
                 return cfg_walk__fail(w, cfg_walk__line(n), path, "%s %s", cfg_walk__show(s, q),
@@ -472,11 +480,48 @@ static int f_brokers(struct cfg_walk *w, const struct cfg_field *f, const yaml_n
         return 0;
 }
 
+static const struct cfg_choice health_choices[] = {
+    {"mqtt", CONFIG_HEALTH_MQTT}, {"tcp", CONFIG_HEALTH_TCP}, {"none", CONFIG_HEALTH_NONE}, {0}};
+_Static_assert(sizeof(enum config_health) == sizeof(int), "int-sized enum");
+
+/* A pool's tls: section (health checks of TLS brokers). */
+static int f_pool_tls(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
+                      void *obj, const char *path);
+
 static const struct cfg_field pool_fields[] = {
     CFG_REQUIRED("name", 0, f_pool_name, "the name routes use"),
     CFG_REQUIRED("brokers", 0, f_brokers, "a pool needs at least one broker, ADDR:PORT"),
     CFG_FN("balance", 0, f_balance, "client-id, least-connections, least-rate or source-ip"),
+    CFG_CHOICE("health", offsetof(struct config_pool, health), health_choices,
+               "how its brokers are checked: mqtt, tcp or none"),
+    CFG_FN("tls", 0, f_pool_tls, "its brokers speak TLS: the health checks' options"),
 };
+
+#define POOL_OFF(m) offsetof(struct config_pool, m)
+static const struct cfg_field pool_tls_fields[] = {
+    CFG_STR("server_name", POOL_OFF(tls_opts.server_name), "the SNI health checks send"),
+    CFG_STR("ca", POOL_OFF(tls_opts.ca), "a CA file: verify the brokers' certificates"),
+    CFG_STR("cert", POOL_OFF(tls_opts.cert), "a client certificate file (PEM)"),
+    CFG_STR("key", POOL_OFF(tls_opts.key), "its private key file (PEM)"),
+};
+static const struct cfg_schema pool_tls_schema = CFG_SCHEMA(pool_tls_fields);
+
+static int f_pool_tls(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
+                      void *obj, const char *path)
+{
+        struct config_pool *p = obj;
+        int e = cfg_walk__map(w, n, &pool_tls_schema, p, path);
+
+        if (e)
+                return e;
+        p->tls = true;
+        p->tls_opts.line = cfg_walk__line(n);
+        if (!p->tls_opts.cert != !p->tls_opts.key)
+                return cfg_walk__fail(w, p->tls_opts.line, path,
+                                      "give cert and key together (a client certificate and its "
+                                      "key)");
+        return 0;
+}
 static const struct cfg_schema pool_schema = CFG_SCHEMA(pool_fields);
 
 static int f_pools(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n, void *obj,
@@ -511,181 +556,6 @@ static int f_pools(struct cfg_walk *w, const struct cfg_field *f, const yaml_nod
                                               p->name);
         }
         return 0;
-}
-
-/* ---- routes ---- */
-
-/* What a route item says, before its pool can be looked up. */
-struct route_in {
-        struct str_at topic, client_id, pool;
-};
-
-static int f_str_at(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n, void *obj,
-                    const char *path)
-{
-        struct str_at *at = (struct str_at *)(void *)((char *)obj + f->off);
-        const char *s = cfg_walk__text(w, n, path, f->doc);
-
-        if (!s)
-                return -EINVAL;
-        at->line = cfg_walk__line(n);
-        return cfg_walk__set_str(&at->s, s);
-}
-
-static const struct cfg_field route_fields[] = {
-    CFG_FN("topic", offsetof(struct route_in, topic), f_str_at, "a topic filter"),
-    CFG_FN("client_id", offsetof(struct route_in, client_id), f_str_at, "a client-id pattern"),
-    CFG_REQUIRED("pool", offsetof(struct route_in, pool), f_str_at,
-                 "the pool the matching clients go to"),
-};
-static const struct cfg_schema route_schema = CFG_SCHEMA(route_fields);
-
-/*
- * A route's topic filter: what route_table__add_filter accepts, with the
- * reason said precisely (MQTT 3.1.1 §4.7.1, 5.0 §4.7.1).
- */
-static int check_filter(struct cfg_walk *w, const struct str_at *t, const char *path)
-{
-        const char *s = t->s;
-        size_t len = strlen(s), levels = 1, pos = 0;
-        char b[CFG_SHOW_LEN];
-
-        if (!len)
-                return cfg_walk__fail(w, t->line, path, "an empty topic filter matches nothing");
-        if (!strncmp(s, "$share/", 7))
-                return cfg_walk__fail(w, t->line, path,
-                                      "%s is a shared subscription: it names a subscriber group, "
-                                      "not topics (route the filter after the group name)",
-                                      cfg_walk__show(s, b));
-        if (mqtt_topic__check_filter((const uint8_t *)s, len, false) == MQTT_ERR_UTF8)
-                return cfg_walk__fail(w, t->line, path, "%s is not valid UTF-8 (or holds U+0000)",
-                                      cfg_walk__show(s, b));
-        while (pos <= len) {
-                const char *lv = s + pos, *slash = strchr(lv, '/');
-                size_t l = slash ? (size_t)(slash - lv) : len - pos;
-
-                if (memchr(lv, '#', l) && (l != 1 || slash))
-                        return cfg_walk__fail(w, t->line, path,
-                                              "%s: '#' must be the whole last level (a/#)",
-                                              cfg_walk__show(s, b));
-                if (memchr(lv, '+', l) && l != 1)
-                        return cfg_walk__fail(w, t->line, path,
-                                              "%s: '+' must be a whole level (a/+/c)",
-                                              cfg_walk__show(s, b));
-                pos += l + 1;
-                levels += slash != NULL;
-        }
-        if (mqtt_topic__check_filter((const uint8_t *)s, len, false) != MQTT_OK)
-                return cfg_walk__fail(w, t->line, path, "%s is not a valid topic filter",
-                                      cfg_walk__show(s, b));
-        if (levels > ROUTE_MAX_LEVELS)
-                return cfg_walk__fail(w, t->line, path, "%s has %zu levels; at most %d",
-                                      cfg_walk__show(s, b), levels, ROUTE_MAX_LEVELS);
-        return 0;
-}
-
-static int check_pattern(struct cfg_walk *w, const struct str_at *t, const char *path)
-{
-        size_t len = strlen(t->s);
-        char b[CFG_SHOW_LEN];
-
-        if (!len)
-                return cfg_walk__fail(w, t->line, path,
-                                      "an empty client-id pattern (use \"*\" for any)");
-        if (len > 65535)
-                return cfg_walk__fail(w, t->line, path,
-                                      "longer than a client id can be (65535 bytes)");
-        if (mqtt_utf8__check((const uint8_t *)t->s, len) != MQTT_OK)
-                return cfg_walk__fail(w, t->line, path, "%s is not valid UTF-8 (or holds U+0000)",
-                                      cfg_walk__show(t->s, b));
-        return 0;
-}
-
-static int route_item(struct loader *L, const yaml_node_t *item, uint32_t i, const char *path,
-                      struct route_in *in)
-{
-        struct cfg_walk *w = &L->w;
-        struct config_route *r = &L->c->routes[i];
-        struct str_at *m;
-        char sub[CFG_PATH_LEN], b[CFG_SHOW_LEN];
-        int e;
-
-        if ((e = cfg_walk__map(w, item, &route_schema, in, path)))
-                return e;
-        r->line = cfg_walk__line(item);
-        if (in->topic.s && in->client_id.s)
-                return cfg_walk__fail(
-                    w, in->topic.line > in->client_id.line ? in->topic.line : in->client_id.line,
-                    path, "give topic or client_id, not both (one rule, one match)");
-        if (!in->topic.s && !in->client_id.s)
-                return cfg_walk__fail(w, r->line, path,
-                                      "needs topic (a topic filter) or client_id (a client-id "
-                                      "pattern)");
-        r->kind = in->topic.s ? CONFIG_ROUTE_TOPIC : CONFIG_ROUTE_CLIENT_ID;
-        m = in->topic.s ? &in->topic : &in->client_id;
-        cfg_walk__join(sub, path, in->topic.s ? "topic" : "client_id");
-        e = r->kind == CONFIG_ROUTE_TOPIC ? check_filter(w, m, sub) : check_pattern(w, m, sub);
-        if (e)
-                return e;
-        for (uint32_t j = 0; j < i; j++)
-                if (L->c->routes[j].kind == r->kind && !strcmp(L->c->routes[j].match, m->s))
-                        return cfg_walk__fail(w, m->line, sub,
-                                              "%s is already routed at line %d (the first would "
-                                              "win)",
-                                              cfg_walk__show(m->s, b), L->c->routes[j].line);
-        /* hand the strings over: the match to the route, the pool's name to the last checks */
-        r->match = m->s;
-        m->s = NULL;
-        L->route_pool[i] = in->pool;
-        in->pool.s = NULL;
-        return 0;
-}
-
-static int f_routes(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n, void *obj,
-                    const char *path)
-{
-        struct loader *L = loader_of(w);
-        struct config *c = obj;
-        yaml_node_item_t *it;
-        uint32_t count;
-        char sub[CFG_PATH_LEN];
-        int e;
-
-        if ((e = cfg_walk__items(w, n, path, 0, ROUTES_MAX, "route", &it, &count)))
-                return e;
-        if (!count)
-                return 0;
-        c->routes = calloc(count, sizeof(*c->routes));
-        L->route_pool = calloc(count, sizeof(*L->route_pool));
-        if (!c->routes || !L->route_pool)
-                return -ENOMEM;
-        for (uint32_t i = 0; i < count; i++) {
-                struct route_in in;
-
-                memset(&in, 0, sizeof(in));
-                c->nroutes = i + 1;
-                c->routes[i].pool = -1;
-                cfg_walk__join_index(sub, path, i);
-                e = route_item(L, cfg_walk__node(w, it[i]), i, sub, &in);
-                free(in.topic.s);
-                free(in.client_id.s);
-                free(in.pool.s);
-                if (e)
-                        return e;
-        }
-        return 0;
-}
-
-static int f_default_pool(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
-                          void *obj, const char *path)
-{
-        struct loader *L = loader_of(w);
-        const char *s = cfg_walk__text(w, n, path, "a pool name");
-
-        if (!s)
-                return -EINVAL;
-        L->default_pool.line = cfg_walk__line(n);
-        return cfg_walk__set_str(&L->default_pool.s, s);
 }
 
 /* ---- the sections ---- */
@@ -836,8 +706,8 @@ static const struct cfg_field top_fields[] = {
     CFG_U32("workers", OFF(workers), 1, CONFIG_WORKERS_MAX, "how many workers"),
     CFG_FN("cores", 0, f_cores, "one worker pinned per core listed"),
     CFG_REQUIRED("pools", 0, f_pools, "the broker pools, each with a name and brokers"),
-    CFG_FN("routes", 0, f_routes, "topic and client-id rules"),
-    CFG_FN("default_pool", 0, f_default_pool, "the pool when no route matches"),
+    CFG_FN("routes", 0, config__f_routes, "topic, client-id, sni and alpn rules"),
+    CFG_FN("default_pool", 0, config__f_default_pool, "the pool when no route matches"),
     CFG_CHOICE("misroute", OFF(misroute), misroute_choices, "forward or disconnect"),
     CFG_BOOL("proxy_protocol", OFF(proxy_protocol), "PROXY v2 header to brokers"),
     CFG_MAP("health", &health_schema, "health checks"),
@@ -848,63 +718,6 @@ static const struct cfg_field top_fields[] = {
 static const struct cfg_schema top_schema = CFG_SCHEMA(top_fields);
 
 /* ---- checks across sections ---- */
-
-static void pool_names(const struct config *c, char *out, size_t len)
-{
-        size_t o = 0;
-
-        out[0] = 0;
-        for (uint32_t i = 0; i < c->npools && o < len; i++)
-                o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", c->pools[i].name);
-}
-
-/* The shortest topic name a valid filter can match ("a/#" matches "a", '+' an empty level). */
-static size_t filter_min_topic(const char *f)
-{
-        size_t len = strlen(f), plus = 0;
-
-        for (const char *p = f; *p; p++)
-                plus += *p == '+';
-        if (len >= 2 && !strcmp(f + len - 2, "/#"))
-                return len - 2 - plus;
-        return len - plus - (len == 1 && f[0] == '#');
-}
-
-static void check_routes(struct loader *L)
-{
-        struct cfg_walk *w = &L->w;
-        struct config *c = L->c;
-        char names[256], b[CFG_SHOW_LEN], sub[CFG_PATH_LEN];
-
-        pool_names(c, names, sizeof(names));
-        for (uint32_t i = 0; i < c->nroutes; i++) {
-                struct config_route *r = &c->routes[i];
-                const struct str_at *p = &L->route_pool[i];
-
-                snprintf(sub, sizeof(sub), "routes[%u].pool", i);
-                r->pool = config__pool_index(c, p->s);
-                if (r->pool < 0)
-                        cfg_walk__fail(w, p->line, sub, "no pool named %s (pools: %s)",
-                                       cfg_walk__show(p->s, b), names);
-                snprintf(sub, sizeof(sub), "routes[%u].topic", i);
-                if (r->kind == CONFIG_ROUTE_TOPIC &&
-                    filter_min_topic(r->match) > c->connections.max_topic)
-                        cfg_walk__fail(w, r->line, sub,
-                                       "%s can only match topics longer than "
-                                       "connections.max_topic (%u)",
-                                       cfg_walk__show(r->match, b), c->connections.max_topic);
-        }
-        if (L->default_pool.s) {
-                c->default_pool = config__pool_index(c, L->default_pool.s);
-                if (c->default_pool < 0)
-                        cfg_walk__fail(w, L->default_pool.line, "default_pool",
-                                       "no pool named %s (pools: %s)",
-                                       cfg_walk__show(L->default_pool.s, b), names);
-        } else if (!c->nroutes) {
-                cfg_walk__fail(w, cfg_walk__line(L->root), NULL,
-                               "no routes and no default_pool: no client could be sent anywhere");
-        }
-}
 
 static void check_addresses(struct loader *L)
 {
@@ -965,7 +778,7 @@ static void check_across(struct loader *L)
                                "listed)");
         if (!c->workers)
                 c->workers = 1;
-        check_routes(L);
+        config__check_routes(L);
         check_addresses(L);
         if ((uint64_t)c->connections.buffer_total < 2ull * c->connections.buffer_bytes) {
                 int total = line_of_key(L, "connections", "buffer_total");
@@ -1064,6 +877,9 @@ static int load_text(const char *name, const char *yaml, size_t len, struct conf
         for (uint32_t i = 0; L.route_pool && i < L.c->nroutes; i++)
                 free(L.route_pool[i].s);
         free(L.route_pool);
+        for (uint32_t i = 0; L.listener_pool && i < L.c->nlisteners; i++)
+                free(L.listener_pool[i].s);
+        free(L.listener_pool);
         free(L.default_pool.s);
         if (e == -ENOMEM && errlen)
                 snprintf(err, errlen, "%s: out of memory", name);
@@ -1150,6 +966,10 @@ void config__free(struct config *c)
                         free(c->pools[i].brokers[j].name);
                 free(c->pools[i].brokers);
                 free(c->pools[i].name);
+                free(c->pools[i].tls_opts.server_name);
+                free(c->pools[i].tls_opts.ca);
+                free(c->pools[i].tls_opts.cert);
+                free(c->pools[i].tls_opts.key);
         }
         free(c->pools);
         for (uint32_t i = 0; i < c->nroutes; i++)

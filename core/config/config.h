@@ -23,9 +23,17 @@
 #define CONFIG_WORKERS_MAX    64 /* as WORKER_MAX */
 #define CONFIG_ERR_MAX        512
 
+/* What a listener's clients speak: how its connections are bound. */
+enum config_proto {
+        CONFIG_PROTO_MQTT, /* by topic / client id (the default) */
+        CONFIG_PROTO_TLS,  /* TLS passthrough: by the ClientHello's SNI / ALPN */
+};
+
 struct config_listener {
         struct ip_addr addr;
         uint16_t port;
+        enum config_proto proto;
+        int pool; /* tls: the pool when no sni / alpn route matches; -1: default_pool */
         int line;
 };
 
@@ -44,17 +52,36 @@ struct config_broker {
         int line;
 };
 
+enum config_health {
+        CONFIG_HEALTH_MQTT, /* TCP, then MQTT CONNECT / CONNACK (the default) */
+        CONFIG_HEALTH_TCP,  /* the TCP (and TLS) handshake only */
+        CONFIG_HEALTH_NONE, /* not checked: always up */
+};
+
 struct config_pool {
         char *name;
         enum pool_policy balance; /* default client-id */
         struct config_broker *brokers;
         uint32_t nbrokers;
+        enum config_health health;
+        /* The brokers speak TLS (the pool is named by a tls listener, an
+         * sni or alpn route, or has a tls: section): health checks do the
+         * handshake first, with these options (NULL: none). */
+        bool tls;
+        struct {
+                char *server_name; /* the checks' SNI */
+                char *ca;          /* verify the brokers' certificates against it */
+                char *cert, *key;  /* a client certificate (brokers that require one) */
+                int line;          /* of the tls: section; 0 when absent */
+        } tls_opts;
         int line;
 };
 
 enum config_route_kind {
         CONFIG_ROUTE_TOPIC,     /* a topic filter */
         CONFIG_ROUTE_CLIENT_ID, /* a client-id glob ('*', '?') */
+        CONFIG_ROUTE_SNI,       /* tls: a server name, or "*.suffix" */
+        CONFIG_ROUTE_ALPN,      /* tls: an ALPN protocol the client offers */
 };
 
 /* The default local port range of a source address. */

@@ -16,6 +16,7 @@
 #include "core/config/config_walk.h"
 #include "core/route/maglev.h"
 #include "core/route/route.h"
+#include "core/route/route_tls.h"
 
 static const char *size(uint32_t v, char buf[32])
 {
@@ -125,18 +126,67 @@ static int print_pool(const struct config_pool *cp, FILE *out)
                         if (t[k] < cp->nbrokers)
                                 count[t[k]]++;
         }
+        static const char *const health[] = {"mqtt", "tcp", "none"};
+
         fprintf(out, "  %s: balance %s, %u broker(s)", cp->name, pool_policy__str(cp->balance),
                 cp->nbrokers);
         if (m)
-                fprintf(out, ", Maglev table of %u entries\n", size);
+                fprintf(out, ", Maglev table of %u entries", size);
         else
-                fprintf(out, ", by load / weight\n");
+                fprintf(out, ", by load / weight");
+        fprintf(out, ", health %s%s\n", health[cp->health], cp->tls ? " over TLS" : "");
+        if (cp->tls && (cp->tls_opts.server_name || cp->tls_opts.ca || cp->tls_opts.cert))
+                fprintf(out, "    checks: server name %s, %s, client certificate %s\n",
+                        cp->tls_opts.server_name ? cp->tls_opts.server_name : "(none)",
+                        cp->tls_opts.ca ? "certificates verified" : "certificates not verified",
+                        cp->tls_opts.cert ? cp->tls_opts.cert : "(none)");
         print_share(cp, out, count, size);
         e = 0;
 out:
         free(count);
         pool__free(p);
         return e;
+}
+
+static bool is_sni(const struct config_route *r, bool wild)
+{
+        return r->kind == CONFIG_ROUTE_SNI && (r->match[0] == '*') == wild;
+}
+
+static void print_route(const struct config *c, const struct config_route *r, FILE *out)
+{
+        fprintf(out, "    %-24s -> %-12s (line %d)\n", r->match, c->pools[r->pool].name, r->line);
+}
+
+/* sni routes: exact names, then wildcards longest first; alpn in file order. */
+static void print_tls_routes(const struct config *c, FILE *out)
+{
+        uint32_t exact = 0, wild = 0, alpn = 0;
+
+        for (uint32_t i = 0; i < c->nroutes; i++) {
+                exact += is_sni(&c->routes[i], false);
+                wild += is_sni(&c->routes[i], true);
+                alpn += c->routes[i].kind == CONFIG_ROUTE_ALPN;
+        }
+        if (!exact && !wild && !alpn)
+                return;
+        fprintf(out, "  sni, exact names (tls listeners; any case, a trailing dot ignored):\n");
+        for (uint32_t i = 0; i < c->nroutes; i++)
+                if (is_sni(&c->routes[i], false))
+                        print_route(c, &c->routes[i], out);
+        fprintf(out, "%s  sni, wildcards (the longest suffix wins):\n",
+                exact ? "" : "    (none)\n");
+        for (size_t len = TLS_NAME_MAX + 3; len > 0; len--)
+                for (uint32_t i = 0; i < c->nroutes; i++)
+                        if (is_sni(&c->routes[i], true) && strlen(c->routes[i].match) == len)
+                                print_route(c, &c->routes[i], out);
+        fprintf(out, "%s  alpn (the first the client offers wins, in file order):\n",
+                wild ? "" : "    (none)\n");
+        for (uint32_t i = 0; i < c->nroutes; i++)
+                if (c->routes[i].kind == CONFIG_ROUTE_ALPN)
+                        print_route(c, &c->routes[i], out);
+        if (!alpn)
+                fprintf(out, "    (none)\n");
 }
 
 static int print_routes(const struct config *c, FILE *out)
@@ -175,6 +225,7 @@ static int print_routes(const struct config *c, FILE *out)
         }
         if (!n)
                 fprintf(out, "    (none)\n");
+        print_tls_routes(c, out);
         fprintf(out, "  default: %s\n",
                 c->default_pool >= 0 ? c->pools[c->default_pool].name
                                      : "(none: a client no rule matches is not bound)");
@@ -245,8 +296,16 @@ int config__print_plan(const struct config *c, FILE *out)
         for (uint32_t i = 0; i < c->nlisteners; i++) {
                 const struct config_listener *l = &c->listeners[i];
 
-                fprintf(out, "  %s%s%s:%u\n", l->addr.family == 6 ? "[" : "", addr(&l->addr, a),
-                        l->addr.family == 6 ? "]" : "", l->port);
+                fprintf(out, "  %s%s%s:%u %s", l->addr.family == 6 ? "[" : "", addr(&l->addr, a),
+                        l->addr.family == 6 ? "]" : "", l->port,
+                        l->proto == CONFIG_PROTO_TLS ? "tls (passthrough: bound by SNI / ALPN)"
+                                                     : "mqtt (bound by topic / client id)");
+                if (l->proto == CONFIG_PROTO_TLS)
+                        fprintf(out, ", unrouted clients to %s",
+                                l->pool >= 0           ? c->pools[l->pool].name
+                                : c->default_pool >= 0 ? c->pools[c->default_pool].name
+                                                       : "(none: closed)");
+                fprintf(out, "\n");
         }
         fprintf(out, "source addresses (full NAT; local ports of broker connections):\n");
         for (uint32_t i = 0; i < c->nsources; i++) {

@@ -30,9 +30,8 @@ static int build_pool(struct plan_pool *pp, const struct config_pool *cp, uint32
         for (uint32_t i = 0; i < cp->nbrokers; i++) {
                 const struct config_broker *cb = &cp->brokers[i];
                 struct plan_broker *b = &pp->brokers[i];
-                struct net_addr a = {.family = cb->addr.family, .port = cb->port};
+                struct net_addr a = {.ip = cb->addr, .port = cb->port};
 
-                memcpy(a.addr, cb->addr.addr, sizeof(a.addr));
                 b->addr = cb->addr;
                 b->port = cb->port;
                 b->gid = (*gid)++;
@@ -51,10 +50,17 @@ static int add_route(struct plan *p, const struct config_route *r)
         size_t len = strlen(r->match);
         int rc;
 
-        if (r->kind == CONFIG_ROUTE_TOPIC)
-                rc = route_table__add_filter(p->routes, m, len, r->pool);
-        else
+        switch (r->kind) {
+        case CONFIG_ROUTE_TOPIC: rc = route_table__add_filter(p->routes, m, len, r->pool); break;
+        case CONFIG_ROUTE_CLIENT_ID:
                 rc = route_table__add_client_id(p->routes, m, len, r->pool);
+                break;
+        case CONFIG_ROUTE_SNI:
+                rc = tls_routes__add_sni(p->tls_routes, r->match, len, r->pool);
+                break;
+        case CONFIG_ROUTE_ALPN: rc = tls_routes__add_alpn(p->tls_routes, m, len, r->pool); break;
+        default: rc = -EINVAL;
+        }
         return rc < 0 ? rc : 0; /* a duplicate is the checker's warning, not an error */
 }
 
@@ -72,11 +78,19 @@ int plan__build(const struct config *c, struct plan **out, char *err, size_t err
         p->sources = calloc(c->nsources ? c->nsources : 1, sizeof(*p->sources));
         p->pools = calloc(c->npools ? c->npools : 1, sizeof(*p->pools));
         p->routes = route_table__new();
-        if (!p->listeners || !p->sources || !p->pools || !p->routes)
+        p->tls_routes = tls_routes__new();
+        if (!p->listeners || !p->sources || !p->pools || !p->routes || !p->tls_routes)
                 goto out;
-        for (uint32_t i = 0; i < c->nlisteners; i++)
-                p->listeners[i] =
-                    (struct plan_listener){c->listeners[i].addr, c->listeners[i].port};
+        for (uint32_t i = 0; i < c->nlisteners; i++) {
+                const struct config_listener *l = &c->listeners[i];
+
+                p->listeners[i] = (struct plan_listener){
+                    .addr = l->addr,
+                    .port = l->port,
+                    .proto = l->proto == CONFIG_PROTO_TLS ? PLAN_PROTO_TLS : PLAN_PROTO_MQTT,
+                    .pool = (int16_t)(l->pool >= 0 ? l->pool : ROUTE_NONE),
+                };
+        }
         p->nlisteners = c->nlisteners;
         for (uint32_t i = 0; i < c->nsources; i++)
                 p->sources[i] = (struct plan_source){c->sources[i].addr, c->sources[i].port_lo,
@@ -135,6 +149,7 @@ void plan__free(struct plan *p)
         }
         free(p->pools);
         route_table__free(p->routes);
+        tls_routes__free(p->tls_routes);
         free(p->listeners);
         free(p->sources);
         free(p);

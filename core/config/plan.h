@@ -18,6 +18,7 @@
 
 #include "core/route/pool.h"
 #include "core/route/route.h"
+#include "core/route/route_tls.h"
 #include "core/util/netaddr.h"
 #include "mqtt/caps.h"
 
@@ -38,9 +39,18 @@ struct plan_pool {
         char name[64];
 };
 
+/* How a listener's connections are bound (its binder, core/lb/). */
+enum plan_proto {
+        PLAN_PROTO_MQTT, /* by topic / client id */
+        PLAN_PROTO_TLS,  /* by the ClientHello's SNI / ALPN */
+        PLAN_PROTO__COUNT,
+};
+
 struct plan_listener {
         struct ip_addr addr;
         uint16_t port;
+        uint8_t proto; /* enum plan_proto */
+        int16_t pool;  /* tls: when no sni / alpn route matches; ROUTE_NONE: the default */
 };
 
 struct plan_source {
@@ -54,6 +64,7 @@ struct plan {
         struct plan_source *sources;
         uint32_t nsources;
         struct route_table *routes;
+        struct tls_routes *tls_routes; /* sni / alpn */
         struct plan_pool *pools;
         uint32_t npools;
         uint32_t nbrokers; /* over all pools; once published, gids in use over all plans */

@@ -2,7 +2,12 @@
  * The health checker (health.h) on its own io_uring. Each check is a chain
  * of single operations on one non-blocking socket: CONNECT, SEND (the MQTT
  * CONNECT, again for what a short send left), RECV (until the parser has the
- * CONNACK). Every operation is linked to an IORING_OP_LINK_TIMEOUT at the
+ * CONNACK). A TLS check is the same chain with a session in the middle
+ * (health_tls.c): after CONNECT, each completion is the session's turn, and
+ * the next operation is the one it asks for; HEALTH_CHECK_TCP passes at the
+ * CONNECT (or the handshake) with nothing sent.
+ *
+ * Every operation is linked to an IORING_OP_LINK_TIMEOUT at the
  * check's absolute deadline, so a broker that stops answering anywhere ends
  * the operation with -ECANCELED at the deadline and nothing else needs to
  * watch the clock. One IORING_OP_TIMEOUT, absolute, wakes the ring for the
@@ -17,8 +22,10 @@
  *
  * Never blocks, never prints, never exits; the callback is the only way out.
  *
- * Why 620 lines: one io_uring loop and the chain of operations of a check
- * (connect, send, receive, parse) read the same per-target state.
+ * Why 680 lines: one io_uring loop and the chain of operations of a check
+ * (connect, send, receive, parse) read the same per-target state; a TLS
+ * check's turns and OpenSSL are in health_tls.c, the state both read in
+ * health-int.h.
  */
 #include "core/control/health.h"
 
@@ -36,6 +43,7 @@
 #include "mqtt/encode.h"
 #include "mqtt/parser.h"
 #include "mqtt/topic.h"
+#include "core/control/health-int.h"
 #include "core/util/clock.h"
 
 #define NS_PER_MS 1000000ull
@@ -46,46 +54,6 @@
 /* What a completion is, in the top byte of its user data. */
 enum { K_TIMER = 1, K_OP, K_LINK };
 #define GEN_MASK 0xffffffu
-
-enum stage { ST_IDLE = 0, ST_CONNECT, ST_SEND, ST_RECV };
-
-struct target {
-        struct sockaddr_storage sa;
-        socklen_t salen;
-        int fd;          /* -1 when no check is in flight */
-        uint8_t stage;   /* enum stage */
-        uint8_t version; /* the protocol the next check starts with */
-        uint8_t attempt; /* the protocol of the attempt in flight */
-        bool fallback;   /* this check is on its 3.1.1 retry */
-        bool up;
-        bool have_caps;
-        uint32_t v311_run; /* checks started with 3.1.1 since the last v5 CONNECT */
-        uint32_t streak_ok, streak_fail;
-        uint32_t gen;
-        uint64_t phase_ns;                 /* this target's slot in the interval */
-        uint64_t due_ns;                   /* when its next check starts */
-        struct __kernel_timespec deadline; /* of the check in flight, CLOCK_MONOTONIC */
-        uint16_t out_len, out_off;
-        uint8_t out[64]; /* the CONNECT: 13 + 2 + a client id of at most 35 bytes */
-        uint8_t in[512]; /* one RECV; the parser reassembles across them */
-        struct mqtt_parser parser;
-        struct mqtt_caps caps;
-        struct health_stats stats;
-        char last_error[HEALTH_REASON_MAX];
-};
-
-struct health {
-        struct health_cfg cfg;
-        health_change_fn *cb;
-        void *ctx;
-        struct io_uring ring;
-        bool ring_ok;
-        bool timer_armed;
-        struct __kernel_timespec timer;
-        int pid;
-        uint32_t n;
-        struct target *t;
-};
 
 static uint64_t now_ns(void)
 {
@@ -129,7 +97,7 @@ static void build_connect(struct health *h, struct target *t, uint8_t version)
 }
 
 /* Queues the operation of t's stage, linked to the check's deadline. */
-static int submit_op(struct health *h, struct target *t)
+int check__submit(struct health *h, struct target *t)
 {
         struct io_uring_sqe *sqe, *lt;
         uint32_t idx = idx_of(h, t);
@@ -142,15 +110,21 @@ static int submit_op(struct health *h, struct target *t)
         sqe = io_uring_get_sqe(&h->ring);
         lt = io_uring_get_sqe(&h->ring);
         t->gen++;
-        switch (t->stage) {
-        case ST_CONNECT:
+        if (t->stage == ST_CONNECT) {
                 io_uring_prep_connect(sqe, t->fd, (struct sockaddr *)&t->sa, t->salen);
-                break;
-        case ST_SEND:
+        } else if (t->tls_phase != TLS_NONE) { /* ciphertext, the session's buffer */
+                const uint8_t *p;
+                size_t len = health_tls__out(t->tls, &p);
+
+                if (t->stage == ST_SEND)
+                        io_uring_prep_send(sqe, t->fd, p, len, MSG_NOSIGNAL);
+                else
+                        io_uring_prep_recv(sqe, t->fd, health_tls__in(t->tls), HEALTH_TLS_IO, 0);
+        } else if (t->stage == ST_SEND) {
                 io_uring_prep_send(sqe, t->fd, t->out + t->out_off,
                                    (size_t)(t->out_len - t->out_off), MSG_NOSIGNAL);
-                break;
-        default: io_uring_prep_recv(sqe, t->fd, t->in, sizeof(t->in), 0); break;
+        } else {
+                io_uring_prep_recv(sqe, t->fd, t->in, sizeof(t->in), 0);
         }
         io_uring_sqe_set_data64(sqe, user_data(K_OP, t->gen, idx));
         sqe->flags |= IOSQE_IO_LINK;
@@ -159,18 +133,37 @@ static int submit_op(struct health *h, struct target *t)
         return 0;
 }
 
-/* The check is over: the socket goes, late completions become stale. */
-static void end_check(struct target *t)
+/* The attempt's connection goes: its TLS session, its socket. */
+static void close_conn(struct target *t)
 {
+        if (t->tls)
+                health_tls__end(t->tls);
+        t->tls_phase = TLS_NONE;
         if (t->fd >= 0)
                 close(t->fd);
         t->fd = -1;
+}
+
+/* The check is over: the connection goes, late completions become stale. */
+static void end_check(struct target *t)
+{
+        close_conn(t);
         t->stage = ST_IDLE;
         t->gen++;
         t->stats.checks++;
 }
 
-static void check_passed(struct health *h, struct target *t, bool v5)
+/* What a pass of t's check is, for the callback's reason. */
+const char *check__what_passed(const struct target *t, bool v5)
+{
+        if (t->kind == HEALTH_CHECK_TCP)
+                return t->tls ? "TLS handshake" : "TCP connect";
+        if (t->tls)
+                return v5 ? "MQTT 5.0 over TLS" : "MQTT 3.1.1 over TLS";
+        return v5 ? "MQTT 5.0" : "MQTT 3.1.1";
+}
+
+void check__passed(struct health *h, struct target *t, const char *what)
 {
         end_check(t);
         t->stats.ok++;
@@ -181,14 +174,13 @@ static void check_passed(struct health *h, struct target *t, bool v5)
                 char reason[HEALTH_REASON_MAX];
 
                 t->up = true;
-                snprintf(reason, sizeof(reason), "%u check%s passed (MQTT %s)", t->streak_ok,
-                         t->streak_ok == 1 ? "" : "s", v5 ? "5.0" : "3.1.1");
+                snprintf(reason, sizeof(reason), "%u check%s passed (%s)", t->streak_ok,
+                         t->streak_ok == 1 ? "" : "s", what);
                 h->cb(h->ctx, idx_of(h, t), true, reason);
         }
 }
 
-__attribute__((format(printf, 3, 4))) static void check_failed(struct health *h, struct target *t,
-                                                               const char *fmt, ...)
+void check__failed(struct health *h, struct target *t, const char *fmt, ...)
 {
         va_list ap;
 
@@ -216,7 +208,7 @@ static void start_attempt(struct health *h, struct target *t, uint8_t version)
         if (t->fd < 0) {
                 e = errno;
                 t->stage = ST_CONNECT; /* a check was started */
-                check_failed(h, t, "socket: %s", strerror(e));
+                check__failed(h, t, "socket: %s", strerror(e));
                 return;
         }
         build_connect(h, t, version);
@@ -226,8 +218,8 @@ static void start_attempt(struct health *h, struct target *t, uint8_t version)
         if (version == MQTT_V311)
                 mqtt_parser__set_version(&t->parser, MQTT_V311);
         t->stage = ST_CONNECT;
-        if ((e = submit_op(h, t)))
-                check_failed(h, t, "io_uring: %s", strerror(-e));
+        if ((e = check__submit(h, t)))
+                check__failed(h, t, "io_uring: %s", strerror(-e));
 }
 
 static void start_check(struct health *h, struct target *t, uint64_t now)
@@ -246,19 +238,31 @@ static void start_check(struct health *h, struct target *t, uint64_t now)
 /* The v5 CONNECT was refused for its version or dropped: 3.1.1 at once, same deadline. */
 static void retry_v311(struct health *h, struct target *t)
 {
-        close(t->fd);
-        t->fd = -1;
+        close_conn(t);
         t->fallback = true;
         start_attempt(h, t, MQTT_V311);
 }
 
 /* The broker closed (FIN, or RST as what) before its CONNACK. */
-static void closed_early(struct health *h, struct target *t, const char *what)
+void check__closed_early(struct health *h, struct target *t, const char *what)
 {
         if (t->attempt == MQTT_V5 && !t->fallback)
                 retry_v311(h, t);
         else
-                check_failed(h, t, "%s", what);
+                check__failed(h, t, "%s", what);
+}
+
+/*
+ * After a pass: the DISCONNECT (none for HEALTH_CHECK_TCP) and, over TLS, a
+ * close_notify, in one non-blocking send(): a few dozen bytes into an empty
+ * socket buffer.
+ */
+void check__goodbye(struct target *t, const uint8_t *msg, size_t n)
+{
+        if (t->tls)
+                n = health_tls__goodbye(t->tls, &msg, n);
+        if (n)
+                (void)send(t->fd, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void on_connack(struct health *h, struct target *t, const struct mqtt_event *ev)
@@ -272,7 +276,7 @@ static void on_connack(struct health *h, struct target *t, const struct mqtt_eve
                     mqtt_encode__disconnect(disconnect, sizeof(disconnect),
                                             v5 ? MQTT_V5 : MQTT_V311, MQTT_RC_NORMAL_DISCONNECTION);
 
-                (void)send(t->fd, disconnect, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+                check__goodbye(t, disconnect, n);
                 if (v5) {
                         t->caps = ev->connack.caps;
                         t->have_caps = true;
@@ -283,7 +287,7 @@ static void on_connack(struct health *h, struct target *t, const struct mqtt_eve
                                 t->v311_run = 0;
                         t->version = MQTT_V311;
                 }
-                check_passed(h, t, v5);
+                check__passed(h, t, check__what_passed(t, v5));
                 return;
         }
         /* 5.0 §3.1.2.2: 0x84; a 3.x broker answers 0x01 (3.1.1 §3.1.2.2) */
@@ -296,44 +300,53 @@ static void on_connack(struct health *h, struct target *t, const struct mqtt_eve
                 retry_v311(h, t);
                 return;
         }
-        check_failed(h, t, "CONNACK refused: 0x%02x %s", code, health__connack_str(code, v5));
+        check__failed(h, t, "CONNACK refused: 0x%02x %s", code, health__connack_str(code, v5));
 }
 
-static void on_recv(struct health *h, struct target *t, int res)
+/* Plaintext from the broker, to the parser: true when it ended the attempt
+ * (a CONNACK, an error), false when the CONNACK needs more bytes. */
+bool check__bytes(struct health *h, struct target *t, const uint8_t *buf, size_t len)
 {
-        enum mqtt_status st;
         struct mqtt_event ev;
         size_t used;
-        int e;
+        enum mqtt_status st = mqtt_parser__feed(&t->parser, buf, len, &used, &ev);
 
-        if (res == 0) {
-                closed_early(h, t, "closed before CONNACK");
-                return;
-        }
-        if (res == -ECONNRESET) {
-                closed_early(h, t, "recv: Connection reset by peer");
-                return;
-        }
-        if (res < 0) {
-                check_failed(h, t, "recv: %s", strerror(-res));
-                return;
-        }
-        st = mqtt_parser__feed(&t->parser, t->in, (size_t)res, &used, &ev);
         if (st == MQTT_ERROR) {
-                check_failed(h, t, "malformed CONNACK: %s",
-                             mqtt_err__str(mqtt_parser__error(&t->parser)));
-                return;
+                check__failed(h, t, "malformed CONNACK: %s",
+                              mqtt_err__str(mqtt_parser__error(&t->parser)));
+                return true;
         }
         if (st == MQTT_EVENT) {
                 /* bytes after the first packet are not ours to read */
                 if (ev.type == MQTT_EV_CONNACK)
                         on_connack(h, t, &ev);
                 else /* AUTH, the only other first packet (5.0 §4.12): never asked for */
-                        check_failed(h, t, "AUTH before CONNACK");
+                        check__failed(h, t, "AUTH before CONNACK");
+                return true;
+        }
+        return false;
+}
+
+static void on_recv(struct health *h, struct target *t, int res)
+{
+        int e;
+
+        if (res == 0) {
+                check__closed_early(h, t, "closed before CONNACK");
                 return;
         }
-        if ((e = submit_op(h, t)))
-                check_failed(h, t, "io_uring: %s", strerror(-e));
+        if (res == -ECONNRESET) {
+                check__closed_early(h, t, "recv: Connection reset by peer");
+                return;
+        }
+        if (res < 0) {
+                check__failed(h, t, "recv: %s", strerror(-res));
+                return;
+        }
+        if (check__bytes(h, t, t->in, (size_t)res))
+                return;
+        if ((e = check__submit(h, t)))
+                check__failed(h, t, "io_uring: %s", strerror(-e));
 }
 
 static void on_op(struct health *h, struct target *t, int res)
@@ -342,32 +355,49 @@ static void on_op(struct health *h, struct target *t, int res)
 
         /* the only cancellation while running is the linked timeout's */
         if (res == -ECANCELED) {
-                check_failed(h, t, "timeout after %u ms", h->cfg.timeout_ms);
+                check__failed(h, t, "%stimeout after %u ms", check__where(t), h->cfg.timeout_ms);
                 return;
         }
         switch (t->stage) {
         case ST_CONNECT:
                 if (res < 0) {
-                        check_failed(h, t, "connect: %s", strerror(-res));
+                        check__failed(h, t, "connect: %s", strerror(-res));
+                        return;
+                }
+                if (t->tls) {
+                        health_tls__on_connect(h, t);
+                        return;
+                }
+                if (t->kind == HEALTH_CHECK_TCP) {
+                        check__passed(h, t, check__what_passed(t, false));
                         return;
                 }
                 t->stage = ST_SEND;
-                e = submit_op(h, t);
+                e = check__submit(h, t);
                 break;
         case ST_SEND:
+                if (t->tls) {
+                        health_tls__on_send(h, t, res);
+                        return;
+                }
                 if (res < 0) {
-                        check_failed(h, t, "send: %s", strerror(-res));
+                        check__failed(h, t, "send: %s", strerror(-res));
                         return;
                 }
                 t->out_off = (uint16_t)(t->out_off + res);
                 if (t->out_off >= t->out_len)
                         t->stage = ST_RECV;
-                e = submit_op(h, t);
+                e = check__submit(h, t);
                 break;
-        case ST_RECV: on_recv(h, t, res); return;
+        case ST_RECV:
+                if (t->tls)
+                        health_tls__on_recv(h, t, res);
+                else
+                        on_recv(h, t, res);
+                return;
         }
         if (e)
-                check_failed(h, t, "io_uring: %s", strerror(-e));
+                check__failed(h, t, "io_uring: %s", strerror(-e));
 }
 
 static void on_cqe(struct health *h, uint64_t data, int res)
@@ -479,6 +509,24 @@ static int set_addr(struct target *t, const struct health_target *ht)
         return 0;
 }
 
+/* Target i's TLS state, sharing the SSL_CTX of the first earlier target
+ * that loads the same files. */
+static int new_tls(struct health *h, const struct health_target *t, uint32_t i, char *err,
+                   size_t errlen)
+{
+        struct health_tls *like = NULL;
+        char why[256];
+        int e;
+
+        for (uint32_t j = 0; j < i && !like; j++)
+                if (t[j].tls && health_tls__same_files(&t[j], &t[i]))
+                        like = h->t[j].tls;
+        e = health_tls__new(&h->t[i].tls, &t[i], like, why, sizeof(why));
+        if (e)
+                snprintf(err, errlen, "health: %s", why);
+        return e;
+}
+
 int health__new(struct health **out, const struct health_cfg *cfg, const struct health_target *t,
                 uint32_t n, health_change_fn *cb, void *ctx, char *err, size_t errlen)
 {
@@ -521,6 +569,15 @@ int health__new(struct health **out, const struct health_cfg *cfg, const struct 
                         e = -EINVAL;
                         goto fail;
                 }
+                if (t[i].kind != HEALTH_CHECK_MQTT && t[i].kind != HEALTH_CHECK_TCP) {
+                        snprintf(err, errlen, "health: %s: unknown check kind %d", t[i].name,
+                                 (int)t[i].kind);
+                        e = -EINVAL;
+                        goto fail;
+                }
+                x->kind = (uint8_t)t[i].kind;
+                if (t[i].tls && (e = new_tls(h, t, i, err, errlen)))
+                        goto fail;
                 x->up = true;
                 x->version = MQTT_V5;
                 x->due_ns = t0; /* the first check at once */
@@ -572,6 +629,7 @@ void health__free(struct health *h)
         for (uint32_t i = 0; h->t && i < h->n; i++) {
                 if (h->t[i].fd >= 0)
                         close(h->t[i].fd);
+                health_tls__free(h->t[i].tls);
                 mqtt_parser__fini(&h->t[i].parser);
         }
         if (h->ring_ok)

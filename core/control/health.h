@@ -1,7 +1,9 @@
 /*
  * Active broker health checks: for each broker, every interval, a TCP
  * connection through the kernel's stack, an MQTT CONNECT, the CONNACK read
- * and judged, a DISCONNECT, and the connection closed. Rise/fall counting
+ * and judged, a DISCONNECT, and the connection closed. Per broker, the check
+ * can run inside a TLS session (a handshake first), or stop at the TCP
+ * connect or the TLS handshake (struct health_target). Rise/fall counting
  * turns the results into up/down, and a callback reports each change. The
  * capabilities of the last accepted v5 CONNACK are kept, for the balancer's
  * self-answered CONNACKs (DESIGN "Routing").
@@ -10,14 +12,16 @@
  * it), one socket per check in flight and nothing else. Single-threaded: the
  * control thread polls health__fd() in its own loop and calls health__run()
  * when it is readable; nothing here ever blocks, sleeps or prints. At most one
- * check per broker is in flight and nothing is allocated per check: every
+ * check per broker is in flight and nothing is allocated per check but a TLS
+ * check's session (SSL_new, and what OpenSSL allocates inside it): every
  * buffer is sized by health__new(). It does not touch the routing tables: the
  * caller takes brokers out of (and back into) their pools from the callback.
  *
  * A check: CONNECT with MQTT 5.0, clean start, keep alive 60, client id
  * "mqttlb-health-<pid>-<idx>", no user name. It passes when the CONNACK's
  * reason code (3.1.1: return code) is 0; anything else, or nothing by the
- * deadline (the check's start + timeout), fails it. Protocol version:
+ * deadline (the check's start + timeout, which covers the connect, the TLS
+ * handshake and the CONNACK), fails it. Protocol version:
  *   - A broker that answers the v5 CONNECT with "unsupported protocol
  *     version" (5.0 reason 0x84, or the 3.1.1 return code 0x01 in a 2-byte
  *     CONNACK, 3.1.1 §3.2.2.3) is asked again at once over 3.1.1 within the
@@ -56,11 +60,45 @@
 #define HEALTH_V5_RETRY    16    /* a 3.1.1 broker gets a v5 CONNECT every this many checks */
 #define HEALTH_CONNACK_MAX 65536 /* CONNACK remaining length accepted (properties, strings) */
 
-/* One broker to check. */
+/* What a check asks of a broker. */
+enum health_check {
+        HEALTH_CHECK_MQTT = 0, /* CONNECT, CONNACK judged, DISCONNECT (the default) */
+        HEALTH_CHECK_TCP,      /* the connect (with tls: the handshake) completes; closed */
+};
+
+/*
+ * One broker to check. Zeroed but for addr, port and name, it is today's
+ * check: MQTT over plain TCP.
+ *
+ * With tls, the check first does a TLS handshake (OpenSSL, TLS 1.2 or 1.3),
+ * then runs its kind inside the session: the CONNECT and CONNACK through
+ * it, or for HEALTH_CHECK_TCP, the handshake completing is the pass. After
+ * a pass: DISCONNECT (MQTT) and close_notify, then the close.
+ *
+ * The four strings are read by health__new() only, never kept (the server
+ * name is copied, the files are loaded into an SSL_CTX there: new
+ * certificates are read by the next checker, at a reload); NULL or "" is
+ * none. Targets with the same three files share one SSL_CTX.
+ *   - server_name: sent as SNI (unless it is an IPv4/IPv6 literal, which
+ *     RFC 6066 §3 forbids in SNI), and with ca_file, the name (or address)
+ *     the broker's certificate must carry. None: no SNI.
+ *   - cert_file + key_file (PEM; both or neither): a client certificate,
+ *     for brokers that require one (mTLS). cert_file may hold the chain.
+ *   - ca_file (PEM): when given, the broker's chain must verify against it,
+ *     and its name against server_name when that is given. When not given
+ *     NOTHING is verified: any certificate passes, so the check tests that
+ *     the broker is alive and speaks TLS, not who it is.
+ */
 struct health_target {
         struct ip_addr addr;
         uint16_t port;
-        char name[64]; /* for the caller's logs; not used here */
+        char name[64];          /* for the caller's logs and for errors */
+        enum health_check kind; /* HEALTH_CHECK_MQTT (0) or HEALTH_CHECK_TCP */
+        bool tls;
+        const char *server_name;
+        const char *cert_file;
+        const char *key_file;
+        const char *ca_file;
 };
 
 struct health_cfg {
@@ -74,9 +112,13 @@ struct health_cfg {
  * A broker changed state. Called from health__run() only, once per change.
  * reason: when down, why the last check failed, e.g. "connect: Connection
  * refused", "timeout after 1000 ms", "CONNACK refused: 0x87 Not authorized",
- * "closed before CONNACK"; when up, what passed, e.g. "2 checks passed (MQTT
- * 5.0)". Valid during the call. The callback may call the accessors below
- * but not health__free().
+ * "closed before CONNACK", "TLS handshake: timeout after 1000 ms", "TLS
+ * handshake: certificate verify failed (hostname mismatch)", "TLS handshake:
+ * sslv3 alert handshake failure" (OpenSSL's reason, or the alert received),
+ * "TLS: closed before CONNACK", "TLS: tlsv13 alert certificate required";
+ * when up, what passed, e.g. "2 checks passed (MQTT 5.0)", "(MQTT 3.1.1 over
+ * TLS)", "(TCP connect)", "(TLS handshake)". Valid during the call. The callback may call the
+ * accessors below but not health__free().
  */
 typedef void health_change_fn(void *ctx, uint32_t idx, bool up, const char *reason);
 
@@ -94,7 +136,9 @@ struct health;
  * A checker for t[0..n) (copied; n <= HEALTH_TARGETS_MAX, may be 0). Every
  * broker starts up. Nothing is sent before the first health__run(). Returns
  * 0, or -EINVAL (a cfg value of 0, an address family other than 4 or 6, too
- * many targets), -ENOMEM, or the io_uring's -errno, with the reason in err.
+ * many targets, an unknown kind, a TLS file that does not load, cert_file
+ * without key_file), -ENOMEM, or the io_uring's -errno, with the reason in
+ * err (e.g. "health: b1: ca_file /etc/ca.pem: No such file or directory").
  */
 int health__new(struct health **out, const struct health_cfg *cfg, const struct health_target *t,
                 uint32_t n, health_change_fn *cb, void *ctx, char *err, size_t errlen);

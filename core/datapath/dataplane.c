@@ -207,8 +207,8 @@ int dataplane__start(struct dataplane **out, const struct dataplane_cfg *cfg, ch
                 return -ENOMEM;
         dp->cfg = *cfg;
         for (uint32_t s = 0; s < cfg->nsources; s++) {
-                dp->sources[s].family = cfg->sources[s].key.family;
-                memcpy(dp->sources[s].addr, cfg->sources[s].key.addr, 16);
+                dp->sources[s].addr.family = cfg->sources[s].key.family;
+                memcpy(dp->sources[s].addr.addr, cfg->sources[s].key.addr, 16);
                 dp->sources[s].port_lo = cfg->sources[s].port_lo;
                 dp->sources[s].port_hi = cfg->sources[s].port_hi;
         }

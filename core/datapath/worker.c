@@ -43,8 +43,8 @@ uint32_t worker__owner(const struct worker *w, const uint8_t *data, const struct
         for (uint32_t i = 0; i < w->cfg.nsources; i++) {
                 const struct worker_source *s = &w->cfg.sources[i];
 
-                if (s->family == m->family && m->dport >= s->port_lo && m->dport <= s->port_hi &&
-                    !memcmp(s->addr, dst, alen))
+                if (s->addr.family == m->family && m->dport >= s->port_lo &&
+                    m->dport <= s->port_hi && !memcmp(s->addr.addr, dst, alen))
                         return m->dport % w->cfg.nworkers;
         }
         return w->cfg.id;

@@ -24,6 +24,7 @@
 
 #include "core/datapath/handover.h"
 #include "core/tcp/packet.h"
+#include "core/util/netaddr.h"
 #include "xsk/port.h"
 
 #define WORKER_BURST       64
@@ -80,8 +81,7 @@ struct worker_ops {
 /* One of the balancer's source addresses: segments to it within its port
  * range (the broker legs' local ports) are owned by port. */
 struct worker_source {
-        uint8_t family; /* 4 or 6 */
-        uint8_t addr[16];
+        struct ip_addr addr;
         uint16_t port_lo, port_hi; /* host order, inclusive */
 };
 

@@ -49,7 +49,8 @@ size_t lb_stats__nonzero(const struct lb_stats *s, char *buf, size_t len)
 
 const char *lb_bound_at__str(enum lb_bound_at b)
 {
-        static const char *const s[] = {"none", "connect", "publish", "subscribe", "timeout"};
+        static const char *const s[] = {"none",      "connect", "publish",
+                                        "subscribe", "timeout", "client_hello"};
 
         return (unsigned)b < sizeof(s) / sizeof(s[0]) ? s[b] : "?";
 }
@@ -283,7 +284,9 @@ static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v
             .broker = b ? b->name : NULL,
             .bound_at = (enum lb_bound_at)c->bound_at,
             .verdict = v,
-            .err = (enum mqtt_err)c->err,
+            .err = c->proto == PLAN_PROTO_MQTT ? (enum mqtt_err)c->err : MQTT_OK,
+            .tls_err = c->proto == PLAN_PROTO_TLS ? (enum tls_hello_err)c->err : TLS_HELLO_OK,
+            .sni = conn__hello(c) && conn__hello(c)->has_sni ? conn__hello(c)->sni : NULL,
             .refusal = c->refusal,
             .topics = c->topics,
             .ntopics = c->ntopics,
@@ -327,7 +330,8 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         for (int i = 0; i < FLOW_TIMERS; i++)
                 timer__cancel(&lw->wheel, &c->f.timer[i]);
         budget__release(lw, c);
-        mqtt_parser__fini(&c->mp);
+        conn__binder(c)->fini(c);
+        conn__prefix_free(c);
         free(c->buf);
         free(c->cid);
         for (uint8_t i = 0; i < c->ntopics; i++)
@@ -355,7 +359,8 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
                 conn__connect(lw, c); /* the SYN again (same port), or the next hop again */
                 again = true;
         }
-        if (++c->rto_tries > CONN_RTO_MAX) {
+        /* SYNs to brokers count against syn_retries per broker, not here */
+        if (c->f.state != CONN_CONNECTING && ++c->rto_tries > CONN_RTO_MAX) {
                 conn__rst_client(lw, c);
                 conn__rst_broker(lw, c);
                 conn__end(lw, c, LB_VERDICT_TIMEOUT);
@@ -383,14 +388,7 @@ static void on_life(struct lb_worker *lw, struct conn *c)
         const struct plan *plan = conn__rebase(lw, c);
 
         switch (c->f.state) {
-        case CONN_OPEN:
-                if (c->connect_done) {
-                        conn__bind(lw, c, plan->default_pool, LB_BOUND_TIMEOUT);
-                } else {
-                        /* counted in timeouts once, by conn__end */
-                        conn__close_client(lw, c, LB_VERDICT_TIMEOUT);
-                }
-                return;
+        case CONN_OPEN: conn__binder(c)->timeout(lw, c); return;
         case CONN_SPLICED:
                 if (conn__fins_acked(c)) {
                         conn__end(lw, c, LB_VERDICT_SPLICED);

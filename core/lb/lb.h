@@ -22,6 +22,7 @@
 #include "core/config/plan.h"
 #include "core/datapath/worker.h"
 #include "mqtt/mqtt-t.h"
+#include "tls/clienthello-t.h"
 
 struct rss;
 
@@ -39,14 +40,15 @@ enum lb_bound_at {
         LB_BOUND_CONNECT,
         LB_BOUND_PUBLISH,
         LB_BOUND_SUBSCRIBE,
-        LB_BOUND_TIMEOUT, /* unbound too long: the default pool */
+        LB_BOUND_TIMEOUT,      /* unbound too long: the default pool */
+        LB_BOUND_CLIENT_HELLO, /* tls: at the ClientHello */
 };
 
 enum lb_verdict {
         LB_VERDICT_SPLICED,          /* bound and spliced; ended by either side */
         LB_VERDICT_CLOSED_BY_CLIENT, /* FIN or RST before it was spliced */
         LB_VERDICT_REFUSED,          /* the broker refused the CONNECT */
-        LB_VERDICT_MALFORMED,        /* MQTT protocol violation (report.err) */
+        LB_VERDICT_MALFORMED,        /* MQTT (report.err) or TLS (report.tls_err) violation */
         LB_VERDICT_NO_BROKER,        /* no broker of the pool could be reached */
         LB_VERDICT_TIMEOUT,          /* a peer stopped answering */
         LB_VERDICT_OPEN,             /* still open when the balancer stopped or the replay ended */
@@ -69,8 +71,10 @@ struct lb_report {
         const char *broker; /* "ADDR:PORT" of the last broker tried; NULL when none */
         enum lb_bound_at bound_at;
         enum lb_verdict verdict;
-        enum mqtt_err err; /* with LB_VERDICT_MALFORMED */
-        uint8_t refusal;   /* with LB_VERDICT_REFUSED: the CONNACK's code */
+        enum mqtt_err err;          /* with LB_VERDICT_MALFORMED, an MQTT listener */
+        enum tls_hello_err tls_err; /* with LB_VERDICT_MALFORMED, a TLS listener */
+        const char *sni;            /* tls: the ClientHello's server name, or NULL */
+        uint8_t refusal;            /* with LB_VERDICT_REFUSED: the CONNACK's code */
         const struct mqtt_str *topics;
         uint32_t ntopics;
         uint64_t bytes_from_client; /* client stream bytes received in order */
@@ -91,57 +95,64 @@ struct lb_cfg {
 };
 
 /* Counters per worker: name, meaning. */
-#define LB_STATS(X)                                                                            \
-        X(conn_active, "client connections open now")                                          \
-        X(conn_total, "client connections established (final ACK with a valid cookie)")        \
-        X(bound_connect, "connections bound at CONNECT")                                       \
-        X(bound_publish, "connections bound at their first PUBLISH")                           \
-        X(bound_subscribe, "connections bound at their first SUBSCRIBE")                       \
-        X(bound_timeout, "connections bound to the default pool after the bind timeout")       \
-        X(spliced, "connections whose broker leg was established")                             \
-        X(syncookies_sent, "SYN-ACKs carrying a SYN cookie")                                   \
-        X(syncookies_validated, "final ACKs whose cookie was valid")                           \
-        X(syncookies_rejected, "ACKs to no connection whose cookie was invalid or stale")      \
-        X(self_connack, "CONNACKs the balancer answered itself")                               \
-        X(self_pingresp, "PINGRESPs the balancer answered itself")                             \
-        X(closed_by_client, "connections the client closed before they were spliced")          \
-        X(refused, "connections whose broker refused the CONNECT")                             \
-        X(malformed, "connections closed for an MQTT protocol violation")                      \
-        X(no_broker, "connections closed because no broker of the pool answered")              \
-        X(timeouts, "connections closed because a peer stopped answering")                     \
-        X(broker_syn_retries, "SYNs sent again to a broker")                                   \
-        X(broker_failovers, "broker legs moved to the next broker of the pool")                \
-        X(retransmits, "segments the balancer sent again (its own bytes, either leg)")         \
-        X(misroutes, "PUBLISH packets whose topic belongs to another pool")                    \
-        X(misroute_disconnects, "connections closed by the misroute policy")                   \
-        X(publishes, "PUBLISH packets seen from clients")                                      \
-        X(publish_bytes, "bytes of those PUBLISH packets")                                     \
-        X(out_of_order, "client segments before the bytes expected (dropped, re-ACKed)")       \
-        X(window_full, "client segments cut or dropped for lack of buffer room")               \
-        X(parse_gaps, "spliced connections whose stream had a hole (parsing stopped)")         \
-        X(conn_table_full, "final ACKs refused for lack of room in the flow table")            \
-        X(ports_exhausted, "broker legs that found no free local port")                        \
-        X(nexthop_unresolved, "segments not sent yet: the next hop was not resolved")          \
-        X(rst_sent, "RSTs the balancer sent")                                                  \
-        X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)")      \
-        X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                          \
-        X(insane_segments,                                                                     \
-          "spliced segments no endpoint could send (seq or ACK 2^30 off), dropped")            \
-        X(stray_reset, "segments to a source address and no connection, answered by RST")      \
-        X(buffer_held, "heap bytes the worker's connections hold now (buffers, parsers, ids)") \
-        X(budget_slowed, "connections whose window the buffer budget held below their buffer") \
-        X(budget_refused, "new connections refused (RST): the buffer budget's reserves spent") \
-        X(per_source_refused, "new connections refused (RST): per_source_max open already")    \
-        X(close_timeouts, "closed connections whose client never answered our FIN: RST")       \
-        X(stray, "segments to no connection (dropped)")                                        \
-        X(no_frame, "segments not sent: no free frame in the worker's cache")                  \
-        X(learned, "client id -> pool bindings learned")                                       \
-        X(drain_refused, "SYNs answered with RST while draining (SIGTERM)")
+#define LB_STATS(X)                                                                              \
+        X(conn_active, "client connections open now")                                            \
+        X(conn_total, "client connections established (final ACK with a valid cookie)")          \
+        X(bound_connect, "connections bound at CONNECT")                                         \
+        X(bound_publish, "connections bound at their first PUBLISH")                             \
+        X(bound_subscribe, "connections bound at their first SUBSCRIBE")                         \
+        X(bound_timeout, "connections bound to the default pool after the bind timeout")         \
+        X(spliced, "connections whose broker leg was established")                               \
+        X(syncookies_sent, "SYN-ACKs carrying a SYN cookie")                                     \
+        X(syncookies_validated, "final ACKs whose cookie was valid")                             \
+        X(syncookies_rejected, "ACKs to no connection whose cookie was invalid or stale")        \
+        X(self_connack, "CONNACKs the balancer answered itself")                                 \
+        X(self_pingresp, "PINGRESPs the balancer answered itself")                               \
+        X(closed_by_client, "connections the client closed before they were spliced")            \
+        X(refused, "connections whose broker refused the CONNECT")                               \
+        X(malformed, "connections closed for an MQTT protocol violation")                        \
+        X(no_broker, "connections closed because no broker of the pool answered")                \
+        X(timeouts, "connections closed because a peer stopped answering")                       \
+        X(broker_syn_retries, "SYNs sent again to a broker")                                     \
+        X(broker_failovers, "broker legs moved to the next broker of the pool")                  \
+        X(retransmits, "segments the balancer sent again (its own bytes, either leg)")           \
+        X(misroutes, "PUBLISH packets whose topic belongs to another pool")                      \
+        X(misroute_disconnects, "connections closed by the misroute policy")                     \
+        X(publishes, "PUBLISH packets seen from clients")                                        \
+        X(publish_bytes, "bytes of those PUBLISH packets")                                       \
+        X(out_of_order, "client segments before the bytes expected (dropped, re-ACKed)")         \
+        X(window_full, "client segments cut or dropped for lack of buffer room")                 \
+        X(parse_gaps, "spliced connections whose stream had a hole (parsing stopped)")           \
+        X(conn_table_full, "final ACKs refused for lack of room in the flow table")              \
+        X(ports_exhausted, "broker legs that found no free local port")                          \
+        X(nexthop_unresolved, "segments not sent yet: the next hop was not resolved")            \
+        X(rst_sent, "RSTs the balancer sent")                                                    \
+        X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)")        \
+        X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                            \
+        X(insane_segments,                                                                       \
+          "spliced segments no endpoint could send (seq or ACK 2^30 off), dropped")              \
+        X(stray_reset, "segments to a source address and no connection, answered by RST")        \
+        X(buffer_held, "heap bytes the worker's connections hold now (buffers, parsers, ids)")   \
+        X(budget_slowed, "connections whose window the buffer budget held below their buffer")   \
+        X(budget_refused, "new connections refused (RST): the buffer budget's reserves spent")   \
+        X(per_source_refused, "new connections refused (RST): per_source_max open already")      \
+        X(close_timeouts, "closed connections whose client never answered our FIN: RST")         \
+        X(stray, "segments to no connection (dropped)")                                          \
+        X(no_frame, "segments not sent: no free frame in the worker's cache")                    \
+        X(learned, "client id -> pool bindings learned")                                         \
+        X(drain_refused, "SYNs answered with RST while draining (SIGTERM)")                      \
+        X(no_memory, "connections refused or reset: the balancer was out of memory")             \
+        X(tls_hellos, "TLS ClientHellos read whole (tls listeners)")                             \
+        X(tls_bound_sni, "TLS connections bound by an sni route")                                \
+        X(tls_bound_alpn, "TLS connections bound by an alpn route")                              \
+        X(tls_bound_default, "TLS connections no route matched: the listener's or default pool") \
+        X(tls_malformed, "TLS connections closed: not a ClientHello we accept")
 
 #define LB_STAT_FIELD_(name, doc) uint64_t name;
 struct lb_stats {
         LB_STATS(LB_STAT_FIELD_)
         uint64_t malformed_by[MQTT_ERR__COUNT];
+        uint64_t tls_malformed_by[TLS_HELLO_ERR__COUNT];
 };
 #undef LB_STAT_FIELD_
 #define LB_NSTATS (offsetof(struct lb_stats, malformed_by) / sizeof(uint64_t))

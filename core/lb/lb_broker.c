@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "core/lb/lb_conn.h"
+#include "core/route/route_tls.h"
 #include "mqtt/encode.h"
 
 const struct plan_broker *conn__broker(const struct conn *c, const struct plan *plan)
@@ -21,25 +22,61 @@ const struct plan_broker *conn__broker(const struct conn *c, const struct plan *
         return &plan->pools[c->pool].brokers[c->broker];
 }
 
-uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX])
+/* A PROXY v2 TLV at out: type, 16-bit length, value; its length. */
+static uint16_t proxy_tlv(uint8_t *out, uint8_t type, const void *v, uint16_t len)
+{
+        out[0] = type;
+        out[1] = (uint8_t)(len >> 8);
+        out[2] = (uint8_t)len;
+        memcpy(out + 3, v, len);
+        return (uint16_t)(3 + len);
+}
+
+/* The TLVs of a TLS connection (PROXY v2 2.2.1, 2.2.2): the ALPN protocol
+ * (the one an alpn route matched, else the client's first: the broker
+ * negotiates, so the choice is not known yet) and the server name. */
+static uint16_t proxy_tls_tlvs(const struct conn *c, uint8_t *out)
+{
+        const struct tls_hello_info *in = conn__hello(c);
+        const uint8_t *proto;
+        size_t plen;
+        uint8_t mlen;
+        uint16_t n = 0;
+
+        if (!in)
+                return 0;
+        if (tls_routes__match_alpn(c->plan->tls_routes, in->alpn, in->alpn_len, &proto, &mlen) !=
+            ROUTE_NONE)
+                n += proxy_tlv(out + n, PP2_TYPE_ALPN, proto, mlen);
+        else if (tls_hello__alpn(c->th, 0, &proto, &plen))
+                n += proxy_tlv(out + n, PP2_TYPE_ALPN, proto, (uint16_t)plen);
+        if (in->has_sni)
+                n += proxy_tlv(out + n, PP2_TYPE_AUTHORITY, in->sni, in->sni_len);
+        return n;
+}
+
+uint16_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX])
 {
         static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                         0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
         const struct flow_key *k = &c->f.client;
-        uint8_t alen = k->family == 4 ? 4 : 16, len = (uint8_t)(2 * alen + 4);
+        uint8_t alen = k->family == 4 ? 4 : 16;
+        uint16_t len = (uint16_t)(2 * alen + 4);
 
         memcpy(out, sig, 12);
         out[12] = 0x21;                         /* version 2, PROXY */
         out[13] = k->family == 4 ? 0x11 : 0x21; /* TCP over IPv4 / IPv6 */
-        out[14] = 0;
-        out[15] = len;
         memcpy(out + 16, k->saddr, alen);
         memcpy(out + 16 + alen, k->daddr, alen);
         out[16 + 2 * alen] = (uint8_t)(k->sport >> 8);
         out[17 + 2 * alen] = (uint8_t)k->sport;
         out[18 + 2 * alen] = (uint8_t)(k->dport >> 8);
         out[19 + 2 * alen] = (uint8_t)k->dport;
-        return (uint8_t)(16 + len);
+        if (c->proto == PLAN_PROTO_TLS)
+                len = (uint16_t)(len + proxy_tls_tlvs(c, out + 16 + len));
+        out[14] = (uint8_t)(len >> 8);
+        out[15] = (uint8_t)len;
+        return (uint16_t)(16 + len);
 }
 
 struct port_probe {
@@ -185,9 +222,12 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                 c->brk.prox = conn__proxy_header(c, hdr);
         }
         send_syn(lw, c);
-        c->syn_tries++;
-        timer__arm(&lw->wheel, &c->f.timer[CONN_T_RTO], lw->now_ns + plan->connect_timeout_ns,
+        /* the wait doubles per SYN to one broker (RFC 6298 5.5's backoff):
+         * 250 ms, 500 ms, 1 s, ... with the default connect_timeout */
+        timer__arm(&lw->wheel, &c->f.timer[CONN_T_RTO],
+                   lw->now_ns + (plan->connect_timeout_ns << (c->syn_tries < 6 ? c->syn_tries : 6)),
                    CONN_T_RTO);
+        c->syn_tries++;
 }
 
 void conn__failover(struct lb_worker *lw, struct conn *c)
@@ -206,8 +246,7 @@ void conn__failover(struct lb_worker *lw, struct conn *c)
         c->syn_tries = 0;
         if (!n || c->tried >= n) {
                 STAT(lw, no_broker);
-                conn__close_mqtt(lw, c, LB_VERDICT_NO_BROKER, MQTT_RC_SERVER_UNAVAILABLE,
-                                 MQTT_V3_RC_SERVER_UNAVAILABLE);
+                conn__binder(c)->refuse(lw, c, LB_VERDICT_NO_BROKER);
                 return;
         }
         STAT(lw, broker_failovers);
@@ -319,8 +358,13 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
         c->brk.t.snd_una = s->ack;
         c->brk.replay_end = c->brk.t.iss + 1 + c->brk.prox + c->buf_len;
         c->off_c2s = c->brk.t.iss + 1 + c->brk.prox - (c->cli.t.irs + 1);
-        c->pre.consume = c->self_connack;
-        c->pre.pings = c->pings;
+        if (!conn__prefix_start(c)) {
+                STAT(lw, no_memory);
+                conn__rst_client(lw, c);
+                conn__rst_broker(lw, c);
+                conn__end(lw, c, LB_VERDICT_NO_BROKER);
+                return;
+        }
         if (!c->pre.consume)
                 conn__map_s2c(c);
         c->f.state = CONN_SPLICED;

@@ -80,7 +80,7 @@ void budget__unadmit(struct lb_worker *lw, uint32_t bucket)
 /* What c holds on the heap now. */
 static uint32_t held(const struct conn *c)
 {
-        return c->buf_cap + (uint32_t)mqtt_parser__mem(&c->mp) + c->cid_len;
+        return c->buf_cap + (uint32_t)conn__binder(c)->mem(c) + c->cid_len;
 }
 
 /* The part of a charge beyond the reserve. */

@@ -15,15 +15,6 @@ static uint32_t now_s(const struct lb_worker *lw)
         return (uint32_t)(lw->now_ns / 1000000000ull);
 }
 
-static void tuple_of(struct syncookie_tuple *t, const struct flow_key *k)
-{
-        t->family = k->family;
-        memcpy(t->saddr, k->saddr, 16);
-        memcpy(t->daddr, k->daddr, 16);
-        t->sport = k->sport;
-        t->dport = k->dport;
-}
-
 /* The frame's VLAN tags (between the MACs and the IP header). */
 static uint8_t read_vlans(const struct worker_pkt *p, uint16_t *tpid, uint16_t *tci)
 {
@@ -89,7 +80,6 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
 {
         const struct plan *plan = lb__plan(lw->lb);
         struct syncookie_opts co;
-        struct syncookie_tuple t;
         struct tcp_syn_opts o;
         struct tcp_out_hdr h;
         struct seg s;
@@ -102,13 +92,12 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
         }
         if (tcp_opts__parse(s.tcp, (size_t)(p->m.end - p->m.l4), &o))
                 return WORKER_DROP;
-        tuple_of(&t, k);
         co.mss =
             o.mss_ok ? o.mss : (k->family == 4 ? SYNCOOKIE_MSS_DEFAULT4 : SYNCOOKIE_MSS_DEFAULT6);
         co.wscale = o.wscale;
         co.sack_ok = o.sack_ok;
         answer_hdr(p, k, &h);
-        h.seq = syncookie__make(&lw->secret, &t, s.seq, now_s(lw), &co);
+        h.seq = syncookie__make(&lw->secret, k, s.seq, now_s(lw), &co);
         h.ack = s.seq + 1;
         h.window = (uint16_t)(plan->buffer_bytes > 65535 ? 65535 : plan->buffer_bytes);
         /* our MSS: what the client said, rounded down to the cookie's table
@@ -132,6 +121,7 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
                              const struct syncookie_opts *o, uint32_t bucket)
 {
         const struct plan *plan = lb__plan(lw->lb);
+        const struct plan_listener *l = plan__listener(plan, k->family, k->daddr, k->dport);
         struct conn *c = (struct conn *)flow__alloc(lw->flows);
 
         if (!c) {
@@ -139,7 +129,16 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
                 STAT(lw, conn_table_full);
                 return NULL;
         }
+        c->proto = l ? l->proto : PLAN_PROTO_MQTT;
+        c->listener_pool = l ? l->pool : ROUTE_NONE;
+        if (!conn__binder(c)->start(c, plan)) {
+                flow__free(lw->flows, &c->f);
+                budget__unadmit(lw, bucket);
+                STAT(lw, no_memory); /* dropped: the client sends its ACK again */
+                return NULL;
+        }
         if (flow_table__insert(lw->flows, k, &c->f, FLOW_LEG_CLIENT)) {
+                conn__binder(c)->fini(c);
                 flow__free(lw->flows, &c->f);
                 budget__unadmit(lw, bucket);
                 STAT(lw, conn_table_full);
@@ -166,12 +165,6 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
         c->cli.t.snd_wnd = (uint32_t)s->win << c->cli.t.snd_wscale;
         c->pool = c->broker = c->will_pool = -1;
         c->last_ns = lw->now_ns;
-        /* the CONNECT must fit the buffer whole (its fixed header is at
-         * most 5 bytes): one that cannot is malformed at its fixed header,
-         * before a byte of it is buffered; lifted once it is read */
-        mqtt_parser__init(&c->mp, MQTT_DIR_C2S,
-                          &(struct mqtt_limits){.max_string = plan->max_topic,
-                                                .max_packet = plan->buffer_bytes - 5});
         timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->bind_timeout_ns,
                    CONN_T_LIFE);
         STAT(lw, conn_active);
@@ -183,7 +176,6 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
                                        const struct flow_key *k)
 {
         struct syncookie_opts o;
-        struct syncookie_tuple t;
         struct conn *c;
         uint32_t bucket;
         struct seg s;
@@ -192,8 +184,7 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
         seg__read(p, &s);
         if (s.flags & (TCP_OUT_RST | TCP_OUT_SYN))
                 return WORKER_DROP;
-        tuple_of(&t, k);
-        rc = syncookie__check(&lw->secret, &t, s.ack - 1, s.seq - 1, now_s(lw), &o);
+        rc = syncookie__check(&lw->secret, k, s.ack - 1, s.seq - 1, now_s(lw), &o);
         if (rc) {
                 STAT(lw, syncookies_rejected);
                 /* No RST. A cookie is checked against the client's ISN,
@@ -377,7 +368,7 @@ enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, str
                                 c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
                                 c->cli.fin_rcvd = true;
                         }
-                        if (n && !conn__parse(lw, c, c->buf + old, n))
+                        if (n && !conn__feed(lw, c, c->buf + old, n))
                                 return WORKER_DROP; /* ended, or closing */
                         if (n)
                                 budget__charge(lw, c);
@@ -405,7 +396,7 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         c->buf = NULL;
         c->buf_len = c->buf_cap = 0;
         c->parse_dead = true;
-        mqtt_parser__fini(&c->mp);
+        conn__binder(c)->stop(c);
         budget__release_reserve(lw, c);
         budget__charge(lw, c);
         conn__rst_broker(lw, c);

@@ -39,6 +39,7 @@
 #include "core/tcp/tcp_out.h"
 #include "core/tcp/timer_wheel.h"
 #include "mqtt/parser.h"
+#include "tls/clienthello.h"
 
 enum conn_state {
         CONN_OPEN = 1,   /* client leg up, bytes buffered and parsed, not bound */
@@ -52,15 +53,19 @@ enum conn_timer {
         CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
 };
 
-#define LB_WSCALE         7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
-#define LB_RT_TOPIC_MAX   64 /* longest topic the route cache keeps to compare */
-#define CONN_OWN_MAX      64 /* our own bytes to the client: CONNACK + PINGRESPs */
-#define CONN_RTO_NS       250000000ull
-#define CONN_RTO_MAX      8             /* retransmissions before giving up on a peer */
-#define CONN_LINGER_NS    2000000000ull /* after both FINs: late ACKs still translated */
-#define CONN_PROXY_MAX    52            /* PROXY v2 header for IPv6 */
-#define CONN_BUF_RESERVE  8192       /* budget every admitted connection is sure of (lb_budget.c) */
-#define LB_SOURCE_BUCKETS (1u << 20) /* per-source connection counts (lb_budget.c) */
+#define LB_WSCALE       7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
+#define LB_RT_TOPIC_MAX 64 /* longest topic the route cache keeps to compare */
+#define CONN_OWN_MAX    64 /* our own bytes to the client: CONNACK + PINGRESPs */
+#define CONN_RTO_NS     250000000ull
+#define CONN_RTO_MAX    8             /* retransmissions before giving up on a peer */
+#define CONN_LINGER_NS  2000000000ull /* after both FINs: late ACKs still translated */
+/* PROXY v2 header: IPv6 addresses (52 bytes), with a TLS connection's
+ * ALPN and server name TLVs (3 + 255 each) */
+#define CONN_PROXY_MAX     (52 + 2 * (3 + 255))
+#define PP2_TYPE_ALPN      0x01
+#define PP2_TYPE_AUTHORITY 0x02
+#define CONN_BUF_RESERVE   8192 /* budget every admitted connection is sure of (lb_budget.c) */
+#define LB_SOURCE_BUCKETS  (1u << 20) /* per-source connection counts (lb_budget.c) */
 
 /* A leg's outgoing L2/L3 header, kept from its first spliced segment:
  * later ones copy it and patch lengths and checksums (lb_splice.c). */
@@ -116,29 +121,21 @@ struct conn_broker {
         uint8_t dupacks;     /* duplicate ACKs of snd_una while replaying (RFC 5681 3.2) */
         bool syn_sent;
         bool synack_rcvd; /* irs is known */
-        uint8_t prox;     /* PROXY header bytes */
+        uint16_t prox;    /* PROXY header bytes */
 };
 
-/* What the balancer reads of the start of the broker's stream: its CONNACK
- * (the return code kept) and the PINGRESPs answering PINGREQs we answered
- * already; consumed when we answered the client's CONNECT ourselves. */
-enum prefix_state {
-        PREFIX_CONNACK_TYPE,   /* the CONNACK's first byte */
-        PREFIX_CONNACK_LENGTH, /* its remaining length */
-        PREFIX_CONNACK_BODY,   /* flags, return / reason code, v5 properties */
-        PREFIX_PINGRESP_TYPE,  /* a PINGRESP's first byte */
-        PREFIX_PINGRESP_LENGTH,
-};
-
+/* What the balancer reads of the start of an MQTT broker's stream, with an
+ * MQTT_DIR_S2C parser kept while it lasts: its CONNACK (the return code
+ * kept; v5: the topic aliases it allows), then the PINGRESPs answering
+ * PINGREQs we answered already. Consumed when we answered the client's
+ * CONNECT ourselves; only observed otherwise. */
 struct conn_prefix {
-        bool consume;      /* drop the broker's CONNACK (+ pings PINGRESPs) */
-        bool done;         /* read to its end (or given up) */
-        uint8_t state;     /* enum prefix_state */
-        uint8_t vbytes;    /* remaining length bytes read */
-        uint8_t pings;     /* PINGRESPs still to consume */
-        uint32_t body;     /* CONNACK body bytes read */
-        uint32_t left;     /* CONNACK bytes left to skip */
-        uint32_t consumed; /* broker bytes consumed */
+        bool consume;           /* drop the broker's CONNACK (+ pings PINGRESPs) */
+        bool done;              /* read to its end (or given up) */
+        bool connack;           /* its CONNACK was read */
+        uint8_t pings;          /* PINGRESPs still to consume */
+        uint32_t consumed;      /* broker bytes consumed */
+        struct mqtt_parser *mp; /* the broker's stream until done (heap) */
 };
 
 struct conn {
@@ -165,15 +162,24 @@ struct conn {
         bool reserved;       /* holds a CONN_BUF_RESERVE of the budget */
         bool slowed;         /* counted in budget_slowed */
 
+        /* the binder's (conn__binder): what reads the client's first bytes */
+        uint8_t proto;         /* enum plan_proto: the listener's */
+        int16_t listener_pool; /* tls: the listener's pool, ROUTE_NONE: none */
+        bool parse_dead;       /* nothing more to read: error, gap, or all the binder needs */
+        bool c2s_gap;          /* the client's stream had a hole (spliced: not reassembled) */
+        union {
+                struct mqtt_parser mp; /* MQTT: the client's stream, for the connection's life */
+                struct tls_hello *th;  /* TLS: the ClientHello's reader and what it read
+                                        * (heap: MQTT connections do not pay for it) */
+        };
+
         /* MQTT */
-        struct mqtt_parser mp;
         uint8_t *cid; /* client id (malloc'ed copy) */
         uint16_t cid_len;
         uint8_t version;
         bool connect_done;
         bool self_connack;
-        bool parse_dead; /* error or gap: no more parsing */
-        uint8_t pings;   /* PINGRESPs we answered (consumed from the broker) */
+        uint8_t pings; /* PINGRESPs we answered (consumed from the broker) */
         int16_t will_pool;
         bool will;
         bool persistent;
@@ -189,8 +195,8 @@ struct conn {
         struct lb_broker_stats *bstats; /* the broker's counters (conn__connect), or NULL */
         uint8_t tried;                  /* brokers of the pool tried */
         uint8_t bound_at, verdict;
-        uint8_t err, refusal;
-        bool active_counted; /* in the broker's active connections */
+        uint8_t err, refusal; /* err: enum mqtt_err or enum tls_hello_err (the binder's) */
+        bool active_counted;  /* in the broker's active connections */
 
         /* timers and accounting */
         uint8_t syn_tries, rto_tries;
@@ -402,21 +408,69 @@ bool conn__own(struct conn *c, const uint8_t *b, uint8_t n);
 /* Closes the client leg before splicing: optional bytes, then FIN. */
 void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
 
+/*
+ * A listener's binder (DESIGN.md "Other listeners"): what reads the
+ * client's first bytes and decides where the connection goes, one per
+ * protocol (enum plan_proto). Everything else of the balancer (the client
+ * leg, the broker leg, the splice, NAT, PROXY, counters) is shared and calls
+ * it through conn__binder(c) only.
+ */
+struct binder {
+        /* c's reading state, when c is made (c->proto and the plan set);
+         * false when out of memory */
+        bool (*start)(struct conn *c, const struct plan *plan);
+        /* New in-order client bytes b[0..n), before binding and after (until
+         * it sets parse_dead): reads them, binds (conn__bind) or closes. May
+         * end the connection or close it: then false. */
+        bool (*feed)(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n);
+        /* The bind timeout of an OPEN connection: bind it somewhere, or close it. */
+        void (*timeout)(struct lb_worker *lw, struct conn *c);
+        /* Closes the client before splicing with verdict v (no_broker): in
+         * the protocol's own terms first when it has any, then TCP. */
+        void (*refuse)(struct lb_worker *lw, struct conn *c, enum lb_verdict v);
+        /* Heap bytes the reading state holds (charged to the budget). */
+        size_t (*mem)(const struct conn *c);
+        /* The connection closes before splicing: what reading needs no more. */
+        void (*stop)(struct conn *c);
+        /* The connection ends: everything it holds. */
+        void (*fini)(struct conn *c);
+};
+
+extern const struct binder binder_mqtt, binder_tls; /* lb_mqtt.c, lb_tls.c */
+
+static inline const struct binder *conn__binder(const struct conn *c)
+{
+        return c->proto == PLAN_PROTO_TLS ? &binder_tls : &binder_mqtt;
+}
+
+/* What a TLS connection's ClientHello said, or NULL (another protocol, or
+ * not read whole). */
+static inline const struct tls_hello_info *conn__hello(const struct conn *c)
+{
+        return c->proto == PLAN_PROTO_TLS && c->th ? tls_hello__info(c->th) : NULL;
+}
+
 /* lb_bind.c */
-/* Feeds new in-order client bytes to the parser and acts on its events:
- * self answers, binding, counters. May end the connection (returns false). */
-bool conn__parse(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n);
+/* New in-order client bytes to the binder (nothing once parse_dead). */
+static inline bool conn__feed(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n)
+{
+        return c->parse_dead || conn__binder(c)->feed(lw, c, b, n);
+}
+/* Binds to pool (ROUTE_NONE: no pool: closes as no_broker): a broker of
+ * it chosen by the pool's policy (Maglev on the client id, or on the client
+ * address when there is none), the bind counted, the broker leg opened. */
+void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at at);
+
+/* lb_mqtt.c */
 /* Closes the client in MQTT terms, then TCP: a client still waiting for its
  * CONNACK gets a refusal (v5_reason / v3_connack), a v5 client we accepted
  * a DISCONNECT (v5_reason; 0x88 becomes 0x89, the DISCONNECT code for it). */
 void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, uint8_t v5_reason,
                       uint8_t v3_connack);
-/* Binds to pool (ROUTE_NONE: no pool: closes as no_broker). */
-void conn__bind(struct lb_worker *lw, struct conn *c, int pool, enum lb_bound_at at);
 
 /* lb_broker.c */
 /* The PROXY protocol v2 header for c (client -> listener) into out; its length. */
-uint8_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
+uint16_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
 void conn__connect(struct lb_worker *lw, struct conn *c);
 void conn__failover(struct lb_worker *lw, struct conn *c);
 /* A segment of the broker leg while CONNECTING: its SYN-ACK (or RST). */
@@ -447,6 +501,12 @@ void budget__release_reserve(struct lb_worker *lw, struct conn *c);
 void budget__release(struct lb_worker *lw, struct conn *c);
 
 /* lb_splice.c */
+/* The broker leg is up: what of its stream the balancer reads (an MQTT
+ * broker's CONNACK and PINGRESPs; nothing of a TLS one). False when out of
+ * memory. */
+bool conn__prefix_start(struct conn *c);
+/* Frees what reading it holds (at the connection's end). */
+void conn__prefix_free(struct conn *c);
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 

@@ -303,7 +303,7 @@ static bool mqtt_feed(struct lb_worker *lw, struct conn *c, const uint8_t *b, ui
         }
 }
 
-static void mqtt_start(struct conn *c, const struct plan *plan)
+static bool mqtt_start(struct conn *c, const struct plan *plan)
 {
         /* the CONNECT must fit the buffer whole (its fixed header is at
          * most 5 bytes): one that cannot is malformed at its fixed header,
@@ -311,6 +311,7 @@ static void mqtt_start(struct conn *c, const struct plan *plan)
         mqtt_parser__init(&c->mp, MQTT_DIR_C2S,
                           &(struct mqtt_limits){.max_string = plan->max_topic,
                                                 .max_packet = plan->buffer_bytes - 5});
+        return true;
 }
 
 /* A client that sent its CONNECT goes to the default pool (it published
@@ -344,5 +345,6 @@ const struct binder binder_mqtt = {
     .timeout = mqtt_timeout,
     .refuse = mqtt_refuse,
     .mem = mqtt_mem,
+    .stop = mqtt_fini,
     .fini = mqtt_fini,
 };

@@ -367,7 +367,7 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
                  * forwarded to the client; the client's SND.NXT is cli.t.rcv_nxt
                  * while its stream had no hole */
                 enum rst_check r =
-                    rst_check(s.seq, c->cli.t.rcv_acked, c->cli.t.rcv_nxt, !c->parse_dead,
+                    rst_check(s.seq, c->cli.t.rcv_acked, c->cli.t.rcv_nxt, !c->c2s_gap,
                               seq_lt(c->cli.t.rcv_acked, c->cli.rcv_edge)
                                   ? c->cli.rcv_edge - c->cli.t.rcv_acked
                                   : 0);
@@ -385,11 +385,11 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
 
                         c->cli.t.rcv_nxt += n;
                         c->bytes_from_client += n;
-                        if (!conn__parse(lw, c, s.payload + off, n))
+                        if (!conn__feed(lw, c, s.payload + off, n))
                                 return WORKER_DROP; /* the misroute policy closed it */
                 } else if (seq_lt(c->cli.t.rcv_nxt, s.seq)) {
-                        if (!c->parse_dead) {
-                                c->parse_dead = true;
+                        if (!c->c2s_gap) {
+                                c->c2s_gap = c->parse_dead = true;
                                 STAT(lw, parse_gaps);
                         }
                         c->cli.t.rcv_nxt = s.seq + s.len;
@@ -448,83 +448,84 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         return WORKER_TX;
 }
 
+/* The prefix is over (read, or given up): its parser goes. */
+static void prefix_end(struct conn *c)
+{
+        c->pre.done = true;
+        if (c->pre.mp) {
+                mqtt_parser__fini(c->pre.mp);
+                free(c->pre.mp);
+                c->pre.mp = NULL;
+        }
+}
+
+/* A prefix packet read: the CONNACK (its code kept; v5 and read by the
+ * client itself: the topic aliases the broker allows it), a PINGRESP. */
+static void prefix_event(struct conn *c, const struct mqtt_event *ev)
+{
+        if (ev->type == MQTT_EV_CONNACK) {
+                c->pre.connack = true;
+                c->refusal = ev->connack.code;
+                if (!c->pre.consume && (ev->connack.caps.present & MQTT_HAS_TOPIC_ALIAS_MAX))
+                        mqtt_parser__set_alias_max(&c->mp, ev->connack.caps.topic_alias_max);
+        } else if (c->pre.pings) {
+                c->pre.pings--;
+        }
+}
+
 /*
- * Reads the start of the broker's stream: its CONNACK (return code kept),
- * then the PINGRESPs answering PINGREQs we already answered. Returns how many
- * of b[0..n) belong to that prefix; sets prefix_done at its end (or at the
- * first byte that is not what it should be: nothing more is consumed).
+ * Reads the start of the broker's stream through its parser: the CONNACK,
+ * then the PINGRESPs answering PINGREQs we already answered. Returns how
+ * many of b[0..n) belong to that prefix; ends it after its last packet, or
+ * at the first packet that is not the one expected, or at a protocol error
+ * (nothing more is consumed then: the client sees the rest as it is).
  */
 static uint32_t prefix_read(struct conn *c, const uint8_t *b, uint32_t n)
 {
         struct conn_prefix *pre = &c->pre;
         uint32_t i = 0;
 
-        for (; i < n && !pre->done; i++) {
-                uint8_t x = b[i];
+        while (i < n && !pre->done) {
+                uint8_t want = (pre->connack ? MQTT_PINGRESP : MQTT_CONNACK) << 4;
+                struct mqtt_event ev;
+                enum mqtt_status st;
+                size_t used;
 
-                switch ((enum prefix_state)pre->state) {
-                case PREFIX_CONNACK_TYPE: /* 3.1.1 / 5.0 §3.2.1: type 2, flags 0 */
-                        if (x != MQTT_CONNACK << 4) {
-                                pre->done = true;
-                                return i;
-                        }
-                        pre->state = PREFIX_CONNACK_LENGTH;
+                if (mqtt_parser__at_boundary(pre->mp) && b[i] != want)
+                        break; /* another packet: the prefix is over */
+                st = mqtt_parser__feed(pre->mp, b + i, n - i, &used, &ev);
+                if (st == MQTT_ERROR)
                         break;
-                case PREFIX_CONNACK_LENGTH: /* a variable byte integer (§1.5.5) */
-                        pre->left |= (uint32_t)(x & 0x7f) << (7 * pre->vbytes++);
-                        if (!(x & 0x80))
-                                pre->state = pre->left ? PREFIX_CONNACK_BODY : PREFIX_PINGRESP_TYPE;
-                        else if (pre->vbytes == 4)
-                                pre->done = true;
-                        break;
-                case PREFIX_CONNACK_BODY: /* flags, return / reason code, v5 properties */
-                        if (pre->body++ == 1)
-                                c->refusal = x;
-                        if (!--pre->left)
-                                pre->state = PREFIX_PINGRESP_TYPE;
-                        break;
-                case PREFIX_PINGRESP_TYPE: /* §3.13: type 13, flags 0, length 0 */
-                        if (x != MQTT_PINGRESP << 4) {
-                                pre->done = true;
-                                return i;
-                        }
-                        pre->state = PREFIX_PINGRESP_LENGTH;
-                        break;
-                case PREFIX_PINGRESP_LENGTH:
-                        if (x != 0x00) {
-                                pre->done = true;
-                                return i;
-                        }
-                        pre->pings--;
-                        pre->state = PREFIX_PINGRESP_TYPE;
-                        break;
-                }
-                if (pre->state == PREFIX_PINGRESP_TYPE && !pre->pings)
-                        pre->done = true;
+                i += (uint32_t)used;
+                if (st == MQTT_EVENT)
+                        prefix_event(c, &ev);
+                if (pre->connack && !pre->pings)
+                        prefix_end(c);
         }
+        if (i < n)
+                prefix_end(c);
         return i;
 }
 
-/* MQTT 5: the topic aliases the broker allows the client (its CONNACK, when
- * the client reads it directly). */
-static void learn_alias_max(struct conn *c, const uint8_t *b, uint32_t n)
+bool conn__prefix_start(struct conn *c)
 {
-        struct mqtt_parser mp;
-        struct mqtt_event ev;
-        size_t used;
-
-        mqtt_parser__init(&mp, MQTT_DIR_S2C, NULL);
-        mqtt_parser__set_version(&mp, MQTT_V5);
-        while (mqtt_parser__feed(&mp, b, n, &used, &ev) == MQTT_EVENT) {
-                if (ev.type == MQTT_EV_CONNACK) {
-                        if (ev.connack.caps.present & MQTT_HAS_TOPIC_ALIAS_MAX)
-                                mqtt_parser__set_alias_max(&c->mp, ev.connack.caps.topic_alias_max);
-                        break;
-                }
-                b += used;
-                n -= (uint32_t)used;
+        c->pre.consume = c->self_connack;
+        c->pre.pings = c->pings;
+        if (c->proto != PLAN_PROTO_MQTT) {
+                c->pre.done = true; /* a TLS stream: nothing of it is the balancer's */
+                return true;
         }
-        mqtt_parser__fini(&mp);
+        if (!(c->pre.mp = malloc(sizeof(*c->pre.mp))))
+                return false;
+        mqtt_parser__init(c->pre.mp, MQTT_DIR_S2C, NULL);
+        if (c->version)
+                mqtt_parser__set_version(c->pre.mp, (enum mqtt_version)c->version);
+        return true;
+}
+
+void conn__prefix_free(struct conn *c)
+{
+        prefix_end(c);
 }
 
 /* Removes the first off bytes of the payload (consumed by us). */
@@ -629,11 +630,9 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                         if (c->pre.done)
                                 conn__map_s2c(c);
                 } else if (s.seq == c->brk.t.rcv_nxt) {
-                        if (c->version == MQTT_V5)
-                                learn_alias_max(c, s.payload, s.len);
                         c->brk.t.rcv_nxt += prefix_read(c, s.payload, s.len);
                 } else {
-                        c->pre.done = true; /* only observing: give up */
+                        prefix_end(c); /* only observing: give up */
                 }
                 if (c->pre.done && c->refusal && c->pre.consume) {
                         refused(lw, c);

@@ -116,20 +116,20 @@ static int listen_on(const char *addr, uint16_t *port, bool *v6, char *err, size
                 snprintf(err, errlen, "metrics %s: %s", addr, why);
                 return -EINVAL;
         }
-        *v6 = na.family == 6;
+        *v6 = na.ip.family == 6;
         if (*v6) {
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
                 s6->sin6_family = AF_INET6;
                 s6->sin6_port = htons(na.port);
-                memcpy(&s6->sin6_addr, na.addr, 16);
+                memcpy(&s6->sin6_addr, na.ip.addr, 16);
                 sl = sizeof(*s6);
         } else {
                 struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 
                 s4->sin_family = AF_INET;
                 s4->sin_port = htons(na.port);
-                memcpy(&s4->sin_addr, na.addr, 4);
+                memcpy(&s4->sin_addr, na.ip.addr, 4);
                 sl = sizeof(*s4);
         }
         fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -11,6 +11,7 @@
 
 #include "core/ops/stats-int.h"
 #include "mqtt/topic.h"
+#include "tls/clienthello.h"
 
 /* ---- JSON ----------------------------------------------------------------- */
 
@@ -167,6 +168,20 @@ int stats__json(const struct stats_snapshot *s, struct stats_buf *out)
         jw_open(&j, "malformed", "{");
         for (int e = MQTT_OK + 1; e < MQTT_ERR__COUNT; e++)
                 jw_u64(&j, mqtt_err__str((enum mqtt_err)e), s->lb.malformed_by[e]);
+        jw_close(&j, "}");
+
+        jw_open(&j, "tls", "{");
+        jw_u64(&j, "client_hellos", s->lb.tls_hellos);
+        jw_open(&j, "bound", "{");
+        jw_u64(&j, "sni", s->lb.tls_bound_sni);
+        jw_u64(&j, "alpn", s->lb.tls_bound_alpn);
+        jw_u64(&j, "default", s->lb.tls_bound_default);
+        jw_close(&j, "}");
+        jw_u64(&j, "malformed", s->lb.tls_malformed);
+        jw_open(&j, "malformed_by", "{");
+        for (int e = TLS_HELLO_OK + 1; e < TLS_HELLO_ERR__COUNT; e++)
+                jw_u64(&j, tls_hello_err__str((enum tls_hello_err)e), s->lb.tls_malformed_by[e]);
+        jw_close(&j, "}");
         jw_close(&j, "}");
 
         jw_open(&j, "pools", "[");

@@ -11,6 +11,7 @@
 
 #include "core/ops/stats-int.h"
 #include "mqtt/topic.h"
+#include "tls/clienthello.h"
 
 /* ---- Prometheus text format 0.0.4 ----------------------------------------- */
 
@@ -86,8 +87,9 @@ static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
                 *type = "gauge";
         } else if (!strcmp(name, "conn_total")) {
                 snprintf(out, n, "mqttlb_connections_total");
-        } else if (!strcmp(name, "malformed")) {
-                snprintf(out, n, "mqttlb_malformed_connections_total");
+        } else if (!strcmp(name, "malformed") || !strcmp(name, "tls_malformed")) {
+                /* the _total family is the one by reason */
+                snprintf(out, n, "mqttlb_%s_connections_total", name);
         } else {
                 snprintf(out, n, "mqttlb_%s_total", name);
         }
@@ -253,6 +255,14 @@ int stats__prometheus(const struct stats_snapshot *s, struct stats_buf *out)
                 prom_u64(out, "mqttlb_malformed_total",
                          (const char *[]){"reason", mqtt_err__str((enum mqtt_err)e), NULL},
                          s->lb.malformed_by[e]);
+        prom_family(out, "mqttlb_tls_malformed_total", "counter",
+                    "TLS listeners' client streams that were not a ClientHello we accept, by "
+                    "reason");
+        for (int e = TLS_HELLO_OK + 1; e < TLS_HELLO_ERR__COUNT; e++)
+                prom_u64(
+                    out, "mqttlb_tls_malformed_total",
+                    (const char *[]){"reason", tls_hello_err__str((enum tls_hello_err)e), NULL},
+                    s->lb.tls_malformed_by[e]);
 
         prom_pools(s, out);
 

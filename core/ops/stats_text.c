@@ -10,6 +10,7 @@
 
 #include "core/ops/stats-int.h"
 #include "mqtt/topic.h"
+#include "tls/clienthello.h"
 
 /* ---- the table for people ------------------------------------------------- */
 
@@ -235,6 +236,17 @@ int stats__text(const struct stats_snapshot *s, struct stats_buf *out)
                 }
         if (t.ncells) {
                 stats__puts(out, "\nmalformed by reason:\n");
+                table_print(&t, out);
+        }
+        t.ncols = 2;
+        t.right = 0x2;
+        for (int e = TLS_HELLO_OK + 1; e < TLS_HELLO_ERR__COUNT; e++)
+                if (l->tls_malformed_by[e]) {
+                        table_cell(&t, "  %s", tls_hello_err__str((enum tls_hello_err)e));
+                        table_cell(&t, "%llu", (unsigned long long)l->tls_malformed_by[e]);
+                }
+        if (t.ncells) {
+                stats__puts(out, "\nTLS malformed by reason:\n");
                 table_print(&t, out);
         }
         return out->err;

@@ -342,6 +342,8 @@ static void on_report(void *ctx, const struct lb_report *r)
         res->verdict = r->verdict;
         res->bound_at = r->bound_at;
         res->err = r->err;
+        res->tls_err = r->tls_err;
+        snprintf(res->sni, sizeof(res->sni), "%s", r->sni ? r->sni : "");
         res->refusal = r->refusal;
         snprintf(res->pool, sizeof(res->pool), "%s", r->pool ? r->pool : "");
         snprintf(res->broker, sizeof(res->broker), "%s", r->broker ? r->broker : "");
@@ -469,8 +471,7 @@ static int run_setup(struct run *rn, struct plan *plan, char *err, size_t errlen
         rn->plan = p = lb__plan(rn->lb);
         broker_caps(rn);
         for (uint32_t i = 0; i < p->nsources && i < WORKER_SOURCES_MAX; i++) {
-                rn->sources[i].family = p->sources[i].addr.family;
-                memcpy(rn->sources[i].addr, p->sources[i].addr.addr, 16);
+                rn->sources[i].addr = p->sources[i].addr;
                 rn->sources[i].port_lo = p->sources[i].port_lo;
                 rn->sources[i].port_hi = p->sources[i].port_hi;
         }

@@ -111,7 +111,9 @@ struct replay_result {
         bool listener; /* a listener of its family existed */
         enum lb_verdict verdict;
         enum lb_bound_at bound_at;
-        enum mqtt_err err;
+        enum mqtt_err err;          /* malformed, an MQTT listener */
+        enum tls_hello_err tls_err; /* malformed, a TLS listener */
+        char sni[256]; /* a TLS listener: the ClientHello's server name, "" when none */
         uint8_t refusal;
         char pool[64], broker[64]; /* "" when none */
         uint8_t *client_id;

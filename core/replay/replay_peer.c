@@ -584,8 +584,8 @@ static bool addr_listed(const struct net_addr *l, uint32_t n, uint8_t family, co
                         uint16_t port)
 {
         for (uint32_t i = 0; i < n; i++)
-                if (l[i].family == family && l[i].port == port &&
-                    !memcmp(l[i].addr, addr, family == 4 ? 4 : 16))
+                if (l[i].ip.family == family && l[i].port == port &&
+                    !memcmp(l[i].ip.addr, addr, family == 4 ? 4 : 16))
                         return true;
         return false;
 }

@@ -73,7 +73,7 @@ const uint16_t syncookie_mss_table[SYNCOOKIE_MSS_COUNT] = {
 /* The keyed hash of the tuple, the client's ISN, and (for the MAC) the full
  * slot and the cookie's other bits. Fixed size and zero-filled, so an IPv4
  * and an IPv6 tuple never share an input (the family byte differs too). */
-static uint64_t syncookie_hash(const uint8_t *key, uint8_t domain, const struct syncookie_tuple *t,
+static uint64_t syncookie_hash(const uint8_t *key, uint8_t domain, const struct flow_key *t,
                                uint32_t isn, uint32_t slot, uint16_t bits)
 {
         uint8_t in[HASH_INPUT] = {0};
@@ -91,13 +91,13 @@ static uint64_t syncookie_hash(const uint8_t *key, uint8_t domain, const struct 
         return XXH3_64bits_withSecret(in, sizeof(in), key, SYNCOOKIE_KEY_SIZE);
 }
 
-static uint32_t whiten(const uint8_t *key, const struct syncookie_tuple *t, uint32_t isn)
+static uint32_t whiten(const uint8_t *key, const struct flow_key *t, uint32_t isn)
 {
         return (uint32_t)(syncookie_hash(key, DOMAIN_WHITEN, t, isn, 0, 0) >> 54) & FIELDS_MASK;
 }
 
-static uint32_t mac(const uint8_t *key, const struct syncookie_tuple *t, uint32_t isn,
-                    uint32_t slot, uint32_t gen_fields)
+static uint32_t mac(const uint8_t *key, const struct flow_key *t, uint32_t isn, uint32_t slot,
+                    uint32_t gen_fields)
 {
         return (uint32_t)syncookie_hash(key, DOMAIN_MAC, t, isn, slot, (uint16_t)gen_fields) &
                MAC_MASK;
@@ -163,7 +163,7 @@ unsigned syncookie__mss_index(uint16_t mss)
         return i;
 }
 
-uint32_t syncookie__make(const struct syncookie_secret *s, const struct syncookie_tuple *t,
+uint32_t syncookie__make(const struct syncookie_secret *s, const struct flow_key *t,
                          uint32_t client_isn, uint32_t now_s, const struct syncookie_opts *o)
 {
         uint32_t g = s->gen & 1, slot = now_s >> SYNCOOKIE_SLOT_SHIFT, ws, fields;
@@ -179,9 +179,8 @@ uint32_t syncookie__make(const struct syncookie_secret *s, const struct syncooki
                mac(key, t, client_isn, slot, g << 10 | fields);
 }
 
-int syncookie__check(const struct syncookie_secret *s, const struct syncookie_tuple *t,
-                     uint32_t cookie, uint32_t client_isn, uint32_t now_s,
-                     struct syncookie_opts *out)
+int syncookie__check(const struct syncookie_secret *s, const struct flow_key *t, uint32_t cookie,
+                     uint32_t client_isn, uint32_t now_s, struct syncookie_opts *out)
 {
         /* The parity bit indexes the keys directly: key[gen & 1] is current,
          * the other one previous (and a key two rotations old is gone). */

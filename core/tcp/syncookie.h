@@ -55,6 +55,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/tcp/flow-t.h"
+
 /* A slot is 64 s; a cookie is good in its slot and the next one. */
 #define SYNCOOKIE_SLOT_SHIFT 6
 #define SYNCOOKIE_SLOT_S     (1u << SYNCOOKIE_SLOT_SHIFT)
@@ -104,15 +106,9 @@ struct syncookie_secret {
         uint32_t gen;
 };
 
-/* The connection as seen in the client's SYN and final ACK: saddr/sport is
- * the client, daddr/dport the address it connected to. Addresses are raw
- * (network order); an IPv4 address is the first 4 bytes, the rest ignored.
- * Ports in host order. */
-struct syncookie_tuple {
-        uint8_t family; /* 4 or 6 */
-        uint8_t saddr[16], daddr[16];
-        uint16_t sport, dport;
-};
+/* The connection is named by its flow key (core/tcp/flow-t.h) as seen in the
+ * client's SYN and final ACK: saddr/sport is the client, daddr/dport the
+ * address it connected to; of an IPv4 address only the first 4 bytes count. */
 
 /* What the client's SYN said, and what the cookie gives back. */
 struct syncookie_opts {
@@ -142,7 +138,7 @@ unsigned syncookie__mss_index(uint16_t mss);
 /* The initial sequence number for the SYN-ACK answering a SYN of tuple t
  * with sequence number client_isn, at time now_s (seconds, any monotonic
  * origin, the same clock as for syncookie__check). */
-uint32_t syncookie__make(const struct syncookie_secret *s, const struct syncookie_tuple *t,
+uint32_t syncookie__make(const struct syncookie_secret *s, const struct flow_key *t,
                          uint32_t client_isn, uint32_t now_s, const struct syncookie_opts *o);
 
 /*
@@ -152,8 +148,7 @@ uint32_t syncookie__make(const struct syncookie_secret *s, const struct syncooki
  * -EINVAL for anything else (forged, another tuple or ISN, a key rotated out,
  * or older than that). Hashes twice whatever the outcome.
  */
-int syncookie__check(const struct syncookie_secret *s, const struct syncookie_tuple *t,
-                     uint32_t cookie, uint32_t client_isn, uint32_t now_s,
-                     struct syncookie_opts *out);
+int syncookie__check(const struct syncookie_secret *s, const struct flow_key *t, uint32_t cookie,
+                     uint32_t client_isn, uint32_t now_s, struct syncookie_opts *out);
 
 #endif

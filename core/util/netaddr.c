@@ -62,10 +62,10 @@ int net_addr__parse(const char *s, bool port_required, struct net_addr *out, con
                 }
                 strcpy(host, s);
         }
-        if (inet_pton(AF_INET, host, out->addr) == 1) {
-                out->family = 4;
-        } else if (inet_pton(AF_INET6, host, out->addr) == 1) {
-                out->family = 6;
+        if (inet_pton(AF_INET, host, out->ip.addr) == 1) {
+                out->ip.family = 4;
+        } else if (inet_pton(AF_INET6, host, out->ip.addr) == 1) {
+                out->ip.family = 6;
         } else {
                 *why = "not an IPv4 or IPv6 address";
                 return -EINVAL;
@@ -85,10 +85,10 @@ char *net_addr__str(const struct net_addr *a, char *buf, size_t len)
 {
         char host[INET6_ADDRSTRLEN];
 
-        inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->addr, host, sizeof(host));
+        inet_ntop(a->ip.family == 4 ? AF_INET : AF_INET6, a->ip.addr, host, sizeof(host));
         if (!a->port)
                 snprintf(buf, len, "%s", host);
-        else if (a->family == 4)
+        else if (a->ip.family == 4)
                 snprintf(buf, len, "%s:%u", host, a->port);
         else
                 snprintf(buf, len, "[%s]:%u", host, a->port);
@@ -136,8 +136,7 @@ int ip_addr__parse(struct ip_addr *a, const char *s)
         /* one address parser for the project (netaddr.h); a next hop has no port */
         if (net_addr__parse(s, false, &n, &why) || n.port || s[0] == '[')
                 return -EINVAL;
-        a->family = n.family;
-        memcpy(a->addr, n.addr, sizeof(a->addr));
+        *a = n.ip;
         return 0;
 }
 
@@ -156,8 +155,8 @@ const char *ip_addr__format(const struct ip_addr *a, char *buf, size_t len)
 
 char *net_addr__str_of(uint8_t family, const uint8_t *addr, uint16_t port, char *buf, size_t len)
 {
-        struct net_addr a = {.family = family, .port = port};
+        struct net_addr a = {.ip.family = family, .port = port};
 
-        memcpy(a.addr, addr, family == 4 ? 4 : 16);
+        memcpy(a.ip.addr, addr, family == 4 ? 4 : 16);
         return net_addr__str(&a, buf, len);
 }

@@ -31,10 +31,10 @@ static inline bool ip_addr__equal(const struct ip_addr *a, const struct ip_addr 
         return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
+/* An address and a port, as operators write them ("ADDR:PORT"). */
 struct net_addr {
-        uint8_t family;   /* 4 or 6 */
-        uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes, the rest zero */
-        uint16_t port;    /* host order; 0 when not given */
+        struct ip_addr ip;
+        uint16_t port; /* host order; 0 when not given */
 };
 
 /* Parses s; port_required: "ADDR:PORT" (or "[ADDR]:PORT"), else the port is

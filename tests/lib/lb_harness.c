@@ -51,8 +51,7 @@ int lbh__open(struct lbh **out, const struct lbh_cfg *cfg, char *err, size_t err
         }
         config__free(conf);
         for (uint32_t i = 0; i < plan->nsources && nsrc < WORKER_SOURCES_MAX; i++, nsrc++) {
-                h->src[nsrc].family = plan->sources[i].addr.family;
-                memcpy(h->src[nsrc].addr, plan->sources[i].addr.addr, 16);
+                h->src[nsrc].addr = plan->sources[i].addr;
                 h->src[nsrc].port_lo = plan->sources[i].port_lo;
                 h->src[nsrc].port_hi = plan->sources[i].port_hi;
         }

@@ -195,6 +195,13 @@ static void test_full(void **state)
 
 /* ---- defaults ---- */
 
+#define TLS_MINIMAL                                                             \
+        "interfaces: [{name: eth0}]\n"                                  /* 1 */ \
+        "listeners: [{address: 10.0.0.1, port: 8883, protocol: tls}]\n" /* 2 */ \
+        "source_addresses: [10.0.1.1]\n"                                /* 3 */ \
+        "pools:\n"                                                      /* 4 */ \
+        "  - name: a\n"                                                 /* 5 */ \
+        "    brokers: [\"10.0.2.1:8883\"]\n"                            /* 6 */
 #define MINIMAL                                                  \
         "interfaces: [{name: eth0}]\n"                   /* 1 */ \
         "listeners: [{address: 10.0.0.1, port: 1883}]\n" /* 2 */ \
@@ -419,9 +426,42 @@ static const struct bad BAD[] = {
     {MINIMAL "routes:\n  - topic: a/#\n    pool: b\n", 9,
      "routes[0].pool: no pool named \"b\" (pools: a)"},
     {MINIMAL "routes:\n  - topic: a/#\n    client_id: x\n    pool: a\n", 9,
-     "routes[0]: give topic or client_id, not both"},
+     "routes[0]: give one of topic, client_id, sni or alpn"},
     {MINIMAL "routes:\n  - {topic: a/#, pool: a}\n  - pool: a\n", 9,
-     "routes[1]: needs topic (a topic filter) or client_id"},
+     "routes[1]: needs topic (a topic filter), client_id (a client-id pattern), sni"},
+    /* tls listeners and their routes */
+    {MINIMAL "routes:\n  - {sni: a.example.net, pool: a}\n", 8,
+     "routes[0].sni: an sni route, but no listener has protocol: tls"},
+    {MINIMAL "routes:\n  - {alpn: mqtt, pool: a}\n", 8,
+     "routes[0].alpn: an alpn route, but no listener has protocol: tls"},
+    {TLS_MINIMAL "routes:\n  - {sni: \"a.*.net\", pool: a}\n", 8,
+     "routes[0].sni: \"a.*.net\": '*' may only start a name"},
+    {TLS_MINIMAL "routes:\n  - {sni: \"a..net\", pool: a}\n", 8,
+     "routes[0].sni: \"a..net\": an empty label"},
+    {TLS_MINIMAL "routes:\n  - {sni: \"a b.net\", pool: a}\n", 8,
+     "a host name holds letters, digits"},
+    {TLS_MINIMAL "routes:\n  - {sni: a.net, pool: a}\n  - {sni: A.NET., pool: a}\n", 9,
+     "routes[1].sni: \"A.NET.\" is already routed at line 8"},
+    {TLS_MINIMAL "routes:\n  - {sni: a.net, alpn: mqtt, pool: a}\n", 8,
+     "routes[0]: give one of topic, client_id, sni or alpn"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883, protocol: udp}]\n", 2,
+     "listeners[0].protocol: udp listeners are not implemented yet"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883, protocol: tcp}]\n", 2,
+     "listeners[0].protocol: \"tcp\" is not a protocol (mqtt or tls)"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883, pool: a}]\n"
+     "source_addresses: [10.0.1.1]\npools:\n  - name: a\n    brokers: [\"10.0.2.1:1883\"]\n"
+     "default_pool: a\n",
+     2, "listeners[0].pool: an MQTT listener binds by its routes and default_pool"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 8883, protocol: tls, "
+     "pool: zz}]\nsource_addresses: [10.0.1.1]\npools:\n  - name: a\n"
+     "    brokers: [\"10.0.2.1:1883\"]\n",
+     2, "listeners[0].pool: no pool named \"zz\" (pools: a)"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 8883, protocol: tls}]\n"
+     "source_addresses: [10.0.1.1]\npools:\n  - name: a\n    brokers: [\"10.0.2.1:1883\"]\n",
+     1, "a tls listener without a pool, no routes and no default_pool"},
+    {MINIMAL "    tls: {cert: /c.pem}\ndefault_pool: a\n", 7,
+     "pools[0].tls: give cert and key together"},
+    {MINIMAL "    health: http\ndefault_pool: a\n", 7, "pools[0].health: "},
     {MINIMAL "routes:\n  - topic: a/#/b\n    pool: a\n", 8,
      "routes[0].topic: \"a/#/b\": '#' must be the whole last level"},
     {MINIMAL "routes:\n  - topic: a+/b\n    pool: a\n", 8,
@@ -654,6 +694,60 @@ static void test_plan(void **state)
         free(p);
 }
 
+/* tls listeners: protocol and pool, sni / alpn routes, the pools TLS
+ * clients reach marked TLS (their health checks handshake first). */
+static void test_tls(void **state)
+{
+        struct config *c;
+        char err[CONFIG_ERR_MAX], *p;
+        const char *yaml = "interfaces: [{name: eth0}]\n"
+                           "listeners:\n"
+                           "  - {address: 10.0.0.1, port: 1883}\n"
+                           "  - {address: 10.0.0.1, port: 8883, protocol: tls, pool: t}\n"
+                           "source_addresses: [10.0.1.1]\n"
+                           "pools:\n"
+                           "  - {name: a, brokers: [\"10.0.2.1:8883\"], health: tcp,\n"
+                           "     tls: {server_name: a.example.net, cert: /c.pem, key: /k.pem}}\n"
+                           "  - {name: w, brokers: [\"10.0.2.2:8883\"]}\n"
+                           "  - {name: t, brokers: [\"10.0.2.3:8883\"], health: none}\n"
+                           "  - {name: m, brokers: [\"10.0.2.4:1883\"]}\n"
+                           "routes:\n"
+                           "  - {sni: A.Example.Net., pool: a}\n"
+                           "  - {sni: \"*.example.net\", pool: w}\n"
+                           "  - {alpn: x-amzn-mqtt-ca, pool: w}\n"
+                           "  - {topic: \"#\", pool: m}\n";
+
+        (void)state;
+        assert_int_equal(config__load_string("tls.yaml", yaml, &c, err, sizeof(err)), 0);
+        assert_int_equal(c->listeners[0].proto, CONFIG_PROTO_MQTT);
+        assert_int_equal(c->listeners[0].pool, -1);
+        assert_int_equal(c->listeners[1].proto, CONFIG_PROTO_TLS);
+        assert_int_equal(c->listeners[1].pool, 2);
+        assert_true(c->pools[0].tls && c->pools[1].tls && c->pools[2].tls);
+        assert_false(c->pools[3].tls);
+        assert_int_equal(c->pools[0].health, CONFIG_HEALTH_TCP);
+        assert_int_equal(c->pools[1].health, CONFIG_HEALTH_MQTT);
+        assert_int_equal(c->pools[2].health, CONFIG_HEALTH_NONE);
+        assert_string_equal(c->pools[0].tls_opts.server_name, "a.example.net");
+        assert_string_equal(c->pools[0].tls_opts.key, "/k.pem");
+        assert_int_equal(c->routes[0].kind, CONFIG_ROUTE_SNI);
+        assert_int_equal(c->routes[2].kind, CONFIG_ROUTE_ALPN);
+        assert_int_equal(c->default_pool, -1);
+        config__free(c);
+
+        p = plan_of(yaml);
+        assert_non_null(strstr(p, "10.0.0.1:8883 tls (passthrough: bound by SNI / ALPN), unrouted "
+                                  "clients to t"));
+        assert_non_null(strstr(p, "10.0.0.1:1883 mqtt"));
+        assert_non_null(strstr(p, "health tcp over TLS"));
+        assert_non_null(strstr(p, "server name a.example.net, certificates not verified"));
+        assert_non_null(strstr(p, "health none over TLS"));
+        assert_non_null(strstr(p, "A.Example.Net."));
+        assert_non_null(strstr(p, "*.example.net"));
+        assert_non_null(strstr(p, "x-amzn-mqtt-ca"));
+        free(p);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -661,6 +755,7 @@ int main(void)
             cmocka_unit_test(test_units),         cmocka_unit_test(test_bad),
             cmocka_unit_test(test_short_err),     cmocka_unit_test(test_file),
             cmocka_unit_test(test_filters_agree), cmocka_unit_test(test_plan),
+            cmocka_unit_test(test_tls),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,9 +11,23 @@
  * second io_uring, as the control thread's loop will. Every transition is
  * recorded with the counters at that moment and checked exactly.
  *
- * Last, a real Mosquitto (/usr/sbin/mosquitto) on a random port: up with its
+ * Then a real Mosquitto (/usr/sbin/mosquitto) on a random port: up with its
  * v5 capabilities, killed by its PID, down. Skipped when Mosquitto is not
  * installed, except in CI (CI=true), where that fails.
+ *
+ * Last, TLS and the TCP-only check. Without a broker: HEALTH_CHECK_TCP
+ * passes against a socket that listens and never speaks and fails against a
+ * closed port; a TLS check against that silent listener fails at its
+ * timeout, in the handshake; files that do not load are refused. Then one
+ * Mosquitto with four listeners (plain; TLS; TLS requiring a client
+ * certificate; TLS with a certificate of another CA), with a CA, server,
+ * client and rogue certificates made by the openssl command in a scratch
+ * directory: MQTT over TLS passes, with and without verification, by name
+ * and by address; plain MQTT against TLS and TLS against plain fail; a
+ * client certificate is what a requiring listener lets through (TLS 1.3:
+ * without one the handshake completes and the CONNACK read fails); a wrong
+ * CA or a wrong name fails the handshake. Skipped like the Mosquitto test
+ * when mosquitto or openssl is missing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +56,7 @@
 #include <liburing.h>
 
 #include "core/control/health.h"
+#include "fixture_tmpdir.h"
 
 extern char **environ;
 
@@ -366,24 +381,48 @@ static void on_change(void *ctx, uint32_t idx, bool up, const char *reason)
         assert_int_equal(health__up(w->h, idx), up);
 }
 
-static struct health *new_checker(struct watch *w, const struct health_cfg *cfg,
-                                  const uint16_t *ports, uint32_t n)
+/* Target i: 127.0.0.1:port, named "b<i>", today's check (MQTT, no TLS). */
+static struct health_target target_at(uint16_t port, uint32_t i)
 {
-        struct health_target t[8];
+        struct health_target t;
+
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(ip_addr__parse(&t.addr, "127.0.0.1"), 0);
+        t.port = port;
+        snprintf(t.name, sizeof(t.name), "b%u", i);
+        return t;
+}
+
+static struct health *new_checker_of(struct watch *w, const struct health_cfg *cfg,
+                                     const struct health_target *t, uint32_t n)
+{
         char err[256] = "";
 
-        assert_true(n <= 8);
         memset(w, 0, sizeof(*w));
-        for (uint32_t i = 0; i < n; i++) {
-                memset(&t[i], 0, sizeof(t[i]));
-                assert_int_equal(ip_addr__parse(&t[i].addr, "127.0.0.1"), 0);
-                t[i].port = ports[i];
-                snprintf(t[i].name, sizeof(t[i].name), "b%u", i);
-        }
         w->t0 = now_ms();
         if (health__new(&w->h, cfg, t, n, on_change, w, err, sizeof(err)))
                 fail_msg("health__new: %s", err);
         return w->h;
+}
+
+static struct health *new_checker(struct watch *w, const struct health_cfg *cfg,
+                                  const uint16_t *ports, uint32_t n)
+{
+        struct health_target t[8];
+
+        assert_true(n <= 8);
+        for (uint32_t i = 0; i < n; i++)
+                t[i] = target_at(ports[i], i);
+        return new_checker_of(w, cfg, t, n);
+}
+
+/* A fake in mode and a checker of it alone. */
+static struct fake *fake_checker(struct watch *w, const struct health_cfg *cfg, enum fake_mode mode)
+{
+        struct fake *f = fake_start(mode);
+
+        new_checker(w, cfg, &f->port, 1);
+        return f;
 }
 
 typedef bool until_fn(struct watch *w, uintptr_t arg);
@@ -428,6 +467,32 @@ static struct health_stats stats(struct watch *w, uint32_t idx)
         return st;
 }
 
+/* Broker idx is up, and every check of it passed. */
+static void assert_all_passed(struct watch *w, uint32_t idx)
+{
+        assert_true(health__up(w->h, idx));
+        assert_int_equal(stats(w, idx).ok, stats(w, idx).checks);
+}
+
+/* Drives until the first change, which must take broker 0 down for reason. */
+static const struct change *first_down(struct watch *w, const char *reason)
+{
+        assert_true(drive(w, 10000, changes_at_least, 1));
+        assert_false(w->ch[0].up);
+        assert_string_equal(w->ch[0].reason, reason);
+        return &w->ch[0];
+}
+
+/* The change of broker idx among the first n; it must be one. */
+static const struct change *change_of(const struct watch *w, uint32_t idx)
+{
+        for (unsigned i = 0; i < w->n; i++)
+                if (w->ch[i].idx == idx)
+                        return &w->ch[i];
+        fail_msg("broker %u never changed", idx);
+        return NULL;
+}
+
 /* ---- tests ---- */
 
 /* A v5 broker: stays up, never a change, every check passes with v5; caps
@@ -435,14 +500,14 @@ static struct health_stats stats(struct watch *w, uint32_t idx)
 static void test_v5_up_caps(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 500, .rise = 2, .fall = 2};
-        struct fake *f = fake_start(FAKE_V5_OK);
+        struct fake *f;
         struct mqtt_caps caps;
         struct health_stats st;
         struct watch w;
 
         (void)state;
-        f->split = true;
-        new_checker(&w, &cfg, &f->port, 1);
+        f = fake_checker(&w, &cfg, FAKE_V5_OK);
+        f->split = true; /* before health__run(): before any check */
         assert_true(health__up(w.h, 0));
         assert_false(health__caps(w.h, 0, &caps)); /* nothing read yet */
         assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 4)));
@@ -476,16 +541,14 @@ static void test_v5_up_caps(void **state)
 static void test_refused(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 500, .rise = 2, .fall = 3};
-        struct fake *f = fake_start(FAKE_REFUSE);
+        struct fake *f;
         struct mqtt_caps caps;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 10000, changes_at_least, 1));
+        f = fake_checker(&w, &cfg, FAKE_REFUSE);
+        first_down(&w, "CONNACK refused: 0x87 Not authorized");
         assert_int_equal(w.ch[0].idx, 0);
-        assert_false(w.ch[0].up);
-        assert_string_equal(w.ch[0].reason, "CONNACK refused: 0x87 Not authorized");
         assert_int_equal(w.ch[0].st.checks, 3);
         assert_int_equal(w.ch[0].st.failed, 3);
         assert_int_equal(w.ch[0].st.ok, 0);
@@ -507,14 +570,12 @@ static void test_refused(void **state)
 static void test_timeout(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 100, .rise = 1, .fall = 2};
-        struct fake *f = fake_start(FAKE_SILENT);
+        struct fake *f;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 10000, changes_at_least, 1));
-        assert_false(w.ch[0].up);
-        assert_string_equal(w.ch[0].reason, "timeout after 100 ms");
+        f = fake_checker(&w, &cfg, FAKE_SILENT);
+        first_down(&w, "timeout after 100 ms");
         assert_int_equal(w.ch[0].st.failed, 2);
         assert_int_equal(w.ch[0].st.checks, 2);
         /* two checks one after the other, each its whole timeout */
@@ -538,9 +599,7 @@ static void test_connection_refused(void **state)
 
         (void)state;
         new_checker(&w, &cfg, &port, 1);
-        assert_true(drive(&w, 10000, changes_at_least, 1));
-        assert_false(w.ch[0].up);
-        assert_string_equal(w.ch[0].reason, "connect: Connection refused");
+        first_down(&w, "connect: Connection refused");
         assert_int_equal(w.ch[0].st.checks, 1);
         assert_true(w.ch[0].ms < 300); /* not after an interval */
         /* the next check comes one interval later, not before */
@@ -556,13 +615,13 @@ static void test_connection_refused(void **state)
 static void test_v311_fallback(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 20, .timeout_ms = 500, .rise = 1, .fall = 1};
-        struct fake *f = fake_start(FAKE_V311_ONLY);
+        struct fake *f;
         struct mqtt_caps caps;
         struct health_stats st;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
+        f = fake_checker(&w, &cfg, FAKE_V311_ONLY);
         assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 1)));
         assert_int_equal(stats(&w, 0).version, MQTT_V311);
         assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, HEALTH_V5_RETRY)));
@@ -586,12 +645,12 @@ static void test_v311_fallback(void **state)
 static void test_v311_after_close(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 30, .timeout_ms = 500, .rise = 1, .fall = 1};
-        struct fake *f = fake_start(FAKE_V311_CLOSE);
+        struct fake *f;
         struct health_stats st;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
+        f = fake_checker(&w, &cfg, FAKE_V311_CLOSE);
         assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 4)));
         st = stats(&w, 0);
         assert_int_equal(w.n, 0);
@@ -608,14 +667,12 @@ static void test_v311_after_close(void **state)
 static void test_closed(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 30, .timeout_ms = 500, .rise = 1, .fall = 2};
-        struct fake *f = fake_start(FAKE_CLOSE);
+        struct fake *f;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
-        assert_true(drive(&w, 10000, changes_at_least, 1));
-        assert_false(w.ch[0].up);
-        assert_string_equal(w.ch[0].reason, "closed before CONNACK");
+        f = fake_checker(&w, &cfg, FAKE_CLOSE);
+        first_down(&w, "closed before CONNACK");
         assert_int_equal(w.ch[0].st.failed, 2);
         assert_int_equal(w.ch[0].st.version, MQTT_V5);
         health__free(w.h);
@@ -628,12 +685,12 @@ static void test_closed(void **state)
 static void test_down_then_fixed(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 30, .timeout_ms = 500, .rise = 3, .fall = 2};
-        struct fake *f = fake_start(FAKE_REFUSE);
+        struct fake *f;
         struct mqtt_caps caps;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
+        f = fake_checker(&w, &cfg, FAKE_REFUSE);
         assert_true(drive(&w, 10000, changes_at_least, 1));
         assert_false(w.ch[0].up);
         assert_int_equal(w.ch[0].st.failed, 2);
@@ -733,12 +790,12 @@ static void test_spread(void **state)
 static void test_free_in_flight(void **state)
 {
         struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 5000, .rise = 1, .fall = 1};
-        struct fake *f = fake_start(FAKE_SILENT);
+        struct fake *f;
         uint64_t until;
         struct watch w;
 
         (void)state;
-        new_checker(&w, &cfg, &f->port, 1);
+        f = fake_checker(&w, &cfg, FAKE_SILENT);
         until = now_ms() + 2000;
         while (atomic_load(&f->v5) < 1 && now_ms() < until)
                 drive(&w, 10, NULL, 0);
@@ -839,6 +896,7 @@ static void test_polled_by_ring(void **state)
 /* ---- a real Mosquitto ---- */
 
 #define MOSQUITTO "/usr/sbin/mosquitto"
+#define OPENSSL   "/usr/bin/openssl"
 
 static bool port_open(uint16_t port)
 {
@@ -851,6 +909,29 @@ static bool port_open(uint16_t port)
         if (fd >= 0)
                 close(fd);
         return ok;
+}
+
+/* A port free now (bound, then let go) for a server to listen on. */
+static uint16_t free_port(void)
+{
+        uint16_t port;
+
+        close(bound_socket(false, &port));
+        return port;
+}
+
+/* The test needs program path (Debian package pkg): skipped when it is
+ * missing, except in CI (CI=true), where that fails. */
+static void need(const char *path, const char *pkg)
+{
+        const char *ci = getenv("CI");
+
+        if (access(path, X_OK) == 0)
+                return;
+        if (ci && strcmp(ci, "true") == 0)
+                fail_msg("%s is missing (CI=true: install %s)", path, pkg);
+        print_message("skipped: %s is not installed\n", path);
+        skip();
 }
 
 static pid_t mosq_pid = -1; /* started and not reaped yet */
@@ -867,40 +948,31 @@ static int mosquitto_teardown(void **state)
         return 0;
 }
 
-static void test_mosquitto(void **state)
+/*
+ * Mosquitto on dir/mosquitto.conf (anonymous, no persistence, then
+ * listeners, the listener lines), its output in dir/mosquitto.log; back
+ * when every one of ports[0..n) takes connections. Its PID in mosq_pid.
+ */
+static pid_t mosquitto_start(const char *dir, const char *listeners, const uint16_t *ports,
+                             unsigned n)
 {
-        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 500, .rise = 2, .fall = 2};
-        char dir[] = "/tmp/test_health.XXXXXX", conf[64], log[64];
+        char conf[128], log[128];
         char *argv[] = {MOSQUITTO, "-c", conf, NULL};
         posix_spawn_file_actions_t fa;
-        struct mqtt_caps caps;
-        struct health_stats st;
         uint64_t until;
-        struct watch w;
-        uint16_t port;
-        int fd, status = 0;
-        pid_t pid, reaped;
+        int status = 0;
+        unsigned up = 0;
+        pid_t pid;
         FILE *fp;
 
-        (void)state;
-        if (access(MOSQUITTO, X_OK) != 0) {
-                const char *ci = getenv("CI");
-
-                if (ci && strcmp(ci, "true") == 0)
-                        fail_msg(MOSQUITTO " is missing (CI=true: install mosquitto)");
-                print_message("skipped: " MOSQUITTO " is not installed\n");
-                skip();
-        }
-        assert_non_null(mkdtemp(dir));
-        snprintf(conf, sizeof(conf), "%s/mosquitto.conf", dir);
-        snprintf(log, sizeof(log), "%s/mosquitto.log", dir);
-        fd = bound_socket(false, &port); /* a free port, then let it go */
-        close(fd);
+        fixture_tmpdir__path(dir, conf, "mosquitto.conf");
+        fixture_tmpdir__path(dir, log, "mosquitto.log");
         fp = fopen(conf, "w");
         assert_non_null(fp);
-        fprintf(fp, "listener %u 127.0.0.1\nallow_anonymous true\npersistence false\n", port);
+        fprintf(fp, "allow_anonymous true\npersistence false\n");
         if (geteuid() == 0)
                 fprintf(fp, "user root\n");
+        fputs(listeners, fp);
         fclose(fp);
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -909,15 +981,39 @@ static void test_mosquitto(void **state)
         posix_spawn_file_actions_destroy(&fa);
         mosq_pid = pid;
         until = now_ms() + 5000;
-        while (!port_open(port) && now_ms() < until) {
+        while (up < n && now_ms() < until) {
                 if (waitpid(pid, &status, WNOHANG) == pid) {
                         mosq_pid = -1;
                         fail_msg("mosquitto exited with status 0x%x (see %s)", status, log);
                 }
-                usleep(20000);
+                if (port_open(ports[up]))
+                        up++;
+                else
+                        usleep(20000);
         }
-        if (!port_open(port))
-                fail_msg("mosquitto did not listen on 127.0.0.1:%u (see %s)", port, log);
+        if (up < n)
+                fail_msg("mosquitto did not listen on 127.0.0.1:%u (see %s)", ports[up], log);
+        return pid;
+}
+
+static void test_mosquitto(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 500, .rise = 2, .fall = 2};
+        char dir[64], listener[64];
+        struct mqtt_caps caps;
+        struct health_stats st;
+        uint64_t until;
+        struct watch w;
+        uint16_t port;
+        int status = 0;
+        pid_t pid, reaped;
+
+        (void)state;
+        need(MOSQUITTO, "mosquitto");
+        assert_int_equal(fixture_tmpdir__make(dir, sizeof(dir), "test_health"), 0);
+        port = free_port();
+        snprintf(listener, sizeof(listener), "listener %u 127.0.0.1\n", port);
+        pid = mosquitto_start(dir, listener, &port, 1);
 
         new_checker(&w, &cfg, &port, 1);
         assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 4)));
@@ -943,15 +1039,369 @@ static void test_mosquitto(void **state)
                 usleep(10000);
         assert_int_equal(reaped, pid);
         mosq_pid = -1;
-        assert_true(drive(&w, 10000, changes_at_least, 1));
-        assert_false(w.ch[0].up);
-        assert_string_equal(w.ch[0].reason, "connect: Connection refused");
+        first_down(&w, "connect: Connection refused");
         assert_int_equal(w.ch[0].st.failed, 2);
         assert_true(health__caps(w.h, 0, &caps)); /* kept while down */
         health__free(w.h);
-        unlink(conf);
-        unlink(log);
-        rmdir(dir);
+        assert_int_equal(fixture_tmpdir__remove(dir), 0);
+}
+
+/* ---- the TCP-only check, and TLS ---- */
+
+/* Target i as target_at(), with tls and kind. */
+static struct health_target tls_target(uint16_t port, uint32_t i, bool tls, enum health_check kind)
+{
+        struct health_target t = target_at(port, i);
+
+        t.tls = tls;
+        t.kind = kind;
+        return t;
+}
+
+/* HEALTH_CHECK_TCP: a listener that never accepts (the kernel completes the
+ * connect) passes, a closed port fails; never a CONNECT, never caps. */
+static void test_tcp_check(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 30, .timeout_ms = 300, .rise = 1, .fall = 2};
+        uint16_t silent_port, closed_port;
+        int silent = bound_socket(true, &silent_port), closed = bound_socket(false, &closed_port);
+        struct health_target t[2] = {tls_target(silent_port, 0, false, HEALTH_CHECK_TCP),
+                                     tls_target(closed_port, 1, false, HEALTH_CHECK_TCP)};
+        struct mqtt_caps caps;
+        struct pollfd p = {.fd = silent, .events = POLLIN};
+        struct watch w;
+
+        (void)state;
+        new_checker_of(&w, &cfg, t, 2);
+        assert_true(drive(&w, 10000, changes_at_least, 1));
+        assert_true(drive(&w, 10000, checks_at_least, CHECKS(0, 3)));
+        assert_int_equal(w.n, 1);
+        assert_int_equal(w.ch[0].idx, 1);
+        assert_string_equal(w.ch[0].reason, "connect: Connection refused");
+        assert_int_equal(w.ch[0].st.failed, 2);
+        assert_all_passed(&w, 0);
+        assert_false(health__caps(w.h, 0, &caps));
+        health__set_up(w.h, 0, false); /* and back up at the next pass, saying what passed */
+        assert_true(drive(&w, 10000, changes_at_least, 2));
+        assert_true(w.ch[1].up);
+        assert_string_equal(w.ch[1].reason, "1 check passed (TCP connect)");
+        health__free(w.h);
+        /* connections waited to be accepted, and were never written to */
+        assert_int_equal(poll(&p, 1, 0), 1);
+        {
+                int c = accept4(silent, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                uint8_t b;
+
+                assert_true(c >= 0);
+                assert_int_equal(recv(c, &b, 1, 0), 0); /* closed, no byte */
+                close(c);
+        }
+        close(silent);
+        close(closed);
+}
+
+/* TLS against a listener that completes TCP and never answers the
+ * handshake: each check ends at its timeout, and the reason says where. */
+static void test_tls_handshake_timeout(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 100, .rise = 1, .fall = 2};
+        uint16_t port;
+        int fd = bound_socket(true, &port);
+        struct health_target t[2] = {tls_target(port, 0, true, HEALTH_CHECK_MQTT),
+                                     tls_target(port, 1, true, HEALTH_CHECK_TCP)};
+        struct watch w;
+
+        (void)state;
+        new_checker_of(&w, &cfg, t, 2);
+        assert_true(drive(&w, 10000, changes_at_least, 2));
+        for (unsigned i = 0; i < 2; i++) {
+                assert_false(w.ch[i].up);
+                assert_string_equal(w.ch[i].reason, "TLS handshake: timeout after 100 ms");
+                assert_int_equal(w.ch[i].st.failed, 2);
+                assert_int_equal(w.ch[i].st.checks, 2);
+                assert_in_range(w.ch[i].ms, 195, 1000); /* two whole timeouts */
+        }
+        health__free(w.h);
+        close(fd);
+}
+
+/* TLS options that cannot work are refused by health__new(), by name. */
+static void test_tls_bad_args(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 100, .rise = 1, .fall = 1};
+        struct health_target t = tls_target(1883, 0, true, HEALTH_CHECK_MQTT);
+        struct health *h = NULL;
+        struct watch w = {0};
+        char err[256];
+
+        (void)state;
+        t.ca_file = "/nonexistent/ca.pem";
+        assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err,
+                            "health: b0: ca_file /nonexistent/ca.pem: No such file or directory");
+        t.ca_file = "";
+        t.cert_file = "/nonexistent/client.pem";
+        assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "health: b0: cert_file and key_file go together");
+        t.key_file = "/nonexistent/client.key";
+        assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "health: b0: cert_file /nonexistent/client.pem: "));
+        t.cert_file = t.key_file = NULL;
+        t.kind = (enum health_check)7;
+        assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "health: b0: unknown check kind 7");
+        assert_null(h);
+        /* plain TLS, nothing to load: fine */
+        t.kind = HEALTH_CHECK_TCP;
+        t.server_name = "broker.example";
+        assert_int_equal(health__new(&h, &cfg, &t, 1, on_change, &w, err, sizeof(err)), 0);
+        health__free(h);
+}
+
+/*
+ * The TLS broker of the tests below: certificates made by the openssl
+ * command, one Mosquitto with four listeners. Started by the first test
+ * that needs it, stopped by the group's teardown.
+ */
+struct tls_broker {
+        bool started;
+        char dir[64];
+        char ca[128], client_crt[128], client_key[128];
+        uint16_t plain; /* MQTT */
+        uint16_t tls;   /* MQTT over TLS, the server certificate of ca */
+        uint16_t mtls;  /* the same, and a client certificate of ca required */
+        uint16_t rogue; /* MQTT over TLS, a certificate of another CA */
+};
+
+static struct tls_broker tb;
+
+/* The openssl command, its output in dir/openssl.log: exit status 0. */
+static void run_openssl(const char *dir, char *const argv[])
+{
+        posix_spawn_file_actions_t fa;
+        char log[128];
+        int status = 0;
+        pid_t pid;
+
+        fixture_tmpdir__path(dir, log, "openssl.log");
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+        assert_int_equal(posix_spawn(&pid, OPENSSL, &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status))
+                fail_msg("openssl %s failed with status 0x%x (see %s)", argv[1], status, log);
+}
+
+/* dir/name.crt and dir/name.key: a P-256 key and its certificate for cn,
+ * signed by dir/issuer.{crt,key} (self-signed, a CA, when issuer is NULL),
+ * with subjectAltName san when given. */
+static void make_cert(const char *dir, const char *name, const char *cn, const char *issuer,
+                      const char *san)
+{
+        char crt[128], key[128], ica[128], ikey[128], subj[96], sane[128];
+        char *argv[32] = {
+            OPENSSL,  "req",   "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2",     "-subj",   subj, "-keyout",  key,
+            "-out",   crt};
+        int n = 16;
+
+        snprintf(subj, sizeof(subj), "/CN=%s", cn);
+        snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+        snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+        if (issuer) {
+                snprintf(ica, sizeof(ica), "%s/%s.crt", dir, issuer);
+                snprintf(ikey, sizeof(ikey), "%s/%s.key", dir, issuer);
+                argv[n++] = "-CA";
+                argv[n++] = ica;
+                argv[n++] = "-CAkey";
+                argv[n++] = ikey;
+                argv[n++] = "-addext";
+                argv[n++] = "basicConstraints=critical,CA:FALSE";
+        }
+        if (san) {
+                snprintf(sane, sizeof(sane), "subjectAltName=%s", san);
+                argv[n++] = "-addext";
+                argv[n++] = sane;
+        }
+        argv[n] = NULL;
+        run_openssl(dir, argv);
+}
+
+static const struct tls_broker *tls_broker(void)
+{
+        char conf[2048];
+        uint16_t ports[4];
+        const char *d = tb.dir;
+
+        need(MOSQUITTO, "mosquitto");
+        need(OPENSSL, "openssl");
+        if (tb.started)
+                return &tb;
+        assert_int_equal(fixture_tmpdir__make(tb.dir, sizeof(tb.dir), "test_health_tls"), 0);
+        tb.started = true;
+        make_cert(d, "ca", "mqttlb test CA", NULL, NULL);
+        make_cert(d, "server", "localhost", "ca", "DNS:localhost,IP:127.0.0.1");
+        make_cert(d, "client", "mqttlb-health", "ca", NULL);
+        make_cert(d, "rogue-ca", "another CA", NULL, NULL);
+        make_cert(d, "rogue", "localhost", "rogue-ca", "DNS:localhost,IP:127.0.0.1");
+        fixture_tmpdir__path(d, tb.ca, "ca.crt");
+        fixture_tmpdir__path(d, tb.client_crt, "client.crt");
+        fixture_tmpdir__path(d, tb.client_key, "client.key");
+        ports[0] = tb.plain = free_port();
+        ports[1] = tb.tls = free_port();
+        ports[2] = tb.mtls = free_port();
+        ports[3] = tb.rogue = free_port();
+        snprintf(conf, sizeof(conf),
+                 "listener %u 127.0.0.1\n"
+                 "listener %u 127.0.0.1\n"
+                 "cafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n"
+                 "listener %u 127.0.0.1\n"
+                 "cafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n"
+                 "require_certificate true\n"
+                 "listener %u 127.0.0.1\n"
+                 "cafile %s/rogue-ca.crt\ncertfile %s/rogue.crt\nkeyfile %s/rogue.key\n",
+                 tb.plain, tb.tls, d, d, d, tb.mtls, d, d, d, tb.rogue, d, d, d);
+        mosquitto_start(d, conf, ports, 4);
+        return &tb;
+}
+
+static int tls_broker_teardown(void **state)
+{
+        mosquitto_teardown(state);
+        if (tb.started)
+                fixture_tmpdir__remove(tb.dir);
+        tb.started = false;
+        return 0;
+}
+
+/* A TLS target that verifies the broker against the test CA, and its
+ * certificate against server_name. */
+static struct health_target tls_verified(uint16_t port, uint32_t i, enum health_check kind,
+                                         const char *server_name)
+{
+        struct health_target t = tls_target(port, i, true, kind);
+
+        t.ca_file = tb.ca;
+        t.server_name = server_name;
+        return t;
+}
+
+/* Checks t[0..n) until every broker had three checks or changed: the
+ * changes are the brokers down, each once. */
+static void drive_tls(struct watch *w, const struct health_cfg *cfg, const struct health_target *t,
+                      uint32_t n)
+{
+        new_checker_of(w, cfg, t, n);
+        for (uint32_t i = 0; i < n; i++)
+                assert_true(drive(w, 10000, checks_at_least, CHECKS(i, 3)));
+}
+
+/* (a) MQTT over TLS passes, verified or not; plain MQTT against TLS and
+ * TLS against plain MQTT fail; the TCP kind over TLS passes at the
+ * handshake. */
+static void test_tls_mqtt(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 1000, .rise = 1, .fall = 2};
+        const struct tls_broker *b;
+        struct health_target t[5];
+        struct mqtt_caps caps;
+        struct watch w;
+
+        (void)state;
+        b = tls_broker();
+        t[0] = tls_verified(b->tls, 0, HEALTH_CHECK_MQTT, "localhost");
+        t[1] = tls_target(b->tls, 1, false, HEALTH_CHECK_MQTT);
+        t[2] = tls_target(b->plain, 2, true, HEALTH_CHECK_MQTT);
+        t[3] = tls_target(b->tls, 3, true, HEALTH_CHECK_MQTT); /* nothing verified */
+        t[4] = tls_target(b->tls, 4, true, HEALTH_CHECK_TCP);
+        drive_tls(&w, &cfg, t, 5);
+        for (unsigned i = 0; i < w.n; i++)
+                print_message("b%u down: %s\n", w.ch[i].idx, w.ch[i].reason);
+        assert_int_equal(w.n, 2);
+        assert_false(change_of(&w, 1)->up);
+        assert_false(change_of(&w, 2)->up);
+        /* Mosquitto's TLS hangs up on a plain CONNECT (with an RST when our
+         * bytes are still unread), and on a ClientHello its MQTT does */
+        assert_true(!strcmp(change_of(&w, 1)->reason, "recv: Connection reset by peer") ||
+                    !strcmp(change_of(&w, 1)->reason, "closed before CONNACK"));
+        assert_non_null(strstr(change_of(&w, 2)->reason, "TLS handshake: connection "));
+        for (uint32_t i = 0; i < 5; i += i == 0 ? 3 : 1) {
+                assert_true(health__up(w.h, i));
+                assert_int_equal(stats(&w, i).ok, stats(&w, i).checks);
+        }
+        /* the CONNACK came through the session: v5 and its caps */
+        assert_int_equal(stats(&w, 0).version, MQTT_V5);
+        assert_true(health__caps(w.h, 0, &caps));
+        assert_int_equal(caps.topic_alias_max, 10);
+        assert_false(health__caps(w.h, 4, &caps));
+        /* and the reasons a pass gives */
+        health__set_up(w.h, 0, false);
+        health__set_up(w.h, 4, false);
+        assert_true(drive(&w, 10000, changes_at_least, 4));
+        assert_string_equal(change_of(&w, 0)->reason, "1 check passed (MQTT 5.0 over TLS)");
+        assert_string_equal(change_of(&w, 4)->reason, "1 check passed (TLS handshake)");
+        health__free(w.h);
+}
+
+/* (b) A listener requiring a client certificate: the check with one passes,
+ * without one fails. With TLS 1.3 the client's side of the handshake
+ * completes either way; the broker's refusal comes after, so it is the
+ * CONNACK read that fails ("TLS: ", not "TLS handshake: "). */
+static void test_tls_client_cert(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 1000, .rise = 1, .fall = 2};
+        const struct tls_broker *b;
+        struct health_target t[2];
+        struct watch w;
+
+        (void)state;
+        b = tls_broker();
+        t[0] = tls_verified(b->mtls, 0, HEALTH_CHECK_MQTT, "localhost");
+        t[0].cert_file = b->client_crt;
+        t[0].key_file = b->client_key;
+        t[1] = tls_target(b->mtls, 1, true, HEALTH_CHECK_MQTT);
+        drive_tls(&w, &cfg, t, 2);
+        assert_int_equal(w.n, 1);
+        print_message("b1 down: %s\n", w.ch[0].reason);
+        assert_int_equal(w.ch[0].idx, 1);
+        assert_false(w.ch[0].up);
+        assert_true(strncmp(w.ch[0].reason, "TLS: ", 5) == 0);
+        assert_all_passed(&w, 0);
+        assert_int_equal(stats(&w, 0).version, MQTT_V5);
+        health__free(w.h);
+}
+
+/* (e) With ca_file, a certificate of another CA fails the handshake, and so
+ * does a name it does not carry; an address is matched against its IP
+ * SANs; without ca_file nothing is verified. */
+static void test_tls_verify(void **state)
+{
+        struct health_cfg cfg = {.interval_ms = 50, .timeout_ms = 1000, .rise = 1, .fall = 2};
+        const struct tls_broker *b;
+        struct health_target t[4];
+        struct watch w;
+
+        (void)state;
+        b = tls_broker();
+        t[0] = tls_verified(b->rogue, 0, HEALTH_CHECK_MQTT, "localhost");
+        t[1] = tls_verified(b->tls, 1, HEALTH_CHECK_TCP, "wrong.example");
+        t[2] = tls_target(b->rogue, 2, true, HEALTH_CHECK_MQTT);
+        t[3] = tls_verified(b->tls, 3, HEALTH_CHECK_MQTT, "127.0.0.1");
+        drive_tls(&w, &cfg, t, 4);
+        assert_int_equal(w.n, 2);
+        /* X509's reason depends on the chain the broker sends (Mosquitto
+         * sends the other CA too: "self-signed certificate in certificate
+         * chain"); that verification failed does not */
+        print_message("b0 down: %s\n", change_of(&w, 0)->reason);
+        assert_non_null(
+            strstr(change_of(&w, 0)->reason, "TLS handshake: certificate verify failed ("));
+        assert_string_equal(change_of(&w, 1)->reason,
+                            "TLS handshake: certificate verify failed (hostname mismatch)");
+        assert_all_passed(&w, 2);
+        assert_all_passed(&w, 3);
+        health__free(w.h);
 }
 
 int main(void)
@@ -971,8 +1421,19 @@ int main(void)
             cmocka_unit_test(test_bad_args),
             cmocka_unit_test(test_polled_by_ring),
             cmocka_unit_test_teardown(test_mosquitto, mosquitto_teardown),
+            cmocka_unit_test(test_tcp_check),
+            cmocka_unit_test(test_tls_handshake_timeout),
+            cmocka_unit_test(test_tls_bad_args),
         };
+        const struct CMUnitTest tls_tests[] = {
+            cmocka_unit_test(test_tls_mqtt),
+            cmocka_unit_test(test_tls_client_cert),
+            cmocka_unit_test(test_tls_verify),
+        };
+        int failed;
 
         signal(SIGPIPE, SIG_IGN);
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        failed = cmocka_run_group_tests(tests, NULL, NULL);
+        return failed +
+               cmocka_run_group_tests_name("tls_broker", tls_tests, NULL, tls_broker_teardown);
 }

@@ -32,8 +32,8 @@ static void expect_addr(const char *s, bool port_required, uint8_t family, const
         memset(&a, 0xee, sizeof(a)); /* every byte must be written */
         if (net_addr__parse(s, port_required, &a, &why))
                 fail_msg("\"%s\" rejected: %s", s, why ? why : "(no reason)");
-        assert_int_equal(a.family, family);
-        assert_memory_equal(a.addr, want, 16);
+        assert_int_equal(a.ip.family, family);
+        assert_memory_equal(a.ip.addr, want, 16);
         assert_int_equal(a.port, port);
 }
 
@@ -179,8 +179,8 @@ static void ipv4_clears_the_rest(void **state)
 
         assert_int_equal(net_addr__parse("[ffff:ffff:ffff:ffff::ffff]:9", false, &a, &why), 0);
         assert_int_equal(net_addr__parse("10.1.2.3", false, &a, &why), 0);
-        assert_int_equal(a.family, 4);
-        assert_memory_equal(a.addr + 4, zero, 12);
+        assert_int_equal(a.ip.family, 4);
+        assert_memory_equal(a.ip.addr + 4, zero, 12);
         assert_int_equal(a.port, 0);
 }
 
@@ -201,7 +201,7 @@ static void str_round_trips(void **state)
 {
         (void)state;
         char buf[64];
-        struct net_addr a = {.family = 4, .addr = {10, 0, 0, 1}, .port = 1883};
+        struct net_addr a = {.ip = {.family = 4, .addr = {10, 0, 0, 1}}, .port = 1883};
 
         round_trip("10.0.0.1", "10.0.0.1");
         round_trip("10.0.0.1:1883", "10.0.0.1:1883");

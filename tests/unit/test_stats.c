@@ -360,7 +360,7 @@ static void test_json(void **state)
         assert_non_null(r); /* it parses */
         free(r);
         jq_true(file, "keys == [\"config\",\"connections\",\"counters\",\"malformed\",\"pools\","
-                      "\"reloads\",\"syncookies\",\"uptime_s\",\"workers\",\"xdp\"]");
+                      "\"reloads\",\"syncookies\",\"tls\",\"uptime_s\",\"workers\",\"xdp\"]");
         jq_true(file, ".uptime_s == 0 and .reloads == 3 and .config == \"test.yaml\"");
         jq_true(file, ".connections == {\"active\":1,\"total\":2,\"bound\":{\"connect\":0,"
                       "\"publish\":1,\"subscribe\":0,\"timeout\":0}}");
@@ -660,8 +660,8 @@ static void test_prometheus(void **state)
                         snprintf(name, sizeof(name), "mqttlb_connections_active");
                 else if (!strcmp(n, "conn_total"))
                         snprintf(name, sizeof(name), "mqttlb_connections_total");
-                else if (!strcmp(n, "malformed"))
-                        snprintf(name, sizeof(name), "mqttlb_malformed_connections_total");
+                else if (!strcmp(n, "malformed") || !strcmp(n, "tls_malformed"))
+                        snprintf(name, sizeof(name), "mqttlb_%s_connections_total", n);
                 else if (!strcmp(n, "buffer_held"))
                         snprintf(name, sizeof(name), "mqttlb_buffer_held_bytes");
                 else

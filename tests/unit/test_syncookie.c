@@ -49,18 +49,18 @@ static void secret_fixed(struct syncookie_secret *s, uint64_t seed)
         s->gen = 0;
 }
 
-static struct syncookie_tuple tuple4(void)
+static struct flow_key tuple4(void)
 {
-        struct syncookie_tuple t = {.family = 4, .sport = 40000, .dport = 1883};
+        struct flow_key t = {.family = 4, .sport = 40000, .dport = 1883};
 
         memcpy(t.saddr, (uint8_t[]){192, 0, 2, 7}, 4);
         memcpy(t.daddr, (uint8_t[]){198, 51, 100, 1}, 4);
         return t;
 }
 
-static struct syncookie_tuple tuple6(void)
+static struct flow_key tuple6(void)
 {
-        struct syncookie_tuple t = {.family = 6, .sport = 51234, .dport = 8883};
+        struct flow_key t = {.family = 6, .sport = 51234, .dport = 8883};
 
         t.saddr[0] = 0x20;
         t.saddr[1] = 0x01;
@@ -127,7 +127,7 @@ static void roundtrip_every_option(void **state)
         msses[nm++] = 9000;
         msses[nm++] = 65535;
         for (int fam = 0; fam < 2; fam++) {
-                struct syncookie_tuple t = fam ? tuple6() : tuple4();
+                struct flow_key t = fam ? tuple6() : tuple4();
 
                 for (unsigned m = 0; m < nm; m++) {
                         for (unsigned ws = 0; ws <= 16; ws++) {
@@ -164,7 +164,7 @@ static void roundtrip_every_option(void **state)
 
         /* out may be NULL; a wscale of 200 is a 14 too */
         {
-                struct syncookie_tuple t = tuple4();
+                struct flow_key t = tuple4();
                 struct syncookie_opts o = {.mss = 1460, .wscale = 200}, got;
                 uint32_t c = syncookie__make(&s, &t, 1, NOW, &o);
 
@@ -181,7 +181,7 @@ static void other_tuple_fails(void **state)
 
         secret_fixed(&s, 7);
         for (int fam = 0; fam < 2; fam++) {
-                struct syncookie_tuple t = fam ? tuple6() : tuple4(), u;
+                struct flow_key t = fam ? tuple6() : tuple4(), u;
                 size_t alen = fam ? 16 : 4;
                 uint32_t c = syncookie__make(&s, &t, 0x12345678, NOW, &OPTS);
 
@@ -218,7 +218,7 @@ static void other_tuple_fails(void **state)
 
         /* IPv4: only the first 4 bytes of each address count */
         {
-                struct syncookie_tuple t = tuple4(), u = t;
+                struct flow_key t = tuple4(), u = t;
                 uint32_t c = syncookie__make(&s, &t, 99, NOW, &OPTS);
 
                 memset(u.saddr + 4, 0xab, 12);
@@ -231,7 +231,7 @@ static void other_tuple_fails(void **state)
 static void other_isn_fails(void **state)
 {
         struct syncookie_secret s;
-        struct syncookie_tuple t = tuple4();
+        struct flow_key t = tuple4();
         uint32_t isn = 0xfffffffe, c;
 
         secret_fixed(&s, 8);
@@ -252,7 +252,7 @@ static void flipped_bit_fails(void **state)
 
         secret_fixed(&s, 9);
         for (int i = 0; i < 64; i++) {
-                struct syncookie_tuple t = i & 1 ? tuple6() : tuple4();
+                struct flow_key t = i & 1 ? tuple6() : tuple4();
                 struct syncookie_opts o = {
                     .mss = syncookie_mss_table[i % SYNCOOKIE_MSS_COUNT],
                     .wscale = i % 3 ? (uint8_t)(i % 15) : SYNCOOKIE_WSCALE_NONE,
@@ -277,7 +277,7 @@ static void flipped_bit_fails(void **state)
 static void other_secret_fails(void **state)
 {
         struct syncookie_secret a, b;
-        struct syncookie_tuple t = tuple6();
+        struct flow_key t = tuple6();
         uint64_t rng = 4;
 
         secret_fixed(&a, 100);
@@ -297,7 +297,7 @@ static void other_secret_fails(void **state)
 static void expiry_after_two_slots(void **state)
 {
         struct syncookie_secret s;
-        struct syncookie_tuple t = tuple4();
+        struct flow_key t = tuple4();
         const uint32_t base = 64u * 20000; /* start of a slot */
         const uint32_t offs[] = {0, 1, 10, 63};
 
@@ -328,7 +328,7 @@ static void expiry_after_two_slots(void **state)
 static void expiry_across_clock_wrap(void **state)
 {
         struct syncookie_secret s;
-        struct syncookie_tuple t = tuple6();
+        struct flow_key t = tuple6();
         uint32_t made = UINT32_MAX - 10, c;
 
         secret_fixed(&s, 12);
@@ -343,7 +343,7 @@ static void expiry_across_clock_wrap(void **state)
 static void rotation(void **state)
 {
         struct syncookie_secret s;
-        struct syncookie_tuple t = tuple4();
+        struct flow_key t = tuple4();
         uint8_t key[SYNCOOKIE_KEY_SIZE];
         uint32_t c1, c2, c3, g;
 
@@ -381,7 +381,7 @@ static void rotation(void **state)
 static void init_is_random(void **state)
 {
         struct syncookie_secret a, b;
-        struct syncookie_tuple t = tuple4();
+        struct flow_key t = tuple4();
         uint32_t c;
 
         assert_int_equal(syncookie_secret__init(&a), 0);
@@ -431,7 +431,7 @@ static void distribution(void **state)
         assert_non_null(c);
         secret_fixed(&s, 14);
         for (int i = 0; i < DIST_N; i++) {
-                struct syncookie_tuple t = tuple4();
+                struct flow_key t = tuple4();
                 uint64_t r = splitmix64(&rng);
                 struct syncookie_opts o = {
                     .mss = syncookie_mss_table[r % SYNCOOKIE_MSS_COUNT],
@@ -447,7 +447,7 @@ static void distribution(void **state)
 
         /* one client, consecutive ports, same ISN and options */
         for (int i = 0; i < DIST_N; i++) {
-                struct syncookie_tuple t = tuple6();
+                struct flow_key t = tuple6();
 
                 t.sport = (uint16_t)(1024 + i % 64000);
                 t.saddr[14] = (uint8_t)(i / 64000);

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -26,6 +25,7 @@
 #include "core/datapath/nullfwd.h"
 #include "core/datapath/worker.h"
 #include "xsk/pcap_port.h"
+#include "fixture_tmpdir.h"
 #include "frames.h"
 
 #define FRAMES  1024u
@@ -55,8 +55,7 @@ static int setup(void **state)
                 return -1;
         frame_cache__init(&e->cache[0], e->pool);
         frame_cache__init(&e->cache[1], e->pool);
-        strcpy(e->dir, "/tmp/mqttlb-worker-XXXXXX");
-        if (!mkdtemp(e->dir))
+        if (fixture_tmpdir__make(e->dir, sizeof(e->dir), "mqttlb-worker"))
                 return -1;
         atomic_init(&e->stop, false);
         *state = e;
@@ -66,16 +65,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct env *e = *state;
-        DIR *d = opendir(e->dir);
-        struct dirent *de;
 
-        if (!d)
-                return -1;
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                        unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-        if (rmdir(e->dir))
+        if (fixture_tmpdir__remove(e->dir))
                 return -1;
         frame_cache__drain(&e->cache[0]);
         frame_cache__drain(&e->cache[1]);
@@ -109,7 +100,7 @@ static void cap_add(struct capture *c, const struct fspec *s)
 
 static void path(const struct env *e, char *out, const char *name)
 {
-        snprintf(out, 128, "%s/%s", e->dir, name);
+        fixture_tmpdir__path(e->dir, out, name);
 }
 
 /* Frame i stamped 1000 + i seconds and i microseconds. */
@@ -181,6 +172,15 @@ static void assert_caps_equal(const struct capture *got, const struct capture *w
         }
 }
 
+/* The capture a port wrote to name is want, frame for frame. */
+static void assert_output(const struct env *e, const char *name, const struct capture *want)
+{
+        struct capture *got = cap_read(e, name);
+
+        assert_caps_equal(got, want, name);
+        free(got);
+}
+
 static struct port *port_open(struct env *e, const char *in, const char *out, uint32_t worker)
 {
         char fin[128], fout[128], err[256] = "";
@@ -250,6 +250,80 @@ static uint32_t run(struct worker **w, uint32_t nw, struct handover_ring *r[2][2
         return 0;
 }
 
+/* One worker (id 0 of 1) on one port reading in (written to in.pcap) and
+ * writing out.pcap. */
+static struct worker *solo_new(struct env *e, const struct capture *in, struct port **p,
+                               const struct worker_ops *ops, void *ctx)
+{
+        cap_write(e, "in.pcap", in);
+        *p = port_open(e, "in.pcap", "out.pcap", 0);
+        return worker_new(e, 0, 1, p, 1, ops, ctx);
+}
+
+/* Two workers swapping frames (the null forwarder), nports ports each: port
+ * k of worker i reads in[i][k] (written to in<i><k>.pcap; NULL: nothing)
+ * and writes out<i><k>.pcap. Both own the sources by port, with rings of
+ * ring_size between them. */
+struct pair {
+        uint32_t nports;
+        struct nullfwd nf;
+        struct port *p[2][2];
+        struct worker *w[2];
+        struct handover_ring *r[2][2];
+};
+
+static void pair_file(char *out, const char *what, uint32_t i, uint32_t k)
+{
+        snprintf(out, 16, "%s%u%u.pcap", what, i, k);
+}
+
+static void pair_open(struct env *e, struct pair *pr, uint32_t nports, struct capture *in[2][2],
+                      struct worker_source *src, uint32_t nsources, uint32_t ring_size)
+{
+        char fin[16], fout[16];
+
+        memset(pr, 0, sizeof(*pr));
+        pr->nports = nports;
+        pr->nf.mode = NULLFWD_SWAP;
+        for (uint32_t i = 0; i < 2; i++) {
+                for (uint32_t k = 0; k < nports; k++) {
+                        pair_file(fin, "in", i, k);
+                        pair_file(fout, "out", i, k);
+                        if (in[i][k])
+                                cap_write(e, fin, in[i][k]);
+                        pr->p[i][k] = port_open(e, in[i][k] ? fin : NULL, fout, i);
+                }
+                pr->w[i] = worker_new(e, i, 2, pr->p[i], nports, &nullfwd_ops, &pr->nf);
+                pr->w[i]->cfg.sources = src;
+                pr->w[i]->cfg.nsources = nsources;
+        }
+        link_workers(pr->w[0], pr->w[1], pr->r, ring_size);
+}
+
+/* What port k of worker i wrote is want. */
+static void pair_output(const struct env *e, uint32_t i, uint32_t k, const struct capture *want)
+{
+        char name[16];
+
+        pair_file(name, "out", i, k);
+        assert_output(e, name, want);
+}
+
+static void pair_close_ports(struct pair *pr)
+{
+        for (uint32_t i = 0; i < 2; i++)
+                for (uint32_t k = 0; k < pr->nports; k++)
+                        port__close(pr->p[i][k]);
+}
+
+static void pair_free(struct pair *pr)
+{
+        handover_ring__free(pr->r[0][1]);
+        handover_ring__free(pr->r[1][0]);
+        free(pr->w[0]);
+        free(pr->w[1]);
+}
+
 static void assert_stats(const struct worker *w, const struct worker_stats *want)
 {
         struct worker_stats got;
@@ -300,7 +374,7 @@ static void fill_payload(void)
 static void swap_one_worker(void **state)
 {
         struct env *e = *state;
-        struct capture *in = cap_new(), *want = cap_new(), *got;
+        struct capture *in = cap_new(), *want = cap_new();
         struct nullfwd nf = {.mode = NULLFWD_SWAP};
         struct worker_stats x = {0};
         uint8_t f[FRAME_MAX];
@@ -373,10 +447,8 @@ static void swap_one_worker(void **state)
         x.rx = n;
         assert_int_equal(want->n, 90);
         assert_int_equal(x.drop_not_ip + x.drop_not_tcp + x.drop_fragment + x.drop_truncated, 60);
-        cap_write(e, "in.pcap", in);
 
-        p = port_open(e, "in.pcap", "out.pcap", 0);
-        w = worker_new(e, 0, 1, &p, 1, &nullfwd_ops, &nf);
+        w = solo_new(e, in, &p, &nullfwd_ops, &nf);
         assert_int_equal(run(&w, 1, NULL), 4); /* 64 + 64 + 22 frames, then quiet */
         assert_stats(w, &x);
         assert_int_equal(x.rx, x.tx + x.drop_not_ip + x.drop_not_tcp + x.drop_fragment +
@@ -394,13 +466,11 @@ static void swap_one_worker(void **state)
         port__close(p);
         assert_int_equal(frame_pool__count(e->pool) + e->cache[0].n, FRAMES);
 
-        got = cap_read(e, "out.pcap");
-        assert_caps_equal(got, want, "out.pcap");
+        assert_output(e, "out.pcap", want);
         assert_all_frames_back(e);
         free(w);
         free(in);
         free(want);
-        free(got);
 }
 
 static const char *const S4 = "10.0.0.100", *const S6 = "fd00::100";
@@ -413,18 +483,15 @@ static void two_workers_hand_over(void **state)
 {
         struct env *e = *state;
         struct capture *in0 = cap_new(), *in1 = cap_new(), *want0 = cap_new(), *want1 = cap_new(),
-                       *got, *stay0 = cap_new(), *stay1 = cap_new(), *move01 = cap_new(),
+                       *stay0 = cap_new(), *stay1 = cap_new(), *move01 = cap_new(),
                        *move10 = cap_new();
-        struct worker_source src[2] = {{.family = 4, .port_lo = 1, .port_hi = 65535},
-                                       {.family = 6, .port_lo = 1, .port_hi = 65535}};
-        struct nullfwd nf = {.mode = NULLFWD_SWAP};
+        struct worker_source src[2] = {{.addr.family = 4, .port_lo = 1, .port_hi = 65535},
+                                       {.addr.family = 6, .port_lo = 1, .port_hi = 65535}};
         struct worker_stats x0 = {0}, x1 = {0};
-        struct handover_ring *r[2][2] = {{NULL}};
-        struct port *p0, *p1;
-        struct worker *w[2];
+        struct pair pr;
 
-        frames_addr(4, S4, src[0].addr);
-        frames_addr(6, S6, src[1].addr);
+        frames_addr(4, S4, src[0].addr.addr);
+        frames_addr(6, S6, src[1].addr.addr);
         for (uint32_t i = 0; i < 40; i++) {
                 uint16_t odd = (uint16_t)(40001 + 2 * i), even = (uint16_t)(40000 + 2 * i);
                 struct fspec s;
@@ -510,18 +577,8 @@ static void two_workers_hand_over(void **state)
                 cap_add_raw(want1, stay1->f[i], stay1->len[i]);
         for (uint32_t i = 0; i < move01->n; i++)
                 cap_add_raw(want1, move01->f[i], move01->len[i]);
-        cap_write(e, "in0.pcap", in0);
-        cap_write(e, "in1.pcap", in1);
 
-        p0 = port_open(e, "in0.pcap", "out0.pcap", 0);
-        p1 = port_open(e, "in1.pcap", "out1.pcap", 1);
-        w[0] = worker_new(e, 0, 2, &p0, 1, &nullfwd_ops, &nf);
-        w[1] = worker_new(e, 1, 2, &p1, 1, &nullfwd_ops, &nf);
-        for (int i = 0; i < 2; i++) {
-                w[i]->cfg.sources = src;
-                w[i]->cfg.nsources = 2;
-        }
-        link_workers(w[0], w[1], r, 256);
+        pair_open(e, &pr, 1, (struct capture *[2][2]){{in0}, {in1}}, src, 2, 256);
 
         /* the rule itself, on frames parsed here */
         {
@@ -530,37 +587,35 @@ static void two_workers_hand_over(void **state)
                 struct fspec s = fspec_tcp(4, "10.9.0.1", 1, S4, 40001);
 
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
-                assert_int_equal(worker__owner(w[0], f, &m), 1);
-                assert_int_equal(worker__owner(w[1], f, &m), 1);
+                assert_int_equal(worker__owner(pr.w[0], f, &m), 1);
+                assert_int_equal(worker__owner(pr.w[1], f, &m), 1);
                 s = fspec_tcp(6, "fd09::1", 1, S6, 40000);
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
-                assert_int_equal(worker__owner(w[0], f, &m), 0);
-                assert_int_equal(worker__owner(w[1], f, &m), 0);
+                assert_int_equal(worker__owner(pr.w[0], f, &m), 0);
+                assert_int_equal(worker__owner(pr.w[1], f, &m), 0);
                 s = fspec_tcp(4, "10.9.0.1", 1, L4, 40001); /* not a source: stays */
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
-                assert_int_equal(worker__owner(w[0], f, &m), 0);
-                assert_int_equal(worker__owner(w[1], f, &m), 1);
+                assert_int_equal(worker__owner(pr.w[0], f, &m), 0);
+                assert_int_equal(worker__owner(pr.w[1], f, &m), 1);
                 /* a source address is owned by port only within its range: a
                  * listener on the same address (port 1883 here) stays */
                 src[0].port_lo = 40000;
                 src[0].port_hi = 49999;
                 s = fspec_tcp(4, "10.9.0.1", 1, S4, 1883);
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
-                assert_int_equal(worker__owner(w[0], f, &m), 0);
-                assert_int_equal(worker__owner(w[1], f, &m), 1);
+                assert_int_equal(worker__owner(pr.w[0], f, &m), 0);
+                assert_int_equal(worker__owner(pr.w[1], f, &m), 1);
                 s = fspec_tcp(4, "10.9.0.1", 1, S4, 49999);
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
-                assert_int_equal(worker__owner(w[0], f, &m), 1);
+                assert_int_equal(worker__owner(pr.w[0], f, &m), 1);
                 s = fspec_tcp(4, "10.9.0.1", 1, S4, 50001);
                 assert_int_equal(packet__parse(f, frame_build(f, &s), &m), PACKET_OK);
-                assert_int_equal(worker__owner(w[0], f, &m), 0);
+                assert_int_equal(worker__owner(pr.w[0], f, &m), 0);
                 src[0].port_lo = 1;
                 src[0].port_hi = 65535;
         }
 
-        struct worker *ws[2] = {w[0], w[1]};
-
-        assert_int_equal(run(ws, 2, r), 3);
+        assert_int_equal(run(pr.w, 2, pr.r), 3);
         x0.rx = 40;
         x0.handed_over = 15;
         x0.handed_in = 8;
@@ -571,30 +626,22 @@ static void two_workers_hand_over(void **state)
         x1.handed_in = 15;
         x1.tx = 12 + 15;
         x1.drop_fragment = 4;
-        assert_stats(w[0], &x0);
-        assert_stats(w[1], &x1);
-        assert_int_equal(handover_ring__count(r[0][1]), 0);
-        assert_int_equal(handover_ring__count(r[1][0]), 0);
+        assert_stats(pr.w[0], &x0);
+        assert_stats(pr.w[1], &x1);
+        assert_int_equal(handover_ring__count(pr.r[0][1]), 0);
+        assert_int_equal(handover_ring__count(pr.r[1][0]), 0);
 
         /* the ledger: each cache took one batch of 64; frames handed over were
          * taken from one cache and given back to the other */
         assert_int_equal(e->cache[0].n, 64 - 40 + 5 + 20 + 8);
         assert_int_equal(e->cache[1].n, 64 - 24 + 4 + 12 + 15);
         assert_int_equal(frame_pool__count(e->pool), FRAMES - 128);
-        port__close(p0);
-        port__close(p1);
+        pair_close_ports(&pr);
 
-        got = cap_read(e, "out0.pcap");
-        assert_caps_equal(got, want0, "out0.pcap");
-        free(got);
-        got = cap_read(e, "out1.pcap");
-        assert_caps_equal(got, want1, "out1.pcap");
-        free(got);
+        pair_output(e, 0, 0, want0);
+        pair_output(e, 1, 0, want1);
         assert_all_frames_back(e);
-        handover_ring__free(r[0][1]);
-        handover_ring__free(r[1][0]);
-        free(w[0]);
-        free(w[1]);
+        pair_free(&pr);
         free(in0);
         free(in1);
         free(want0);
@@ -610,15 +657,12 @@ static void two_workers_hand_over(void **state)
 static void full_handover_ring_drops(void **state)
 {
         struct env *e = *state;
-        struct capture *in_a = cap_new(), *in_b = cap_new(), *want = cap_new(), *got;
-        struct worker_source src = {.family = 4, .port_lo = 1, .port_hi = 65535};
-        struct nullfwd nf = {.mode = NULLFWD_SWAP};
+        struct capture *in_a = cap_new(), *in_b = cap_new(), *want = cap_new();
+        struct worker_source src = {.addr.family = 4, .port_lo = 1, .port_hi = 65535};
         struct worker_stats x0 = {0}, x1 = {0};
-        struct handover_ring *r[2][2] = {{NULL}};
-        struct port *p0[2], *p1[2];
-        struct worker *w[2];
+        struct pair pr;
 
-        frames_addr(4, S4, src.addr);
+        frames_addr(4, S4, src.addr.addr);
         /* 64 frames on port 0 and 6 on port 1 of worker 0, all owned by worker 1 */
         for (uint32_t i = 0; i < 70; i++) {
                 struct fspec s =
@@ -631,23 +675,8 @@ static void full_handover_ring_drops(void **state)
                         cap_add(want, &rs);
                 }
         }
-        cap_write(e, "a.pcap", in_a);
-        cap_write(e, "b.pcap", in_b);
-        p0[0] = port_open(e, "a.pcap", "out00.pcap", 0);
-        p0[1] = port_open(e, "b.pcap", "out01.pcap", 0);
-        p1[0] = port_open(e, NULL, "out10.pcap", 1);
-        p1[1] = port_open(e, NULL, "out11.pcap", 1);
-        w[0] = worker_new(e, 0, 2, p0, 2, &nullfwd_ops, &nf);
-        w[1] = worker_new(e, 1, 2, p1, 2, &nullfwd_ops, &nf);
-        for (int i = 0; i < 2; i++) {
-                w[i]->cfg.sources = &src;
-                w[i]->cfg.nsources = 1;
-        }
-        link_workers(w[0], w[1], r, 4);
-
-        struct worker *ws[2] = {w[0], w[1]};
-
-        assert_int_equal(run(ws, 2, r), 2);
+        pair_open(e, &pr, 2, (struct capture *[2][2]){{in_a, in_b}, {NULL, NULL}}, &src, 1, 4);
+        assert_int_equal(run(pr.w, 2, pr.r), 2);
         /* 64 queued from port 0; the 65th pushes them: 4 fit, 60 dropped; the
          * last 6 meet a ring still full at the end of the round */
         x0.rx = 70;
@@ -655,33 +684,19 @@ static void full_handover_ring_drops(void **state)
         x0.drop_handover_full = 66;
         x1.handed_in = 4;
         x1.tx = 4;
-        assert_stats(w[0], &x0);
-        assert_stats(w[1], &x1);
+        assert_stats(pr.w[0], &x0);
+        assert_stats(pr.w[1], &x1);
         assert_int_equal(e->cache[0].n, 128 - 70 + 66);
         assert_int_equal(e->cache[1].n, 4);
         assert_int_equal(frame_pool__count(e->pool), FRAMES - 128);
-        for (int i = 0; i < 2; i++) {
-                port__close(p0[i]);
-                port__close(p1[i]);
-        }
-        got = cap_read(e, "out10.pcap");
-        assert_caps_equal(got, want, "out10.pcap");
-        free(got);
+        pair_close_ports(&pr);
+        pair_output(e, 1, 0, want);
         want->n = 0;
-        got = cap_read(e, "out00.pcap");
-        assert_caps_equal(got, want, "out00.pcap");
-        free(got);
-        got = cap_read(e, "out01.pcap");
-        assert_caps_equal(got, want, "out01.pcap");
-        free(got);
-        got = cap_read(e, "out11.pcap");
-        assert_caps_equal(got, want, "out11.pcap");
-        free(got);
+        pair_output(e, 0, 0, want);
+        pair_output(e, 0, 1, want);
+        pair_output(e, 1, 1, want);
         assert_all_frames_back(e);
-        handover_ring__free(r[0][1]);
-        handover_ring__free(r[1][0]);
-        free(w[0]);
-        free(w[1]);
+        pair_free(&pr);
         free(in_a);
         free(in_b);
         free(want);
@@ -693,15 +708,12 @@ static void handed_frame_keeps_its_port(void **state)
 {
         struct env *e = *state;
         struct capture *in_a = cap_new(), *in_b = cap_new(), *want_a = cap_new(),
-                       *want_b = cap_new(), *none = cap_new(), *got;
-        struct worker_source src = {.family = 6, .port_lo = 1, .port_hi = 65535};
-        struct nullfwd nf = {.mode = NULLFWD_SWAP};
+                       *want_b = cap_new(), *none = cap_new();
+        struct worker_source src = {.addr.family = 6, .port_lo = 1, .port_hi = 65535};
         struct worker_stats x0 = {0}, x1 = {0};
-        struct handover_ring *r[2][2] = {{NULL}};
-        struct port *p0[2], *p1[2];
-        struct worker *w[2];
+        struct pair pr;
 
-        frames_addr(6, S6, src.addr);
+        frames_addr(6, S6, src.addr.addr);
         for (uint32_t i = 0; i < 5; i++) {
                 struct fspec s =
                     fspec_tcp(6, "fd07::1", (uint16_t)(2000 + i), S6, (uint16_t)(30001 + 2 * i));
@@ -710,57 +722,28 @@ static void handed_frame_keeps_its_port(void **state)
                 cap_add(i < 2 ? in_a : in_b, &s);
                 cap_add(i < 2 ? want_a : want_b, &rs);
         }
-        cap_write(e, "a.pcap", in_a);
-        cap_write(e, "b.pcap", in_b);
-        p0[0] = port_open(e, "a.pcap", "out00.pcap", 0);
-        p0[1] = port_open(e, "b.pcap", "out01.pcap", 0);
-        p1[0] = port_open(e, NULL, "out10.pcap", 1);
-        p1[1] = port_open(e, NULL, "out11.pcap", 1);
-        w[0] = worker_new(e, 0, 2, p0, 2, &nullfwd_ops, &nf);
-        w[1] = worker_new(e, 1, 2, p1, 2, &nullfwd_ops, &nf);
-        for (int i = 0; i < 2; i++) {
-                w[i]->cfg.sources = &src;
-                w[i]->cfg.nsources = 1;
-        }
-        link_workers(w[0], w[1], r, 64);
-
-        struct worker *ws[2] = {w[0], w[1]};
-
-        assert_int_equal(run(ws, 2, r), 2);
+        pair_open(e, &pr, 2, (struct capture *[2][2]){{in_a, in_b}, {NULL, NULL}}, &src, 1, 64);
+        assert_int_equal(run(pr.w, 2, pr.r), 2);
         x0.rx = 5;
         x0.handed_over = 5;
         x1.handed_in = 5;
         x1.tx = 5;
-        assert_stats(w[0], &x0);
-        assert_stats(w[1], &x1);
-        assert_int_equal(p1[0]->tx_frames, 2);
-        assert_int_equal(p1[1]->tx_frames, 3);
+        assert_stats(pr.w[0], &x0);
+        assert_stats(pr.w[1], &x1);
+        assert_int_equal(pr.p[1][0]->tx_frames, 2);
+        assert_int_equal(pr.p[1][1]->tx_frames, 3);
         /* one batch taken by worker 0 (both ports share its cache), five
          * frames moved to worker 1's cache */
         assert_int_equal(e->cache[0].n, 64 - 5);
         assert_int_equal(e->cache[1].n, 5);
         assert_int_equal(frame_pool__count(e->pool), FRAMES - 64);
-        for (int i = 0; i < 2; i++) {
-                port__close(p0[i]);
-                port__close(p1[i]);
-        }
-        got = cap_read(e, "out10.pcap");
-        assert_caps_equal(got, want_a, "out10.pcap");
-        free(got);
-        got = cap_read(e, "out11.pcap");
-        assert_caps_equal(got, want_b, "out11.pcap");
-        free(got);
-        got = cap_read(e, "out00.pcap");
-        assert_caps_equal(got, none, "out00.pcap");
-        free(got);
-        got = cap_read(e, "out01.pcap");
-        assert_caps_equal(got, none, "out01.pcap");
-        free(got);
+        pair_close_ports(&pr);
+        pair_output(e, 1, 0, want_a);
+        pair_output(e, 1, 1, want_b);
+        pair_output(e, 0, 0, none);
+        pair_output(e, 0, 1, none);
         assert_all_frames_back(e);
-        handover_ring__free(r[0][1]);
-        handover_ring__free(r[1][0]);
-        free(w[0]);
-        free(w[1]);
+        pair_free(&pr);
         free(in_a);
         free(in_b);
         free(want_a);
@@ -809,7 +792,7 @@ static const struct worker_ops keeper_ops = {.handle = keeper_handle, .tick = ke
 static void handler_keep_drop_tx(void **state)
 {
         struct env *e = *state;
-        struct capture *in = cap_new(), *want = cap_new(), *sent = cap_new(), *got;
+        struct capture *in = cap_new(), *want = cap_new(), *sent = cap_new();
         struct keeper k = {0};
         struct worker_stats x = {0};
         struct port *p;
@@ -834,9 +817,7 @@ static void handler_keep_drop_tx(void **state)
         }
         for (uint32_t i = 0; i < sent->n; i++)
                 cap_add_raw(want, sent->f[i], sent->len[i]);
-        cap_write(e, "in.pcap", in);
-        p = port_open(e, "in.pcap", "out.pcap", 0);
-        w = worker_new(e, 0, 1, &p, 1, &keeper_ops, &k);
+        w = solo_new(e, in, &p, &keeper_ops, &k);
         assert_int_equal(run(&w, 1, NULL), 2);
 
         assert_int_equal(k.handled, 48);
@@ -861,9 +842,7 @@ static void handler_keep_drop_tx(void **state)
         assert_int_equal(frame_pool__count(e->pool), FRAMES - 64);
         assert_int_equal(frame_pool__count(e->pool) + e->cache[0].n, FRAMES - 8);
         port__close(p);
-        got = cap_read(e, "out.pcap");
-        assert_caps_equal(got, want, "out.pcap");
-        free(got);
+        assert_output(e, "out.pcap", want);
 
         /* freed late, by an address inside the frame (as a handler holding a
          * pointer to the payload would): the worker masks it */
@@ -884,7 +863,7 @@ static void cross_two_ports(void **state)
 {
         struct env *e = *state;
         struct capture *in_a = cap_new(), *in_b = cap_new(), *want_a = cap_new(),
-                       *want_b = cap_new(), *got;
+                       *want_b = cap_new();
         struct nullfwd nf = {
             .mode = NULLFWD_CROSS,
             .own_mac = {{0x02, 0xaa, 0, 0, 0, 0x10}, {0x02, 0xaa, 0, 0, 0, 0x11}},
@@ -935,12 +914,8 @@ static void cross_two_ports(void **state)
         assert_int_equal(frame_pool__count(e->pool), FRAMES - 64);
         port__close(p[0]);
         port__close(p[1]);
-        got = cap_read(e, "a-out.pcap");
-        assert_caps_equal(got, want_a, "a-out.pcap");
-        free(got);
-        got = cap_read(e, "b-out.pcap");
-        assert_caps_equal(got, want_b, "b-out.pcap");
-        free(got);
+        assert_output(e, "a-out.pcap", want_a);
+        assert_output(e, "b-out.pcap", want_b);
         assert_all_frames_back(e);
         free(w);
         free(in_a);
@@ -964,9 +939,7 @@ static void cross_needs_two_ports(void **state)
 
                 cap_add(in, &s);
         }
-        cap_write(e, "in.pcap", in);
-        p = port_open(e, "in.pcap", "out.pcap", 0);
-        w = worker_new(e, 0, 1, &p, 1, &nullfwd_ops, &nf);
+        w = solo_new(e, in, &p, &nullfwd_ops, &nf);
         assert_int_equal(run(&w, 1, NULL), 2);
         x.rx = 5;
         x.drop_handler = 5;
@@ -1022,7 +995,7 @@ static const struct port_ops stingy_ops = {
 static void tx_ring_full_drops(void **state)
 {
         struct env *e = *state;
-        struct capture *in = cap_new(), *want = cap_new(), *got;
+        struct capture *in = cap_new(), *want = cap_new();
         struct nullfwd nf = {.mode = NULLFWD_SWAP};
         struct worker_stats x = {0};
         struct stingy_port sp = {.room = 3};
@@ -1052,9 +1025,7 @@ static void tx_ring_full_drops(void **state)
         assert_int_equal(sp.calls, 2);
         assert_int_equal(e->cache[0].n, 64);
         port__close(p);
-        got = cap_read(e, "out.pcap");
-        assert_caps_equal(got, want, "out.pcap");
-        free(got);
+        assert_output(e, "out.pcap", want);
         assert_all_frames_back(e);
         free(w);
         free(in);
