@@ -493,11 +493,13 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
                 return conn__segment(lw, (struct conn *)f, leg, p);
         plan = lb__plan(lw->lb);
         flags = p->data[p->m.l4 + 13];
-        if (plan__listener(plan, k.family, k.daddr, k.dport)) {
+        const struct plan_listener *l = plan__listener(plan, k.family, k.daddr, k.dport);
+
+        if (l) {
                 if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_SYN)
                         return lb__client_syn(lw, p, &k);
                 if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_ACK)
-                        return lb__client_ack_new(lw, p, &k);
+                        return lb__client_ack_new(lw, p, &k, l);
         }
         STAT(lw, stray);
         if (!(flags & TCP_OUT_RST) && plan__source(plan, k.family, k.daddr)) {

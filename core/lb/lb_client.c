@@ -117,11 +117,10 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
 }
 
 static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
-                             const struct flow_key *k, const struct seg *s,
-                             const struct syncookie_opts *o, uint32_t bucket)
+                             const struct flow_key *k, const struct plan_listener *l,
+                             const struct seg *s, const struct syncookie_opts *o, uint32_t bucket)
 {
         const struct plan *plan = lb__plan(lw->lb);
-        const struct plan_listener *l = plan__listener(plan, k->family, k->daddr, k->dport);
         struct conn *c = (struct conn *)flow__alloc(lw->flows);
 
         if (!c) {
@@ -129,8 +128,8 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
                 STAT(lw, conn_table_full);
                 return NULL;
         }
-        c->proto = l ? l->proto : PLAN_PROTO_MQTT;
-        c->listener_pool = l ? l->pool : ROUTE_NONE;
+        c->proto = l->proto;
+        c->listener_pool = l->pool;
         if (!conn__binder(c)->start(c, plan)) {
                 flow__free(lw->flows, &c->f);
                 budget__unadmit(lw, bucket);
@@ -173,7 +172,7 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
 }
 
 enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p,
-                                       const struct flow_key *k)
+                                       const struct flow_key *k, const struct plan_listener *l)
 {
         struct syncookie_opts o;
         struct conn *c;
@@ -211,7 +210,7 @@ enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *
                         STAT(lw, per_source_refused);
                 return lb__reset_stray(lw, p, k, &s);
         }
-        c = conn_new(lw, p, k, &s, &o, bucket);
+        c = conn_new(lw, p, k, l, &s, &o, bucket);
         if (!c)
                 return WORKER_DROP;
         return conn__segment(lw, c, FLOW_LEG_CLIENT, p);
@@ -287,94 +286,113 @@ static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t ma
         return true;
 }
 
+/* An RST from the client before splicing (RFC 5961 3.2): only one at the
+ * expected sequence number counts; one in the window draws a challenge ACK. */
+static enum worker_verdict client_rst(struct lb_worker *lw, struct conn *c, struct worker_pkt *p,
+                                      const struct seg *s)
+{
+        if (s->seq == c->cli.t.rcv_nxt) {
+                conn__rst_broker(lw, c);
+                conn__end(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
+                return WORKER_DROP;
+        }
+        if (seq_lt(c->cli.t.rcv_nxt, s->seq) && seq_lt(s->seq, c->cli.rcv_edge)) {
+                STAT(lw, rst_challenged);
+                return reply(lw, c, p, false);
+        }
+        STAT(lw, rst_ignored);
+        return WORKER_DROP;
+}
+
+/* CLOSING: the client's FIN (in order) is ACKed, then we are done once ours
+ * is ACKed too. */
+static enum worker_verdict closing_segment(struct lb_worker *lw, struct conn *c,
+                                           struct worker_pkt *p, const struct seg *s)
+{
+        uint32_t own_end = conn__own_fin_end(c);
+
+        if ((s->flags & TCP_OUT_FIN) && s->seq + s->len == c->cli.t.rcv_nxt) {
+                enum worker_verdict v;
+
+                c->cli.t.rcv_nxt++;
+                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
+                c->cli.fin_rcvd = true;
+                v = reply(lw, c, p, false);
+                if (c->cli.t.snd_una == own_end)
+                        conn__end(lw, c, c->verdict);
+                return v;
+        }
+        if (c->cli.t.snd_una == own_end && c->cli.fin_rcvd)
+                conn__end(lw, c, c->verdict);
+        return WORKER_DROP;
+}
+
+/* The segment's new in-order bytes (and FIN) into the buffer, as far as its
+ * room and the budget allow, then to the binder. False when that ended the
+ * connection or closed it. */
+static bool take_bytes(struct lb_worker *lw, struct conn *c, const struct seg *s)
+{
+        uint32_t skip = c->cli.t.rcv_nxt - s->seq, n = 0, old = c->buf_len;
+        bool fin = s->flags & TCP_OUT_FIN;
+
+        if (skip < s->len) {
+                bool slowed;
+                uint32_t room = budget__room(lw, c->plan, c, &slowed);
+
+                n = s->len - skip;
+                if (n > room) {
+                        n = room;
+                        STAT(lw, window_full);
+                }
+                if (n && !buf_append(c, s->payload + skip, n, c->buf_len + room)) {
+                        STAT(lw, window_full);
+                        n = 0;
+                }
+                c->cli.t.rcv_nxt += n;
+                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
+                c->bytes_from_client += n;
+        }
+        if (fin && skip + n >= s->len) {
+                c->cli.t.rcv_nxt++;
+                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
+                c->cli.fin_rcvd = true;
+        }
+        if (n && !conn__feed(lw, c, c->buf + old, n))
+                return false;
+        if (n)
+                budget__charge(lw, c);
+        return true;
+}
+
+/* A client segment before splicing (OPEN, CONNECTING, CLOSING). */
 enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
-        const struct plan *plan = c->plan;
-        uint32_t own_end = conn__own_fin_end(c);
-        bool fin, answer = false;
+        bool answer = false;
         struct seg s;
 
         seg__read(p, &s);
         c->last_ns = lw->now_ns;
-        if (s.flags & TCP_OUT_RST) {
-                /* RFC 5961 3.2: only an RST at the expected sequence number
-                 * counts; one in the window draws a challenge ACK */
-                if (s.seq == c->cli.t.rcv_nxt) {
-                        conn__rst_broker(lw, c);
-                        conn__end(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
-                        return WORKER_DROP;
-                }
-                if (seq_lt(c->cli.t.rcv_nxt, s.seq) && seq_lt(s.seq, c->cli.rcv_edge)) {
-                        STAT(lw, rst_challenged);
-                        return reply(lw, c, p, false);
-                }
-                STAT(lw, rst_ignored);
-                return WORKER_DROP;
-        }
+        if (s.flags & TCP_OUT_RST)
+                return client_rst(lw, c, p, &s);
         if (s.flags & TCP_OUT_SYN) /* our SYN-ACK's ACK came, then a stale SYN */
                 return reply(lw, c, p, false);
         if (!(s.flags & TCP_OUT_ACK))
                 return WORKER_DROP;
         c->cli.t.snd_wnd = (uint32_t)s.win << c->cli.t.snd_wscale;
-        if (seq_in(s.ack, c->cli.t.snd_una, own_end)) {
+        if (seq_in(s.ack, c->cli.t.snd_una, conn__own_fin_end(c))) {
                 c->cli.t.snd_una = s.ack;
                 c->rto_tries = 0;
         }
-        if (c->f.state == CONN_CLOSING) {
-                /* the client's FIN (in order) is ACKed, then we are done once
-                 * ours is ACKed too */
-                if ((s.flags & TCP_OUT_FIN) && s.seq + s.len == c->cli.t.rcv_nxt) {
-                        c->cli.t.rcv_nxt++;
-                        c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
-                        enum worker_verdict v;
-
-                        c->cli.fin_rcvd = true;
-                        v = reply(lw, c, p, false);
-                        if (c->cli.t.snd_una == own_end)
-                                conn__end(lw, c, c->verdict);
-                        return v;
-                }
-                if (c->cli.t.snd_una == own_end && c->cli.fin_rcvd)
-                        conn__end(lw, c, c->verdict);
-                return WORKER_DROP;
-        }
-        fin = s.flags & TCP_OUT_FIN;
-        if (s.len || fin) {
+        if (c->f.state == CONN_CLOSING)
+                return closing_segment(lw, c, p, &s);
+        if (s.len || (s.flags & TCP_OUT_FIN)) {
                 answer = true;
-                if (seq_lt(c->cli.t.rcv_nxt, s.seq)) {
+                if (seq_lt(c->cli.t.rcv_nxt, s.seq))
                         STAT(lw, out_of_order);
-                } else if (!c->cli.fin_rcvd) {
-                        uint32_t skip = c->cli.t.rcv_nxt - s.seq, n = 0, old = c->buf_len;
-
-                        if (skip < s.len) {
-                                bool slowed;
-                                uint32_t room = budget__room(lw, plan, c, &slowed);
-
-                                n = s.len - skip;
-                                if (n > room) {
-                                        n = room;
-                                        STAT(lw, window_full);
-                                }
-                                if (n && !buf_append(c, s.payload + skip, n, c->buf_len + room)) {
-                                        STAT(lw, window_full);
-                                        n = 0;
-                                }
-                                c->cli.t.rcv_nxt += n;
-                                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
-                                c->bytes_from_client += n;
-                        }
-                        if (fin && skip + n >= s.len) {
-                                c->cli.t.rcv_nxt++;
-                                c->cli.t.rcv_acked = c->cli.t.rcv_nxt;
-                                c->cli.fin_rcvd = true;
-                        }
-                        if (n && !conn__feed(lw, c, c->buf + old, n))
-                                return WORKER_DROP; /* ended, or closing */
-                        if (n)
-                                budget__charge(lw, c);
-                }
+                else if (!c->cli.fin_rcvd && !take_bytes(lw, c, &s))
+                        return WORKER_DROP; /* ended, or closing */
         }
-        client_edge(lw, plan, c);
+        client_edge(lw, c->plan, c);
         if (c->cli.fin_rcvd && c->f.state == CONN_OPEN) {
                 conn__close_client(lw, c, LB_VERDICT_CLOSED_BY_CLIENT);
                 return WORKER_DROP;

@@ -401,7 +401,7 @@ enum worker_verdict lb__reset_stray(struct lb_worker *lw, struct worker_pkt *p,
 enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
                                    const struct flow_key *k);
 enum worker_verdict lb__client_ack_new(struct lb_worker *lw, struct worker_pkt *p,
-                                       const struct flow_key *k);
+                                       const struct flow_key *k, const struct plan_listener *l);
 enum worker_verdict lb__client_segment(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 /* Appends own bytes for the client (CONNACK, PINGRESP); false when no room. */
 bool conn__own(struct conn *c, const uint8_t *b, uint8_t n);

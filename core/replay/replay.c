@@ -372,12 +372,23 @@ static void on_report(void *ctx, const struct lb_report *r)
         }
 }
 
-static const struct plan_listener *listener_for(const struct plan *p, uint8_t family)
+/* The listener a captured client is played to: the first of its family on
+ * the port it connected to (an MQTT and a TLS listener differ by port), else
+ * the first of its family. */
+static const struct plan_listener *listener_for(const struct plan *p, uint8_t family,
+                                                uint16_t port)
 {
-        for (uint32_t i = 0; i < p->nlisteners; i++)
-                if (p->listeners[i].addr.family == family)
+        const struct plan_listener *first = NULL;
+
+        for (uint32_t i = 0; i < p->nlisteners; i++) {
+                if (p->listeners[i].addr.family != family)
+                        continue;
+                if (p->listeners[i].port == port)
                         return &p->listeners[i];
-        return NULL;
+                if (!first)
+                        first = &p->listeners[i];
+        }
+        return first;
 }
 
 /*
@@ -544,7 +555,7 @@ static bool start_clients(struct run *rn)
                 const struct replay_conn *k = &rn->cap->conns[i];
                 struct replay_client *cl = &rn->clients[i];
 
-                rn->res[i].listener = listener_for(rn->plan, k->family) != NULL;
+                rn->res[i].listener = listener_for(rn->plan, k->family, k->sport) != NULL;
                 if (!rn->res[i].listener) {
                         cl->st = REPLAY_C_DONE;
                         continue;
@@ -823,7 +834,7 @@ int replay__run(struct plan *plan, const struct replay_capture *cap, const struc
         if (!r) {
                 for (uint32_t i = 0; i < n; i++) {
                         const struct replay_conn *k = &cap->conns[i];
-                        const struct plan_listener *l = listener_for(rn->plan, k->family);
+                        const struct plan_listener *l = listener_for(rn->plan, k->family, k->sport);
                         uint8_t laddr[16] = {0};
 
                         if (l)
