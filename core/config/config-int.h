@@ -41,13 +41,13 @@ static inline int line_of_key(struct loader *L, const char *section, const char 
 
 /* config_route.c */
 /* The `routes` and `default_pool` keys. */
-int config__f_routes(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
-                     void *obj, const char *path);
+int config__f_routes(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n, void *obj,
+                     const char *path);
 int config__f_default_pool(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
                            void *obj, const char *path);
 /* A string and its line (a route's or a listener's pool name). */
-int config__f_str_at(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
-                     void *obj, const char *path);
+int config__f_str_at(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n, void *obj,
+                     const char *path);
 /* Every pool name a route or a listener gives, looked up; the routes
  * against the listeners (sni/alpn routes need a tls listener). */
 void config__check_routes(struct loader *L);

@@ -15,14 +15,13 @@
 
 #define ROUTES_MAX 10000 /* duplicates are checked pairwise */
 
-
 /* What a route item says, before its pool can be looked up. */
 struct route_in {
         struct str_at topic, client_id, sni, alpn, pool;
 };
 
 int config__f_str_at(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n, void *obj,
-                    const char *path)
+                     const char *path)
 {
         struct str_at *at = (struct str_at *)(void *)((char *)obj + f->off);
         const char *s = cfg_walk__text(w, n, path, f->doc);
@@ -35,7 +34,8 @@ int config__f_str_at(struct cfg_walk *w, const struct cfg_field *f, const yaml_n
 
 static const struct cfg_field route_fields[] = {
     CFG_FN("topic", offsetof(struct route_in, topic), config__f_str_at, "a topic filter"),
-    CFG_FN("client_id", offsetof(struct route_in, client_id), config__f_str_at, "a client-id pattern"),
+    CFG_FN("client_id", offsetof(struct route_in, client_id), config__f_str_at,
+           "a client-id pattern"),
     CFG_FN("sni", offsetof(struct route_in, sni), config__f_str_at,
            "a server name a TLS client asks for, or *.suffix"),
     CFG_FN("alpn", offsetof(struct route_in, alpn), config__f_str_at,
@@ -238,7 +238,7 @@ int config__f_routes(struct cfg_walk *w, const struct cfg_field *f, const yaml_n
 }
 
 int config__f_default_pool(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
-                          void *obj, const char *path)
+                           void *obj, const char *path)
 {
         struct loader *L = loader_of(w);
         const char *s = cfg_walk__text(w, n, path, "a pool name");

@@ -41,7 +41,8 @@ static int route_hello(struct lb_worker *lw, const struct conn *c, const struct 
         int pool = ROUTE_NONE;
 
         if (in->has_sni)
-                pool = tls_routes__match_sni(plan->tls_routes, (const uint8_t *)in->sni, in->sni_len);
+                pool =
+                    tls_routes__match_sni(plan->tls_routes, (const uint8_t *)in->sni, in->sni_len);
         if (pool != ROUTE_NONE) {
                 STAT(lw, tls_bound_sni);
                 return pool;

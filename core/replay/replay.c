@@ -375,8 +375,7 @@ static void on_report(void *ctx, const struct lb_report *r)
 /* The listener a captured client is played to: the first of its family on
  * the port it connected to (an MQTT and a TLS listener differ by port), else
  * the first of its family. */
-static const struct plan_listener *listener_for(const struct plan *p, uint8_t family,
-                                                uint16_t port)
+static const struct plan_listener *listener_for(const struct plan *p, uint8_t family, uint16_t port)
 {
         const struct plan_listener *first = NULL;
 
