@@ -1,7 +1,8 @@
 /*
  * The configuration file (config.h): mqttlb's schema, the checks across
  * sections, loading and freeing. The YAML side (types, shape, messages) is
- * config_walk.c; the printed plan is config_plan.c.
+ * config_walk.c; the routes section config_route.c; the printed plan is
+ * config_plan.c.
  *
  * Owns every string and array of struct config. Must not print, open
  * sockets or look at interfaces: what the file says is checked here, whether
@@ -24,8 +25,9 @@
  * the first mistake, which is then the first in file order), then the checks
  * across sections, which all run and report the mistake nearest the top.
  *
- * Why one file of 1,150 lines: the schema is one table of every key and its
- * limits, and the checks across sections read all of it.
+ * Why one file of 1,000 lines: the schema is one table of every key and its
+ * limits, and the checks across sections read all of it. The routes section
+ * and its checks are config_route.c (config-int.h shares the loader).
  */
 #include "core/config/config.h"
 #include "core/config/config-int.h"

@@ -500,13 +500,20 @@ void budget__release_reserve(struct lb_worker *lw, struct conn *c);
 /* Everything c holds of the budget and its per-source count, at its end. */
 void budget__release(struct lb_worker *lw, struct conn *c);
 
-/* lb_splice.c */
+/* lb_prefix.c: the start of the broker's stream (struct conn_prefix). */
 /* The broker leg is up: what of its stream the balancer reads (an MQTT
  * broker's CONNACK and PINGRESPs; nothing of a TLS one). False when out of
  * memory. */
 bool conn__prefix_start(struct conn *c);
 /* Frees what reading it holds (at the connection's end). */
 void conn__prefix_free(struct conn *c);
+/* A broker segment with bytes (or a FIN) while the prefix lasts: reads its
+ * prefix bytes, *off of them consumed (to be cut from the segment). False
+ * when the segment goes no further (all of it consumed and ACKed, out of
+ * order, or the broker refused and the connection closed). */
+bool conn__prefix_segment(struct lb_worker *lw, struct conn *c, const struct seg *s, uint32_t *off);
+
+/* lb_splice.c */
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 

@@ -5,10 +5,8 @@
  * shift counts, addresses, ports and MACs are replaced, and the TCP checksum
  * is patched (RFC 1624) rather than recomputed. The L2/L3 headers are written
  * fresh (so a client over IPv6 may reach a broker over IPv4).
- *
- * Why 680 lines: both directions of the splice share the rewrite (fast and
- * general path), SACK translation and the RFC 5961 checks; the compiler
- * inlines them into each direction (bench/lb-cost.sh).
+ * The start of the broker's stream (its CONNACK, PINGRESPs) is
+ * lb_prefix.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -448,86 +446,6 @@ enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct 
         return WORKER_TX;
 }
 
-/* The prefix is over (read, or given up): its parser goes. */
-static void prefix_end(struct conn *c)
-{
-        c->pre.done = true;
-        if (c->pre.mp) {
-                mqtt_parser__fini(c->pre.mp);
-                free(c->pre.mp);
-                c->pre.mp = NULL;
-        }
-}
-
-/* A prefix packet read: the CONNACK (its code kept; v5 and read by the
- * client itself: the topic aliases the broker allows it), a PINGRESP. */
-static void prefix_event(struct conn *c, const struct mqtt_event *ev)
-{
-        if (ev->type == MQTT_EV_CONNACK) {
-                c->pre.connack = true;
-                c->refusal = ev->connack.code;
-                if (!c->pre.consume && (ev->connack.caps.present & MQTT_HAS_TOPIC_ALIAS_MAX))
-                        mqtt_parser__set_alias_max(&c->mp, ev->connack.caps.topic_alias_max);
-        } else if (c->pre.pings) {
-                c->pre.pings--;
-        }
-}
-
-/*
- * Reads the start of the broker's stream through its parser: the CONNACK,
- * then the PINGRESPs answering PINGREQs we already answered. Returns how
- * many of b[0..n) belong to that prefix; ends it after its last packet, or
- * at the first packet that is not the one expected, or at a protocol error
- * (nothing more is consumed then: the client sees the rest as it is).
- */
-static uint32_t prefix_read(struct conn *c, const uint8_t *b, uint32_t n)
-{
-        struct conn_prefix *pre = &c->pre;
-        uint32_t i = 0;
-
-        while (i < n && !pre->done) {
-                uint8_t want = (pre->connack ? MQTT_PINGRESP : MQTT_CONNACK) << 4;
-                struct mqtt_event ev;
-                enum mqtt_status st;
-                size_t used;
-
-                if (mqtt_parser__at_boundary(pre->mp) && b[i] != want)
-                        break; /* another packet: the prefix is over */
-                st = mqtt_parser__feed(pre->mp, b + i, n - i, &used, &ev);
-                if (st == MQTT_ERROR)
-                        break;
-                i += (uint32_t)used;
-                if (st == MQTT_EVENT)
-                        prefix_event(c, &ev);
-                if (pre->connack && !pre->pings)
-                        prefix_end(c);
-        }
-        if (i < n)
-                prefix_end(c);
-        return i;
-}
-
-bool conn__prefix_start(struct conn *c)
-{
-        c->pre.consume = c->self_connack;
-        c->pre.pings = c->pings;
-        if (c->proto != PLAN_PROTO_MQTT) {
-                c->pre.done = true; /* a TLS stream: nothing of it is the balancer's */
-                return true;
-        }
-        if (!(c->pre.mp = malloc(sizeof(*c->pre.mp))))
-                return false;
-        mqtt_parser__init(c->pre.mp, MQTT_DIR_S2C, NULL);
-        if (c->version)
-                mqtt_parser__set_version(c->pre.mp, (enum mqtt_version)c->version);
-        return true;
-}
-
-void conn__prefix_free(struct conn *c)
-{
-        prefix_end(c);
-}
-
 /* Removes the first off bytes of the payload (consumed by us). */
 static void trim_front(struct worker_pkt *p, struct seg *s, uint32_t off)
 {
@@ -541,14 +459,6 @@ static void trim_front(struct worker_pkt *p, struct seg *s, uint32_t off)
                 packet__put16(ip + 2, (uint16_t)(p->m.end - p->m.l3));
         else
                 packet__put16(ip + 4, (uint16_t)(p->m.end - p->m.l3 - 40));
-}
-
-/* The broker refused the CONNECT we had accepted for it: the client hears
- * the reason (v5) and is closed. */
-static void refused(struct lb_worker *lw, struct conn *c)
-{
-        STAT(lw, refused);
-        conn__close_mqtt(lw, c, LB_VERDICT_REFUSED, c->refusal, c->refusal);
 }
 
 /* The broker's ACK of our stream: the replay freed once all of it is
@@ -614,35 +524,8 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                 maybe_linger(lw, c); /* the ACK of the client's FIN may end it */
         }
         c->last_ns = lw->now_ns;
-        if (!c->pre.done && !rst && (s.len || fin)) {
-                if (c->pre.consume) {
-                        uint32_t skip = c->brk.t.rcv_nxt - s.seq, used;
-
-                        if (seq_lt(c->brk.t.rcv_nxt, s.seq) || (skip >= s.len && !fin)) {
-                                conn__send_broker_ack(lw, c);
-                                return WORKER_DROP; /* out of order, or old */
-                        }
-                        used = skip < s.len ? prefix_read(c, s.payload + skip, s.len - skip) : 0;
-                        c->brk.t.rcv_nxt += used;
-                        c->pre.consumed += used;
-                        c->brk.t.rcv_acked = c->brk.t.rcv_nxt;
-                        off = skip + used;
-                        if (c->pre.done)
-                                conn__map_s2c(c);
-                } else if (s.seq == c->brk.t.rcv_nxt) {
-                        c->brk.t.rcv_nxt += prefix_read(c, s.payload, s.len);
-                } else {
-                        prefix_end(c); /* only observing: give up */
-                }
-                if (c->pre.done && c->refusal && c->pre.consume) {
-                        refused(lw, c);
-                        return WORKER_DROP;
-                }
-                if (c->pre.consume && (!c->pre.done || (off >= s.len && !fin))) {
-                        conn__send_broker_ack(lw, c);
-                        return WORKER_DROP;
-                }
-        }
+        if (!c->pre.done && !rst && (s.len || fin) && !conn__prefix_segment(lw, c, &s, &off))
+                return WORKER_DROP; /* all of it was the prefix's, or it ended the connection */
         if (off)
                 trim_front(p, &s, off < s.len ? off : s.len);
         /* before the mapping is known only pure ACKs get here: they go at
