@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# mqttlb demo: the balancer routing MQTT by topic, on this machine, in a
-# private network.
+# mqttlb demo: the balancer routing MQTT by topic, and TLS by server name, on
+# this machine, in a private network.
 #
 #   demo.sh MQTTLB [--quick] [--duration S] [--keep]
 #   (normally through `mqttlb demo`, which passes its own binary as MQTTLB)
@@ -14,6 +14,19 @@
 #   pears   10.20.0.13 10.20.0.14   topics pears/#
 #   other   10.20.0.15              everything else (the default pool)
 #
+# The same brokers also listen with TLS on 8883 (certificates made here with
+# openssl: a CA, one server certificate for the names below), in three TLS
+# pools that mqttlb's `protocol: tls` listener on VIP:8883 picks by the
+# ClientHello's server name (SNI), without terminating TLS:
+#
+#   apples-tls  10.20.0.11 10.20.0.12   apples.example.net
+#   pears-tls   10.20.0.13 10.20.0.14   *.pears.example.net
+#   other-tls   10.20.0.15              any other name (the listener's pool)
+#
+# The names resolve to the VIP in the clients' namespace through
+# /etc/netns/PREFIX-cli/hosts, which `ip netns exec` mounts over /etc/hosts
+# (made here, removed at the end).
+#
 # Clients (Paho, in /usr/bin/python3):
 #   - a watcher per broker, subscribed to '#' directly at that broker (from
 #     the brokers' namespace, not through the balancer): where each message
@@ -21,15 +34,19 @@
 #   - publishers through the VIP 10.10.0.100, each with its own client id and
 #     topics of one pool, MQTT 3.1.1 and 5, QoS 0 and 1;
 #   - a "dashboard" subscribed to pears/# through the VIP (bound to pears by
-#     its SUBSCRIBE).
-# Then a table of where each topic's messages went, and mqttlb's counters.
+#     its SUBSCRIBE);
+#   - TLS publishers to NAME:8883 (tls_set with the demo's CA: the broker's
+#     certificate is verified against NAME, which is also the SNI).
+# Then a table of where each topic's messages went, one of where each TLS
+# client's went, and mqttlb's counters.
 #
-# Exit status: 0 when every message landed in its topic's pool, none sent at
-# QoS 1 was lost and the dashboard got every message of its broker; 1
-# otherwise (or when something could not be set up); 130/143 when
-# interrupted. Everything it started is stopped by PID, the namespaces are
-# deleted and the temporary directory removed (--keep keeps it), also on
-# Ctrl-C. No packet leaves the demo's namespaces.
+# Exit status: 0 when every message landed in its topic's pool (a TLS
+# client's: in its server name's pool), none sent at QoS 1 was lost and the
+# dashboard got every message of its broker; 1 otherwise (or when something
+# could not be set up); 130/143 when interrupted. Everything it started is
+# stopped by PID, the namespaces are deleted, the hosts file and the
+# temporary directory removed (--keep keeps the directory), also on Ctrl-C.
+# No packet leaves the demo's namespaces.
 set -euo pipefail
 
 PROG=demo
@@ -37,6 +54,7 @@ SELF=$(readlink -f "${BASH_SOURCE[0]}")
 HERE=$(dirname "$SELF")
 PY=/usr/bin/python3 # Debian's, with python3-paho-mqtt (a pyenv python3 on PATH has no paho)
 MQTT_PORT=1883
+TLS_PORT=8883
 
 usage() {
   cat <<'EOF'
@@ -45,8 +63,10 @@ usage: mqttlb demo [--quick] [--duration S] [--keep]
 
 Builds a private topology (three network namespaces), starts five Mosquitto
 brokers in three pools and mqttlb on AF_XDP between them, runs MQTT clients
-publishing and subscribing by topic through the balancer, then prints where
-each topic's messages went and the balancer's counters, and cleans up.
+publishing and subscribing by topic through the balancer, and MQTT over TLS
+clients bound by server name (TLS passthrough, port 8883), then prints where
+each topic's and each TLS client's messages went and the balancer's
+counters, and cleans up.
 
   --quick        about 8 s of traffic instead of 20
   --duration S   S seconds of traffic (1 to 3600)
@@ -54,7 +74,8 @@ each topic's messages went and the balancer's counters, and cleans up.
   -h, --help     this text
 
 Needs root (network namespaces, XDP). Exit status 0 when every message landed
-in its topic's pool and nothing sent at QoS 1 was lost, 1 otherwise.
+in its topic's pool (a TLS client's in its server name's pool) and nothing
+sent at QoS 1 was lost, 1 otherwise.
 EOF
 }
 
@@ -127,7 +148,7 @@ for t in "$HERE/topo.sh" "$HERE/../tests/netns/topo.sh"; do
 done
 [ -n "$TOPO" ] || { echo "$PROG: topo.sh not found beside $SELF nor in $HERE/../tests/netns" >&2 && exit 1; }
 
-for tool in ip ethtool ss mosquitto timeout; do
+for tool in ip ethtool ss mosquitto timeout openssl getent; do
   command -v "$tool" >/dev/null 2>&1 ||
     { echo "$PROG: '$tool' not found (scripts/install-deps.sh installs what the demo needs)" >&2 && exit 1; }
 done
@@ -145,6 +166,8 @@ TOPO_UP=0
 PROGRESS_OPEN=0
 LB_PID=""
 LB_RC=""
+HOSTS_DIR=""   # /etc/netns/$P-cli once made: its hosts file is the TLS names'
+NETNS_ETC_MADE=0 # whether the demo made /etc/netns (removed again when empty)
 
 end_progress() {
   if [ "$PROGRESS_OPEN" -eq 1 ]; then
@@ -189,6 +212,13 @@ cleanup() {
   if [ "$TOPO_UP" -eq 1 ]; then
     "$TOPO" down "$P" >/dev/null 2>&1 ||
       echo "$PROG: could not delete the namespaces $P-cli, $P-lb, $P-brk ('$TOPO down $P')" >&2
+  fi
+  if [ -n "$HOSTS_DIR" ]; then
+    rm -f "$HOSTS_DIR/hosts"
+    if [ -d "$HOSTS_DIR" ] && ! rmdir "$HOSTS_DIR" 2>/dev/null; then
+      echo "$PROG: could not remove $HOSTS_DIR (not empty?)" >&2
+    fi
+    if [ "$NETNS_ETC_MADE" -eq 1 ]; then rmdir /etc/netns 2>/dev/null || true; fi
   fi
   if [ -n "$TMP" ]; then
     if [ "$KEEP" -eq 1 ]; then
@@ -269,7 +299,10 @@ cat >"$CLIENTS" <<'PYEOF'
                                   publishes MARKER (the watchers see where it landed)
   pub HOST ID PROTO QOS RATE SECONDS SENT SUMMARY TOPIC...
                                   RATE messages/s for SECONDS, payload ID/SEQ
-  report DIR ...                  the table and the verdict (exit 0 or 1)
+  tlspub NAME CAFILE ID PROTO QOS RATE SECONDS SENT SUMMARY TOPIC...
+                                  the same over TLS to NAME:8883 (SNI NAME, the
+                                  broker's certificate verified against CAFILE)
+  report DIR ...                  the tables and the verdict (exit 0 or 1)
 
 Lines are tab-separated: sent files "topic payload qos", received "topic payload".
 """
@@ -312,12 +345,13 @@ def client(mqtt, client_id, proto=4):
     return mqtt.Client(client_id=client_id, clean_session=True, protocol=mqtt.MQTTv311)
 
 
-def connect(c, host, seconds=15):
-    """TCP connect, retried: the first SYN may race the balancer's start."""
+def connect(c, host, seconds=15, port=1883):
+    """TCP connect (and TLS handshake), retried: the first SYN may race the
+    balancer's start."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            c.connect(host, 1883, keepalive=30)
+            c.connect(host, port, keepalive=30)
             return
         except OSError:
             if time.monotonic() > deadline or stop.is_set():
@@ -371,14 +405,16 @@ def cmd_sub(host, client_id, filt, marker, out, sent, ready):
     c.loop_stop()
 
 
-def cmd_pub(host, client_id, proto, qos, rate, seconds, sent, summary, topics):
+def cmd_pub(host, client_id, proto, qos, rate, seconds, sent, summary, topics, ca=None):
     import paho.mqtt.client as mqtt
 
     proto, qos, rate, seconds = int(proto), int(qos), float(rate), float(seconds)
     c = client(mqtt, client_id, proto)
+    if ca:
+        c.tls_set(ca_certs=ca)  # verifies the broker's certificate against host, also the SNI
     connected = threading.Event()
     c.on_connect = lambda c, u, fl, rc, *props: rc == 0 and connected.set()
-    connect(c, host)
+    connect(c, host, port=8883 if ca else 1883)
     c.loop_start()
     if not connected.wait(15):
         print(f"{client_id}: no CONNACK from {host} within 15 s", file=sys.stderr)
@@ -493,8 +529,24 @@ def n(x):
     return f"{x:,}"
 
 
+def sni_route(name, snis, default):
+    """The pool mqttlb should pick for a server name: an exact name (any case,
+    a trailing dot ignored), then the longest *.suffix it ends with, then the
+    default (the listener's pool)."""
+    name = name.lower().rstrip(".")
+    for pat, pool in snis:
+        if pat.lower() == name:
+            return pool
+    best = None
+    for pat, pool in snis:
+        if pat.startswith("*.") and name.endswith(pat[1:].lower()) and (best is None or len(pat) > len(best[0])):
+            best = (pat, pool)
+    return best[1] if best else default
+
+
 def cmd_report(d, plan_args):
     pools, routes, default, dash, lb_status = {}, [], None, {}, 0
+    tls_pools, snis, tls_default, tls_clients = {}, [], None, {}
     it = iter(plan_args)
     for a in it:
         v = next(it)
@@ -506,11 +558,25 @@ def cmd_report(d, plan_args):
             routes.append((filt, pool))
         elif a == "--default":
             default = v
+        elif a == "--tls-pool":
+            name, brokers = v.split("=")
+            tls_pools[name] = brokers.split(",")
+        elif a == "--sni":
+            snis.append(tuple(v.split("=")))
+        elif a == "--tls-default":
+            tls_default = v
+        elif a == "--tls-client":
+            cid, name = v.split("=")
+            tls_clients[cid] = name
         elif a == "--dashboard":
             dash = dict(zip(("client_id", "filter", "marker"), v.split(",")))
         elif a == "--lb-status":
             lb_status = int(v)
     pool_of = {b: p for p, bs in pools.items() for b in bs}
+    tls_pool_of = {b: p for p, bs in tls_pools.items() for b in bs}
+
+    def origin(payload):  # the client that sent it: payloads are ID/SEQ
+        return payload.rsplit("/", 1)[0]
 
     def route(topic):
         best = None
@@ -520,11 +586,11 @@ def cmd_report(d, plan_args):
         return best[1] if best else default
 
     sent = {}  # payload -> (topic, qos)
-    order = []  # topics in the order first sent
+    order = []  # topics in the order first sent (by MQTT clients: TLS ones have their own table)
     for path in sorted(glob.glob(os.path.join(d, "sent", "*.sent"))):
         for topic, payload, qos in read_tsv(path):
             sent[payload] = (topic, int(qos))
-            if topic not in order:
+            if topic not in order and origin(payload) not in tls_clients:
                 order.append(topic)
     where = {}  # payload -> [broker, ...]
     stray = 0
@@ -542,7 +608,7 @@ def cmd_report(d, plan_args):
     names = list(pools)
     order.sort(key=lambda t: (names.index(route(t)) if route(t) in names else len(names), t))
     for topic in order:
-        msgs = [p for p, (t, _) in sent.items() if t == topic]
+        msgs = [p for p, (t, _) in sent.items() if t == topic and origin(p) not in tls_clients]
         brokers = sorted({b for p in msgs for b in where.get(p, [])}, key=lambda b: tuple(map(int, b.split("."))))
         got = sum(len(where.get(p, [])) for p in msgs)
         qos = sorted({sent[p][1] for p in msgs})
@@ -574,14 +640,56 @@ def cmd_report(d, plan_args):
         print(fmt(r))
     print()
 
+    # the TLS clients: bound by the server name of their ClientHello
+    if tls_clients:
+        trows = []
+        for cid, name in tls_clients.items():
+            msgs = [p for p in sent if origin(p) == cid]
+            brokers = sorted({b for p in msgs for b in where.get(p, [])},
+                             key=lambda b: tuple(map(int, b.split("."))))
+            got = sum(len(where.get(p, [])) for p in msgs)
+            qos = sorted({sent[p][1] for p in msgs})
+            want = sni_route(name, snis, tls_default)
+            landed = sorted({tls_pool_of.get(b, "?") for b in brokers})
+            if not brokers:
+                verdict = "NOTHING ARRIVED"
+            elif landed == [want]:
+                verdict = "yes" if want != tls_default else "yes (no route)"
+            else:
+                verdict = f"NO: routed to {want}"
+            if verdict.split()[0] != "yes":
+                ok = False
+            topics = sorted({sent[p][0] for p in msgs})
+            trows.append((cid, name, ",".join(topics) or "-", ",".join(landed) or "-", ",".join(brokers) or "-",
+                          "/".join(map(str, qos)), n(len(msgs)), n(got), verdict))
+        thead = ("TLS client", "server name (SNI)", "topic", "pool", "broker", "qos", "sent", "received",
+                 "in its name's pool")
+        tw = [max(len(r[i]) for r in trows + [thead]) for i in range(len(thead))]
+        tright = {5, 6, 7}
+
+        def tfmt(r):
+            return " | ".join(c.rjust(tw[i]) if i in tright else c.ljust(tw[i]) for i, c in enumerate(r)).rstrip()
+
+        print("Where each TLS client's messages landed (port 8883: bound by the server name in its "
+              "ClientHello, never decrypted):")
+        print()
+        print(tfmt(thead))
+        print("-+-".join("-" * w for w in tw))
+        for r in trows:
+            print(tfmt(r))
+        print()
+
     # what a pool's brokers got, to show the spread inside a pool
-    per_broker = {}
+    per_broker, per_broker_tls = {}, {}
     for p, bs in where.items():
+        count = per_broker_tls if origin(p) in tls_clients else per_broker
         for b in bs:
-            per_broker[b] = per_broker.get(b, 0) + 1
+            count[b] = count.get(b, 0) + 1
     spread = []
     for pool, bs in pools.items():
-        spread.append(f"{pool}: " + ", ".join(f"{b} {n(per_broker.get(b, 0))}" for b in bs))
+        spread.append(f"{pool}: " + ", ".join(
+            f"{b} {n(per_broker.get(b, 0))}" + (f"+{n(per_broker_tls[b])} TLS" if per_broker_tls.get(b) else "")
+            for b in bs))
     print("messages per broker   " + ";  ".join(spread))
 
     # QoS 1: nothing lost; duplicates are allowed (at least once) but shown
@@ -661,11 +769,17 @@ def cmd_report(d, plan_args):
         elif isinstance(mid.get("pools"), list):
             conn = mid.get("connections", {})
             print(f"mqttlb stats at {at} s (admin socket): {n(conn.get('active', 0))} connections open, "
-                  f"{n(conn.get('total', 0))} in all; per broker:")
+                  f"{n(conn.get('total', 0))} in all; per broker, in each of its pools:")
+            hosts = {}  # broker address -> "pool :port ..." of each pool it is in
             for p in mid["pools"]:
                 for b in p.get("brokers", []):
-                    print(f"  {p.get('name', '?'):<7} {b.get('name', '?'):<16} {b.get('state', '?'):<5} "
-                          f"{n(b.get('active', 0)):>3} open  {n(b.get('publishes', 0)):>6} PUBLISH")
+                    addr, _, port = b.get("name", "?").rpartition(":")
+                    tls = p.get("name") in tls_pools
+                    hosts.setdefault(addr, []).append(
+                        f"{p.get('name', '?'):<10} :{port} {b.get('state', '?'):<4} {n(b.get('active', 0)):>2} open"
+                        + ("" if tls else f" {n(b.get('publishes', 0)):>5} PUBLISH"))
+            for addr, parts in hosts.items():
+                print(f"  {addr:<11} " + "  |  ".join(parts))
         else:
             items = [f"{k} {n(v)}" for k, v in flatten(mid) if v]
             print(f"mqttlb stats at {at} s: " + (", ".join(items[:40]) or "all zero"))
@@ -681,6 +795,10 @@ def cmd_report(d, plan_args):
               f"{n(g('publishes'))} PUBLISH ({n(g('publish_bytes'))} bytes); "
               f"{n(g('misroutes'))} misroutes, {n(g('malformed'))} malformed, "
               f"{n(g('retransmits'))} retransmissions")
+        if tls_clients:
+            print(f"mqttlb TLS counters: {n(g('tls_hellos'))} ClientHellos read, bound by sni route "
+                  f"{n(g('tls_bound_sni'))}, by alpn route {n(g('tls_bound_alpn'))}, by no route (the "
+                  f"listener's pool) {n(g('tls_bound_default'))}; {n(g('tls_malformed'))} malformed")
         rest = [f"{k} {n(v)}" for k, v in flatten(c) if v]
         print("  all non-zero: " + ", ".join(rest))
     if lb_status != 0:
@@ -688,7 +806,9 @@ def cmd_report(d, plan_args):
         ok = False
     print()
     if ok:
-        print("PASS: every message landed in its topic's pool; nothing sent at QoS 1 was lost")
+        print("PASS: every message landed in its topic's pool" +
+              (", every TLS client's in its server name's pool" if tls_clients else "") +
+              "; nothing sent at QoS 1 was lost")
     else:
         print("FAIL: see above")
     return 0 if ok else 1
@@ -702,6 +822,8 @@ if __name__ == "__main__":
         cmd_sub(*args)
     elif cmd == "pub":
         cmd_pub(*args[:8], args[8:])
+    elif cmd == "tlspub":
+        cmd_pub(args[0], *args[2:9], args[9:], ca=args[1])
     elif cmd == "report":
         sys.exit(cmd_report(args[0], args[1:]))
     else:
@@ -735,12 +857,43 @@ DASH_ID=dashboard
 DASH_FILTER='pears/#'
 DASH_MARKER=pears/dashboard/hello
 
+# TLS: the same brokers' :8883 listeners in pools picked by server name.
+TLS_POOL_NAMES=(apples-tls pears-tls other-tls)
+declare -A TLS_POOL_BROKERS=(
+  [apples-tls]="10.20.0.11 10.20.0.12"
+  [pears-tls]="10.20.0.13 10.20.0.14"
+  [other-tls]="10.20.0.15"
+)
+# sni routes (NAME=POOL), and the TLS listener's pool for the other names
+TLS_ROUTES=("apples.example.net=apples-tls" "*.pears.example.net=pears-tls")
+TLS_DEFAULT=other-tls
+# the name each TLS pool's health checks send (and verify the certificate against)
+declare -A TLS_CHECK_NAME=(
+  [apples-tls]=apples.example.net
+  [pears-tls]=health.pears.example.net
+  [other-tls]=mqtt.example.net
+)
+# The TLS publishers: client id, server name (the SNI, and the name the
+# broker's certificate is verified against), MQTT version, QoS, messages/s,
+# topics. The topics would go to `other` by topic: on :8883 only the name counts.
+TLS_PUBLISHERS=(
+  "door-8 apples.example.net 4 1 10 secure/door"
+  "lamp-9 apples.example.net 5 1 10 secure/lamp"
+  "gate-10 gate.pears.example.net 4 1 10 secure/gate"
+  "shed-11 mqtt.example.net 4 0 10 secure/shed"
+)
+# the server certificate's names: every name above (one certificate for all brokers)
+SERVER_SANS="DNS:apples.example.net,DNS:*.pears.example.net,DNS:mqtt.example.net"
+PKI="$TMP/pki"
+
 write_config() {
-  local p b list
+  local p b list r
   {
     echo "# mqttlb demo ($P): written by $SELF"
     echo "interfaces: [{name: lb-c}, {name: lb-b}]   # clients' side, brokers' side"
-    echo "listeners: [{address: $TOPO_VIP, port: $MQTT_PORT}]"
+    echo "listeners:"
+    echo "  - {address: $TOPO_VIP, port: $MQTT_PORT}"
+    echo "  - {address: $TOPO_VIP, port: $TLS_PORT, protocol: tls, pool: $TLS_DEFAULT}"
     echo "source_addresses: [$TOPO_SRC]"
     echo "workers: 2"
     echo "pools:"
@@ -749,9 +902,20 @@ write_config() {
       for b in ${POOL_BROKERS[$p]}; do list+="${list:+, }\"$b:$MQTT_PORT\""; done
       echo "  - {name: $p, brokers: [$list], balance: client-id}"
     done
+    # TLS pools: the client id is encrypted, so least-connections (client-id
+    # would hash the client's address); health checks over TLS, verified
+    for p in "${TLS_POOL_NAMES[@]}"; do
+      list=""
+      for b in ${TLS_POOL_BROKERS[$p]}; do list+="${list:+, }\"$b:$TLS_PORT\""; done
+      echo "  - {name: $p, brokers: [$list], balance: least-connections,"
+      echo "     tls: {server_name: ${TLS_CHECK_NAME[$p]}, ca: $PKI/ca.pem}}"
+    done
     echo "routes:"
     echo "  - {topic: \"apples/#\", pool: apples}"
     echo "  - {topic: \"pears/#\", pool: pears}"
+    for r in "${TLS_ROUTES[@]}"; do
+      echo "  - {sni: \"${r%%=*}\", pool: ${r#*=}}"
+    done
     echo "default_pool: other"
     echo "health: {interval: 1s, timeout: 500ms, rise: 2, fall: 2}"
     echo "admin: {socket: $TMP/mqttlb.sock}"
@@ -775,8 +939,67 @@ topology() {
   step "namespaces $TOPO_NS_CLI (clients $TOPO_CLIENTS), $TOPO_NS_LB (mqttlb: VIP $TOPO_VIP on lb-c, $TOPO_SRC on lb-b), $TOPO_NS_BRK (brokers); veths with 2 queues"
 }
 
+# names: /etc/netns/$P-cli/hosts, which `ip netns exec` mounts over
+# /etc/hosts: every TLS publisher's server name resolves to the VIP there.
+names() {
+  local spec id name names="" got
+  for spec in "${TLS_PUBLISHERS[@]}"; do
+    read -r id name _ <<<"$spec"
+    [[ " $names " == *" $name "* ]] || names+="${names:+ }$name"
+  done
+  [ -d /etc/netns ] || NETNS_ETC_MADE=1
+  HOSTS_DIR="/etc/netns/$TOPO_NS_CLI" # before it exists: cleanup removes it
+  mkdir -p "$HOSTS_DIR" || die "cannot make $HOSTS_DIR"
+  printf '127.0.0.1 localhost\n%s %s\n' "$TOPO_VIP" "$names" >"$HOSTS_DIR/hosts" ||
+    die "cannot write $HOSTS_DIR/hosts"
+  got=$(ip netns exec "$TOPO_NS_CLI" getent hosts "${names%% *}" | awk '{ print $1 }') || true
+  [ "$got" = "$TOPO_VIP" ] ||
+    die "${names%% *} does not resolve to $TOPO_VIP in $TOPO_NS_CLI through $HOSTS_DIR/hosts (got '$got')"
+  step "$HOSTS_DIR/hosts (ip netns exec mounts it over /etc/hosts in $TOPO_NS_CLI): ${names// /, } -> $TOPO_VIP"
+}
+
+# certificates: a CA and one server certificate (P-256) for every name the
+# TLS clients and the health checks use, in $PKI.
+certificates() {
+  mkdir -p "$PKI"
+  cat >"$PKI/openssl.cnf" <<EOF
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+[v3_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[v3_server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = $SERVER_SANS
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+  local o=(-config "$PKI/openssl.cnf")
+  if ! {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/ca.key" &&
+      openssl req "${o[@]}" -x509 -new -key "$PKI/ca.key" -out "$PKI/ca.pem" -days 2 \
+        -subj "/CN=mqttlb demo CA" -extensions v3_ca &&
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/server.key" &&
+      openssl req "${o[@]}" -new -key "$PKI/server.key" -out "$PKI/server.csr" -subj "/CN=apples.example.net" &&
+      openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days 2 -out "$PKI/server.pem" \
+        -extfile "$PKI/openssl.cnf" -extensions v3_server &&
+      openssl verify -CAfile "$PKI/ca.pem" "$PKI/server.pem"
+  } >"$TMP/logs/openssl.log" 2>&1; then
+    show_log "$TMP/logs/openssl.log"
+    die "making the certificates with openssl failed"
+  fi
+  local sans=${SERVER_SANS//DNS:/}
+  step "certificates made with openssl in ${PKI#"$TMP"/}/: a CA, and a server certificate it signed for ${sans//,/, }"
+}
+
 broker_listening() {
-  ip netns exec "$TOPO_NS_BRK" ss -Hltn "sport = :$MQTT_PORT" | grep -q "$1:$MQTT_PORT"
+  ip netns exec "$TOPO_NS_BRK" ss -Hltn "sport = :${2:-$MQTT_PORT}" | grep -q "$1:${2:-$MQTT_PORT}"
 }
 
 brokers() {
@@ -797,6 +1020,11 @@ log_type warning
 log_type notice
 log_type information
 connection_messages true
+# TLS: the same broker terminates TLS on $TLS_PORT (mqttlb passes it through)
+listener $TLS_PORT $b
+cafile $PKI/ca.pem
+certfile $PKI/server.pem
+keyfile $PKI/server.key
 EOF
     bg brk "mosquitto-$b" mosquitto -c "$conf"
   done
@@ -805,10 +1033,14 @@ EOF
       show_log "$TMP/logs/mosquitto-$b.err" "$TMP/logs/mosquitto-$b.log"
       die "mosquitto on $b:$MQTT_PORT did not start listening within 10 s"
     }
+    wait_until 5 broker_listening "$b" "$TLS_PORT" || {
+      show_log "$TMP/logs/mosquitto-$b.err" "$TMP/logs/mosquitto-$b.log"
+      die "mosquitto on $b:$TLS_PORT (TLS) did not start listening within 5 s"
+    }
   done
   local p line=""
   for p in "${POOL_NAMES[@]}"; do line+="${line:+, }$p ${POOL_BROKERS[$p]// /+}"; done
-  step "5 Mosquitto brokers in $TOPO_NS_BRK: $line"
+  step "5 Mosquitto brokers in $TOPO_NS_BRK: $line; each also with TLS on :$TLS_PORT"
 }
 
 balancer() {
@@ -833,6 +1065,9 @@ balancer() {
   done
   step "$(grep -m1 "mqttlb: running" "$TMP/logs/mqttlb.err" | sed "s|^mqttlb: running [^:]*:|mqttlb run (pid $LB_PID) in $TOPO_NS_LB:|")"
   step "routes: apples/# -> apples, pears/# -> pears, anything else -> other; a broker by Maglev on the client id"
+  local r tls=""
+  for r in "${TLS_ROUTES[@]}"; do tls+="${r%%=*} -> ${r#*=}, "; done
+  step "TLS on :$TLS_PORT, passed through, bound at the ClientHello by server name: ${tls}any other name -> $TLS_DEFAULT"
 }
 
 WATCH_PIDS=()
@@ -877,6 +1112,18 @@ publishers() {
     desc+="${desc:+, }$id (MQTT $([ "$ver" = 5 ] && echo 5 || echo 3.1.1), QoS $qos)"
   done
   step "${#PUBLISHERS[@]} publishers through the VIP for $DURATION s: $desc"
+  local name
+  desc=""
+  for spec in "${TLS_PUBLISHERS[@]}"; do
+    read -r id name ver qos rate topics <<<"$spec"
+    # shellcheck disable=SC2086 # topics: one argument each
+    bg cli "pub-$id" "$PY" "$CLIENTS" tlspub "$name" "$PKI/ca.pem" "$id" "$ver" "$qos" \
+      "$rate" "$DURATION" "$TMP/sent/$id.sent" "$TMP/sent/$id.summary" $topics
+    PUB_PIDS+=("$BG_PID")
+    PUB_NAMES+=("$id")
+    desc+="${desc:+, }$id -> $name"
+  done
+  step "${#TLS_PUBLISHERS[@]} TLS publishers to NAME:$TLS_PORT (SNI NAME; the broker's certificate verified for NAME): $desc"
 }
 
 # progress: one line on stderr, in place once a second on a terminal (a line
@@ -969,8 +1216,10 @@ stop_balancer() {
 }
 
 main() {
-  echo "mqttlb demo: MQTT balanced by topic through $MQTTLB on AF_XDP (namespaces $P-*, files in $TMP)"
+  echo "mqttlb demo: MQTT balanced by topic, TLS by server name, through $MQTTLB on AF_XDP (namespaces $P-*, files in $TMP)"
   topology
+  names
+  certificates
   brokers
   balancer
   watchers
@@ -986,11 +1235,18 @@ main() {
   sleep 2.5 # mqttlb frees a connection 2 s after both FINs: let the last ones go
   stop_balancer
   echo
-  local rc=0
+  local rc=0 tls_args=() p r spec id name
+  for p in "${TLS_POOL_NAMES[@]}"; do tls_args+=(--tls-pool "$p=${TLS_POOL_BROKERS[$p]// /,}"); done
+  for r in "${TLS_ROUTES[@]}"; do tls_args+=(--sni "$r"); done
+  for spec in "${TLS_PUBLISHERS[@]}"; do
+    read -r id name _ <<<"$spec"
+    tls_args+=(--tls-client "$id=$name")
+  done
   "$PY" "$CLIENTS" report "$TMP" \
     --pool "apples=${POOL_BROKERS[apples]// /,}" --pool "pears=${POOL_BROKERS[pears]// /,}" \
     --pool "other=${POOL_BROKERS[other]}" --route "apples/#=apples" --route "pears/#=pears" \
-    --default other --dashboard "$DASH_ID,$DASH_FILTER,$DASH_MARKER" --lb-status "$LB_RC" || rc=$?
+    --default other "${tls_args[@]}" --tls-default "$TLS_DEFAULT" \
+    --dashboard "$DASH_ID,$DASH_FILTER,$DASH_MARKER" --lb-status "$LB_RC" || rc=$?
   if [ "$pubs_ok" -ne 0 ]; then
     echo "(and a publisher failed: see above)"
     rc=1

@@ -5,9 +5,13 @@
 #
 # Checks: exit status 0; the table has a row for each pool (apples, pears,
 # other), each saying the topic landed only in its pool; the PASS line; the
-# counters line shows connections bound at PUBLISH and at SUBSCRIBE; and
-# afterwards none of the demo's namespaces, processes or its temporary
-# directory is left. Needs root (fails without).
+# counters line shows connections bound at PUBLISH and at SUBSCRIBE; the TLS
+# table has a row for each TLS pool (apples-tls, pears-tls, other-tls), each
+# saying the client landed in its server name's pool, and the TLS counters
+# line shows ClientHellos bound by an sni route and by none; and afterwards
+# none of the demo's namespaces, processes, its hosts file
+# (/etc/netns/PREFIX-cli) or its temporary directory is left. Needs root
+# (fails without).
 set -euo pipefail
 
 MQTTLB=${1:-}
@@ -42,6 +46,25 @@ if grep -Eq '\| (NO|NOTHING)' "$OUT"; then
 else
   ok "no row says a topic landed outside its pool or nowhere"
 fi
+for pool in apples-tls pears-tls other-tls; do
+  # a TLS table row: client | server name | topic | pool | broker | qos | sent | received | in its name's pool
+  if grep -Eq "^[^|]+\| [a-z0-9.-]+ +\| [^|]+\| $pool +\| 10\.20\.0\.[0-9]+ +\|.*\| yes( \(no route\))?\$" "$OUT"; then
+    ok "the TLS table has a row for pool $pool, landed in its server name's pool"
+  else
+    not_ok "the TLS table has a row for pool $pool, landed in its server name's pool"
+  fi
+done
+tls_counters=$(grep '^mqttlb TLS counters:' "$OUT" || true)
+if [[ $tls_counters =~ by\ sni\ route\ ([0-9,]*[0-9]) ]] && [ "${BASH_REMATCH[1]//,/}" -gt 0 ]; then
+  ok "the TLS counters show ClientHellos bound by an sni route (${BASH_REMATCH[1]})"
+else
+  not_ok "the TLS counters show ClientHellos bound by an sni route ('$tls_counters')"
+fi
+if [[ $tls_counters =~ by\ no\ route[^0-9]*([0-9,]*[0-9]) ]] && [ "${BASH_REMATCH[1]//,/}" -gt 0 ]; then
+  ok "the TLS counters show a ClientHello bound by no route, to the listener's pool (${BASH_REMATCH[1]})"
+else
+  not_ok "the TLS counters show a ClientHello bound by no route, to the listener's pool ('$tls_counters')"
+fi
 if grep -q '^PASS: ' "$OUT"; then ok "the demo says PASS"; else not_ok "the demo says PASS"; fi
 
 counters=$(grep '^mqttlb counters:' "$OUT" || true)
@@ -65,6 +88,11 @@ else
     ok "no namespace of the demo ($prefix-*) is left"
   else
     not_ok "namespaces of the demo left behind: $left"
+  fi
+  if [ -e "/etc/netns/$prefix-cli" ]; then
+    not_ok "the demo's hosts file /etc/netns/$prefix-cli/hosts is removed"
+  else
+    ok "the demo's hosts file /etc/netns/$prefix-cli/hosts is removed"
   fi
 fi
 tmp=$(sed -n 's|.*files in \(/tmp/mqttlb-demo\.[A-Za-z0-9]*\)).*|\1|p' "$OUT" | head -n 1)
