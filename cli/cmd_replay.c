@@ -22,6 +22,7 @@
 #define TOPIC_LONG  256 /* longer topics are printed shortened */
 #define TOPIC_SHOWN 64  /* bytes shown of a shortened topic */
 
+/* The usage, on f. */
 static void help(FILE *f)
 {
         fprintf(f,
@@ -132,6 +133,7 @@ static void json_bytes(FILE *f, const uint8_t *p, uint32_t n, const char *suffix
         fputc('"', f);
 }
 
+/* A C string as a JSON string; null when NULL or empty. */
 static void json_str(FILE *f, const char *s)
 {
         if (!s || !*s)
@@ -157,6 +159,7 @@ static uint32_t topic_cut(const uint8_t *p, uint32_t n)
         return i;
 }
 
+/* A topic as a JSON string, shortened past TOPIC_LONG bytes. */
 static void json_topic(FILE *f, const struct mqtt_str *t)
 {
         char suffix[48];
@@ -169,6 +172,7 @@ static void json_topic(FILE *f, const struct mqtt_str *t)
         json_bytes(f, t->ptr, topic_cut(t->ptr, t->len), suffix);
 }
 
+/* The verdict column: the balancer's, or why it never gave one. */
 static const char *verdict_of(const struct replay_result *r)
 {
         if (!r->listener)
@@ -178,6 +182,7 @@ static const char *verdict_of(const struct replay_result *r)
         return lb_verdict__str(r->verdict);
 }
 
+/* The client's ADDR:PORT into buf. */
 static void client_name(const struct replay_conn *k, char *buf, size_t len)
 {
         struct net_addr a = {.ip.family = k->family, .port = k->cport};
@@ -192,6 +197,7 @@ static const char *malformed_str(const struct replay_result *r)
         return r->tls_err != TLS_HELLO_OK ? tls_hello_err__str(r->tls_err) : mqtt_err__str(r->err);
 }
 
+/* One connection as one JSON object on a line (--json). */
 static void print_json(FILE *f, const struct replay_conn *k, const struct replay_result *r)
 {
         char client[64];
@@ -248,12 +254,14 @@ static void text_bytes(char *out, size_t cap, const uint8_t *p, uint32_t n, uint
         out[o] = 0;
 }
 
+/* The column names of the text output. */
 static void print_header(FILE *f)
 {
         fprintf(f, "%-24s %-16s %-9s %-10s %-22s %10s %-6s %-20s %s\n", "CLIENT", "VERDICT",
                 "BOUND", "POOL", "BROKER", "TO_BROKER", "INTACT", "CLIENT_ID", "TOPICS");
 }
 
+/* One connection as one line of the text table. */
 static void print_text(FILE *f, const struct replay_conn *k, const struct replay_result *r)
 {
         char client[64], id[128] = "-", topic[128] = "-", topics[160];
@@ -281,6 +289,7 @@ static void print_text(FILE *f, const struct replay_conn *k, const struct replay
         fputc('\n', f);
 }
 
+/* Appends ADDR:PORT s to list[*n] (--broker-down, --broker-refuse). */
 static int add_addr(struct net_addr *list, uint32_t *n, const char *s, const char *opt)
 {
         const char *why = NULL;
@@ -297,6 +306,48 @@ static int add_addr(struct net_addr *list, uint32_t *n, const char *s, const cha
         return 0;
 }
 
+/* --tail SECONDS: more than 0, at most a day. */
+static int parse_tail(const char *s, struct replay_opts *o)
+{
+        char *end;
+        double secs = strtod(s, &end);
+
+        if (*end || !(secs > 0) || secs > 86400) {
+                cli__error("replay: --tail %s: seconds, more than 0", s);
+                return -1;
+        }
+        o->tail_ns = (uint64_t)(secs * 1e9);
+        return 0;
+}
+
+/* --seed N: any base strtoull takes (0x...). */
+static int parse_seed(const char *s, struct replay_opts *o)
+{
+        char *end;
+
+        errno = 0;
+        o->seed = strtoull(s, &end, 0);
+        if (errno || *end || end == s) {
+                cli__error("replay: --seed %s: not a number", s);
+                return -1;
+        }
+        return 0;
+}
+
+/* --workers N: 1 to WORKER_MAX. */
+static int parse_workers(const char *s, struct replay_opts *o)
+{
+        char *end;
+        unsigned long n = strtoul(s, &end, 10);
+
+        if (*end || end == s || n < 1 || n > WORKER_MAX) {
+                cli__error("replay: --workers %s: 1 to %d", s, WORKER_MAX);
+                return -1;
+        }
+        o->workers = (uint32_t)n;
+        return 0;
+}
+
 enum {
         OPT_JSON = 256,
         OPT_LIST,
@@ -309,130 +360,143 @@ enum {
         OPT_WORKERS,
 };
 
-int cmd_replay(int argc, char **argv)
+static const struct option LONGOPTS[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"read", required_argument, NULL, 'r'},
+    {"write", required_argument, NULL, 'w'},
+    {"write-all", no_argument, NULL, OPT_WRITE_ALL},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"list", no_argument, NULL, OPT_LIST},
+    {"broker-down", required_argument, NULL, OPT_DOWN},
+    {"broker-refuse", required_argument, NULL, OPT_REFUSE},
+    {"tail", required_argument, NULL, OPT_TAIL},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"trace", no_argument, NULL, OPT_TRACE},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* What the command line asked for. */
+struct replay_args {
+        const char *cfg_path, *in_path;
+        bool json, list;
+        struct replay_opts o; /* what replay__run takes */
+};
+
+/* One option (getopt's c) into a; -1 after saying what is wrong. */
+static int parse_option(int c, const char *arg, struct replay_args *a)
 {
-        static const struct option longopts[] = {
-            {"config", required_argument, NULL, 'c'},
-            {"read", required_argument, NULL, 'r'},
-            {"write", required_argument, NULL, 'w'},
-            {"write-all", no_argument, NULL, OPT_WRITE_ALL},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"list", no_argument, NULL, OPT_LIST},
-            {"broker-down", required_argument, NULL, OPT_DOWN},
-            {"broker-refuse", required_argument, NULL, OPT_REFUSE},
-            {"tail", required_argument, NULL, OPT_TAIL},
-            {"seed", required_argument, NULL, OPT_SEED},
-            {"trace", no_argument, NULL, OPT_TRACE},
-            {"workers", required_argument, NULL, OPT_WORKERS},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
-        static struct replay_opts o; /* the address lists are large */
-        const char *cfg_path = NULL, *in_path = NULL;
-        bool json = false, list = false;
-        char err[CONFIG_ERR_MAX + 256] = "";
-        struct replay_capture *cap = NULL;
-        struct replay_result *res = NULL;
-        struct replay_summary sum;
-        struct config *cfg = NULL;
-        struct plan *plan = NULL;
-        int c, r, rc = 0;
-        char *end;
+        struct replay_opts *o = &a->o;
 
-        memset(&o, 0, sizeof(o));
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "c:r:w:h", longopts, NULL)) != -1) {
-                switch (c) {
-                case 'c': cfg_path = optarg; break;
-                case 'r': in_path = optarg; break;
-                case 'w': o.out_path = optarg; break;
-                case OPT_WRITE_ALL: o.out_all = true; break;
-                case OPT_JSON: json = true; break;
-                case OPT_LIST: list = true; break;
-                case OPT_DOWN:
-                        if (add_addr(o.down, &o.ndown, optarg, "--broker-down"))
-                                return EXIT_USER;
-                        break;
-                case OPT_REFUSE:
-                        if (add_addr(o.refuse, &o.nrefuse, optarg, "--broker-refuse"))
-                                return EXIT_USER;
-                        break;
-                case OPT_TAIL: {
-                        double s = strtod(optarg, &end);
-
-                        if (*end || !(s > 0) || s > 86400) {
-                                cli__error("replay: --tail %s: seconds, more than 0", optarg);
-                                return EXIT_USER;
-                        }
-                        o.tail_ns = (uint64_t)(s * 1e9);
-                        break;
-                }
-                case OPT_SEED:
-                        errno = 0;
-                        o.seed = strtoull(optarg, &end, 0);
-                        if (errno || *end || end == optarg) {
-                                cli__error("replay: --seed %s: not a number", optarg);
-                                return EXIT_USER;
-                        }
-                        break;
-                case OPT_TRACE: o.trace = stderr; break;
-                case OPT_WORKERS: {
-                        unsigned long n = strtoul(optarg, &end, 10);
-
-                        if (*end || end == optarg || n < 1 || n > WORKER_MAX) {
-                                cli__error("replay: --workers %s: 1 to %d", optarg, WORKER_MAX);
-                                return EXIT_USER;
-                        }
-                        o.workers = (uint32_t)n;
-                        break;
-                }
-                case 'h': help(stdout); return 0;
-                default: help(stderr); return EXIT_USER;
-                }
+        switch (c) {
+        case 'c': a->cfg_path = arg; return 0;
+        case 'r': a->in_path = arg; return 0;
+        case 'w': o->out_path = arg; return 0;
+        case OPT_WRITE_ALL: o->out_all = true; return 0;
+        case OPT_JSON: a->json = true; return 0;
+        case OPT_LIST: a->list = true; return 0;
+        case OPT_DOWN: return add_addr(o->down, &o->ndown, arg, "--broker-down");
+        case OPT_REFUSE: return add_addr(o->refuse, &o->nrefuse, arg, "--broker-refuse");
+        case OPT_TAIL: return parse_tail(arg, o);
+        case OPT_SEED: return parse_seed(arg, o);
+        case OPT_TRACE: o->trace = stderr; return 0;
+        case OPT_WORKERS: return parse_workers(arg, o);
+        default: help(stderr); return -1; /* getopt named the option */
         }
+}
+
+/* The operands and the options that need each other; -1 after saying what is wrong. */
+static int check_args(int argc, char **argv, const struct replay_args *a)
+{
         if (optind < argc) {
                 cli__error("replay: unexpected argument '%s'", argv[optind]);
-                return EXIT_USER;
+                return -1;
         }
-        if (!in_path || (!list && !cfg_path)) {
+        if (!a->in_path || (!a->list && !a->cfg_path)) {
                 cli__error("replay: %s is required (mqttlb replay --help)",
-                           !in_path ? "-r IN.pcap" : "-c FILE");
-                return EXIT_USER;
+                           !a->in_path ? "-r IN.pcap" : "-c FILE");
+                return -1;
         }
-        if (o.out_all && !o.out_path) {
+        if (a->o.out_all && !a->o.out_path) {
                 cli__error("replay: --write-all needs -w OUT.pcap");
-                return EXIT_USER;
+                return -1;
         }
-        if (!list) {
-                r = config__load(cfg_path, &cfg, err, sizeof(err));
+        return 0;
+}
+
+/* Returns 0, or EXIT_USER after saying what is wrong; -1 for --help. */
+static int parse_args(int argc, char **argv, struct replay_args *a)
+{
+        int c;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "c:r:w:h", LONGOPTS, NULL)) != -1) {
+                if (c == 'h') {
+                        help(stdout);
+                        return -1;
+                }
+                if (parse_option(c, optarg, a))
+                        return EXIT_USER;
+        }
+        return check_args(argc, argv, a) ? EXIT_USER : 0;
+}
+
+/* The exit status of a failed load: out of memory is a runtime failure. */
+static int load_status(int r)
+{
+        return r == -ENOMEM ? EXIT_RUNTIME : EXIT_USER;
+}
+
+/* Reads the configuration (none for --list) and the capture; 0 or the exit status. */
+static int load_inputs(const struct replay_args *a, struct config **cfg,
+                       struct replay_capture **cap, char *err, size_t errlen)
+{
+        int r;
+
+        if (!a->list) {
+                r = config__load(a->cfg_path, cfg, err, errlen);
                 if (r) {
                         cli__error("%s", err[0] ? err : strerror(-r));
-                        return r == -ENOMEM ? EXIT_RUNTIME : EXIT_USER;
+                        return load_status(r);
                 }
         }
-        r = replay_capture__read(in_path, &cap, err, sizeof(err));
+        r = replay_capture__read(a->in_path, cap, err, errlen);
         if (r) {
                 cli__error("%s", err[0] ? err : strerror(-r));
-                if (cfg)
-                        config__free(cfg);
-                return r == -ENOMEM ? EXIT_RUNTIME : EXIT_USER;
+                if (*cfg)
+                        config__free(*cfg);
+                *cfg = NULL;
+                return load_status(r);
         }
-        if (list) {
-                replay_capture__list(cap, stdout);
-                goto out;
-        }
-        r = plan__build(cfg, &plan, err, sizeof(err));
+        return 0;
+}
+
+/* Builds the plan of cfg and replays cap through it; 0 or the exit status. */
+static int run_replay(const struct replay_args *a, const struct config *cfg,
+                      const struct replay_capture *cap, struct replay_result **res,
+                      struct replay_summary *sum, char *err, size_t errlen)
+{
+        struct plan *plan = NULL;
+        int r;
+
+        r = plan__build(cfg, &plan, err, errlen);
         if (r) {
-                cli__error("%s: %s", cfg_path, err[0] ? err : strerror(-r));
-                rc = r == -ENOMEM ? EXIT_RUNTIME : EXIT_USER;
-                goto out;
+                cli__error("%s: %s", a->cfg_path, err[0] ? err : strerror(-r));
+                return load_status(r);
         }
-        r = replay__run(plan, cap, &o, &res, &sum, err, sizeof(err));
+        r = replay__run(plan, cap, &a->o, res, sum, err, errlen);
         if (r) {
                 cli__error("replay: %s", err[0] ? err : strerror(-r));
-                rc = r == -EIO ? EXIT_USER : EXIT_RUNTIME;
-                goto out;
+                return r == -EIO ? EXIT_USER : EXIT_RUNTIME;
         }
+        return 0;
+}
+
+/* One line per captured connection on stdout, text (with a header) or JSON. */
+static void print_results(const struct replay_capture *cap, const struct replay_result *res,
+                          bool json)
+{
         if (!json)
                 print_header(stdout);
         for (uint32_t i = 0; i < cap->nconns; i++) {
@@ -442,45 +506,85 @@ int cmd_replay(int argc, char **argv)
                         print_text(stdout, &cap->conns[i], &res[i]);
         }
         fflush(stdout);
+}
+
+/* The summary on stderr: frames, virtual time, counters, workers, strays. */
+static void print_summary(const struct replay_summary *sum, uint32_t workers)
+{
+        char line[2048];
+
         fprintf(stderr,
                 "replay: %u connections, %u spliced; frames in %llu out %llu, "
                 "unknown-destination %llu, bad checksum %llu, bad source %llu; "
                 "virtual time %.3f s, %llu steps\n",
-                sum.connections, sum.spliced, (unsigned long long)sum.frames_in,
-                (unsigned long long)sum.frames_out, (unsigned long long)sum.unknown_dst,
-                (unsigned long long)sum.bad_checksum, (unsigned long long)sum.bad_source,
-                (double)sum.virtual_ns / 1e9, (unsigned long long)sum.steps);
-        {
-                char line[2048];
-
-                lb_stats__nonzero(&sum.lb, line, sizeof(line));
-                fprintf(stderr, "replay: counters:%s\n", line);
-        }
-        if (o.workers > 1)
-                fprintf(stderr, "replay: %u workers, %llu frames handed over\n", o.workers,
-                        (unsigned long long)sum.handed_over);
-        if (sum.unmatched_legs || sum.stray_reports || sum.open_at_end)
+                sum->connections, sum->spliced, (unsigned long long)sum->frames_in,
+                (unsigned long long)sum->frames_out, (unsigned long long)sum->unknown_dst,
+                (unsigned long long)sum->bad_checksum, (unsigned long long)sum->bad_source,
+                (double)sum->virtual_ns / 1e9, (unsigned long long)sum->steps);
+        lb_stats__nonzero(&sum->lb, line, sizeof(line));
+        fprintf(stderr, "replay: counters:%s\n", line);
+        if (workers > 1)
+                fprintf(stderr, "replay: %u workers, %llu frames handed over\n", workers,
+                        (unsigned long long)sum->handed_over);
+        if (sum->unmatched_legs || sum->stray_reports || sum->open_at_end)
                 fprintf(stderr,
                         "replay: %llu broker connections matched no captured one, %llu "
                         "reports for no client, %u connections still open at the end\n",
-                        (unsigned long long)sum.unmatched_legs,
-                        (unsigned long long)sum.stray_reports, sum.open_at_end);
-        if (sum.step_limit) {
+                        (unsigned long long)sum->unmatched_legs,
+                        (unsigned long long)sum->stray_reports, sum->open_at_end);
+}
+
+/* The replay's own failures (step limit, leaks), each said; 0 or EXIT_RUNTIME. */
+static int summary_status(const struct replay_summary *sum)
+{
+        int rc = 0;
+
+        if (sum->step_limit) {
                 cli__error("replay: stopped at the step limit (%llu steps)",
-                           (unsigned long long)sum.steps - 1);
+                           (unsigned long long)sum->steps - 1);
                 rc = EXIT_RUNTIME;
         }
-        if (sum.leaked_conns) {
+        if (sum->leaked_conns) {
                 cli__error("replay: the balancer leaked %u connections (after close_all)",
-                           sum.leaked_conns);
+                           sum->leaked_conns);
                 rc = EXIT_RUNTIME;
         }
-        if (sum.leaked_frames) {
-                cli__error("replay: %u UMEM frames were not given back", sum.leaked_frames);
+        if (sum->leaked_frames) {
+                cli__error("replay: %u UMEM frames were not given back", sum->leaked_frames);
                 rc = EXIT_RUNTIME;
         }
-out:
-        replay_results__free(res, cap ? cap->nconns : 0);
+        return rc;
+}
+
+/* mqttlb replay: parse, load, list or replay and report, free. */
+int cmd_replay(int argc, char **argv)
+{
+        static struct replay_args a; /* the address lists are large */
+        char err[CONFIG_ERR_MAX + 256] = "";
+        struct replay_capture *cap = NULL;
+        struct replay_result *res = NULL;
+        struct replay_summary sum;
+        struct config *cfg = NULL;
+        int rc;
+
+        memset(&a, 0, sizeof(a));
+        rc = parse_args(argc, argv, &a);
+        if (rc)
+                return rc < 0 ? 0 : rc;
+        rc = load_inputs(&a, &cfg, &cap, err, sizeof(err));
+        if (rc)
+                return rc;
+        if (a.list) {
+                replay_capture__list(cap, stdout);
+        } else {
+                rc = run_replay(&a, cfg, cap, &res, &sum, err, sizeof(err));
+                if (!rc) {
+                        print_results(cap, res, a.json);
+                        print_summary(&sum, a.o.workers);
+                        rc = summary_status(&sum);
+                }
+        }
+        replay_results__free(res, cap->nconns);
         replay_capture__free(cap);
         if (cfg)
                 config__free(cfg);
