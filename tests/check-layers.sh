@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when a file of core/ includes a room above its own, or when mqtt/,
-# tls/, xsk/ or bpf/ include core/ at all (core/CMakeLists.txt lists the rooms,
-# DESIGN.md's layout says what each owns). Run from the top of the tree.
+# tls/, mqttsn/, xsk/ or bpf/ include core/ at all (core/CMakeLists.txt lists
+# the rooms, DESIGN.md's layout says what each owns). Run from the top of the
+# tree.
 set -euo pipefail
 rooms=(util tcp route config datapath lb control ops replay)
 declare -A rank
@@ -21,7 +22,7 @@ for room in "${rooms[@]}"; do
     fi
   done < <(grep -HnE '#include "core/' core/"$room"/*.[ch] || true)
 done
-for dir in mqtt tls xsk bpf; do
+for dir in mqtt tls mqttsn xsk bpf; do
   if grep -nE '#include "core/' "$dir"/*.[ch] >&2; then
     echo "check-layers: $dir/ includes core/ (above it)" >&2
     bad=1
