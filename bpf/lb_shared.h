@@ -48,13 +48,21 @@ enum lb_family {
         LB_FAMILY_IPV6 = 6,
 };
 
-/* listeners: key → struct lb_listener_val. A client-facing address:port. */
+/*
+ * listeners: key → struct lb_listener_val. A client-facing address:port of
+ * one protocol: a TCP listener (mqtt, tls) and a UDP one (udp, mqtt-sn) on the
+ * same address:port are two keys. proto is IPPROTO_TCP (6) or IPPROTO_UDP
+ * (17); redirector__add_listener refuses any other (0 included: a key whose
+ * proto was left zeroed would never match).
+ */
 struct lb_listener_key {
         __u8 family;    /* enum lb_family */
-        __u8 pad;       /* zero */
-        __be16 port;    /* TCP destination port, network byte order */
+        __u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP (was a zero pad byte) */
+        __be16 port;    /* TCP or UDP destination port, network byte order */
         __be32 addr[4]; /* see the address convention above */
 };
+
+_Static_assert(sizeof(struct lb_listener_key) == 20, "lb_listener_key: 20 bytes, no padding");
 
 struct lb_listener_val {
         __u32 id; /* userspace's listener index; the program only tests presence */
@@ -62,8 +70,11 @@ struct lb_listener_val {
 
 /*
  * sources: key → struct lb_source_val. An address the balancer opens broker
- * connections from; a TCP segment to it is ours only when its destination
- * port lies in the local port range [port_lo, port_hi] of that address.
+ * connections (TCP) and backend flows (UDP) from; a TCP segment or UDP
+ * datagram to it is ours only when its destination port lies in the local
+ * port range [port_lo, port_hi] of that address (one range for both
+ * protocols), an ICMP destination unreachable to it only when the UDP
+ * datagram it quotes left from a port in that range.
  */
 struct lb_source_key {
         __u8 family;    /* enum lb_family */
@@ -123,28 +134,47 @@ struct lb_client_limit {
  * __u64 per CPU (userspace sums over the possible CPUs). Every frame the
  * program sees moves exactly one counter.
  *
- *   redirect_listener     to a listener, handed to the queue's AF_XDP socket
- *   redirect_source       to a source address in its port range, handed over
+ *   redirect_listener     TCP or UDP to a listener of that protocol, handed
+ *                         to the queue's AF_XDP socket
+ *   redirect_source       TCP or UDP to a source address in its port range,
+ *                         handed over
+ *   redirect_icmp         an ICMP destination unreachable (ICMPv4 type 3,
+ *                         ICMPv6 type 1) to a source address, quoting a UDP
+ *                         datagram from a port in its range, handed over
  *   pass_no_xsk_listener  a listener match, but no socket on this RX queue
- *   pass_no_xsk_source    a source match, but no socket on this RX queue
+ *   pass_no_xsk_source    a source or ICMP error match, but no socket on this
+ *                         RX queue
  *   pass_not_ip           neither IPv4 nor IPv6 (ARP, LLDP, 3+ VLAN tags …)
  *   pass_ipv6_disabled    IPv6 while the ipv6 setting is off
- *   pass_not_tcp          IP, but not TCP (UDP, ICMP, ESP, no next header …)
- *   pass_fragment         an IPv4 TCP fragment (MF or offset), an IPv6
- *                         fragment header: userspace cannot reassemble
- *   pass_ipv6_ext         IPv6 with another extension header before TCP
- *   pass_truncated        a header cut short or malformed (version, IHL, doff)
- *   pass_no_match         TCP, but to no listener and no source port range
- *   drop_syn_rate         a SYN to a listener over this CPU's SYN rate
+ *   pass_not_tcp          IP, but neither TCP, UDP nor an ICMP destination
+ *                         unreachable (ICMP echo, neighbour discovery, ESP,
+ *                         no next header …); the name predates UDP
+ *   pass_fragment         an IPv4 TCP, UDP or ICMP fragment (MF or offset),
+ *                         an IPv6 fragment header: userspace cannot reassemble
+ *   pass_ipv6_ext         IPv6 with another extension header before the
+ *                         TCP, UDP or ICMPv6 header
+ *   pass_truncated        a header cut short or malformed (version, IHL,
+ *                         doff, UDP length below 8, an ICMP destination
+ *                         unreachable without the quoted IP and UDP headers)
+ *   pass_no_match         TCP or UDP to no listener of its protocol and no
+ *                         source port range; an ICMP destination unreachable
+ *                         to no source address, or quoting anything but a
+ *                         UDP datagram from a port in the range, as the
+ *                         balancer sends them (no IPv4 options, no IPv6
+ *                         extension headers, not a later fragment)
+ *   drop_syn_rate         a TCP SYN to a listener over this CPU's SYN rate
  *                         (syn_limit): dropped
- *   drop_source_rate      a SYN to a listener over its client address's SYN
+ *   drop_source_rate      a TCP SYN to a listener over its client address's SYN
  *                         rate (client_limit, connections.per_source_rate):
  *                         dropped. The two drop_* are the only frames the
  *                         program drops.
  */
+/* The redirect_* come first, in this order: the program tests
+ * counter <= LB_CNT_REDIRECT_ICMP (a static assertion there holds it). */
 #define LB_COUNTERS(X)                                  \
         X(REDIRECT_LISTENER, "redirect_listener")       \
         X(REDIRECT_SOURCE, "redirect_source")           \
+        X(REDIRECT_ICMP, "redirect_icmp")               \
         X(PASS_NO_XSK_LISTENER, "pass_no_xsk_listener") \
         X(PASS_NO_XSK_SOURCE, "pass_no_xsk_source")     \
         X(PASS_NOT_IP, "pass_not_ip")                   \

@@ -1,21 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The XDP redirector: hands the balancer's TCP segments to the AF_XDP socket
- * of the RX queue they arrived on, and leaves every other frame to the kernel
- * untouched. A segment is the balancer's when its destination is
- *   - a listener address:port (clients connecting), or
+ * The XDP redirector: hands the balancer's frames to the AF_XDP socket of the
+ * RX queue they arrived on, and leaves every other frame to the kernel
+ * untouched. A frame is the balancer's when it is a TCP segment or a UDP
+ * datagram to
+ *   - a listener address:port of that protocol (clients connecting, or
+ *     sending datagrams), or
  *   - a full-NAT source address with the destination port in that address's
- *     local port range (brokers answering the balancer's own connections).
+ *     local port range (brokers and UDP backends answering the balancer's own
+ *     connections and flows; both protocols share the range),
+ * or an ICMP destination unreachable (ICMPv4 type 3, any code; ICMPv6 type 1)
+ * to a source address, quoting a UDP datagram whose source port is in that
+ * address's range: a UDP backend saying it is gone (issue 18). The quote must
+ * hold the quoted IP header in full and the UDP header after it (RFC 792 and
+ * RFC 4443 guarantee both): an error without them names no flow, so it goes
+ * to the kernel (pass_truncated); one quoting anything but UDP, an IPv4
+ * header with options, or a later fragment, is not ours (pass_no_match).
+ * Other ICMP (echo, neighbour discovery, time exceeded …) goes to the kernel.
+ *
  * It reads Ethernet, up to two VLAN tags (802.1ad/802.1Q), IPv4 or IPv6 and
- * the TCP header; every access is bounds-checked against data_end. It never
- * rewrites or transmits a frame, and drops only SYNs to a listener beyond the
- * CPU's SYN rate (syn_limit: off until userspace sets it; `mqttlb run` sets
- * connections.syn_rate, 100,000/s unless configured), so that a SYN flood
- * cannot crowd the workers' RX rings and starve connections already open, or
- * beyond their client address's SYN rate (client_limit: off unless
- * connections.per_source_rate is set), so that one address cannot spend the
- * budget of all. Its verdicts are XDP_REDIRECT, XDP_PASS and those XDP_DROPs;
- * each frame moves exactly one counter (lb_shared.h).
+ * the TCP, UDP or ICMP header; every access is bounds-checked against
+ * data_end. It never rewrites or transmits a frame, and drops only TCP SYNs
+ * to a listener beyond the CPU's SYN rate (syn_limit: off until userspace
+ * sets it; `mqttlb run` sets connections.syn_rate, 100,000/s unless
+ * configured), so that a SYN flood cannot crowd the workers' RX rings and
+ * starve connections already open, or beyond their client address's SYN rate
+ * (client_limit: off unless connections.per_source_rate is set), so that one
+ * address cannot spend the budget of all. UDP is never rate-limited here.
+ * Its verdicts are XDP_REDIRECT, XDP_PASS and those XDP_DROPs; each frame
+ * moves exactly one counter (lb_shared.h).
  *
  * It is loaded through libxdp, which chains it behind or before other XDP
  * programs through the dispatcher (the XDP_RUN_CONFIG below); the maps and
@@ -28,6 +41,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <xdp/xdp_helpers.h>
@@ -56,8 +70,8 @@ static __always_inline int count(enum lb_counter counter, int verdict)
         return verdict;
 }
 
-/* Why an IPv6 header whose next header is not TCP is passed. */
-static __always_inline enum lb_counter ipv6_not_tcp(__u8 nexthdr)
+/* Why an IPv6 header whose next header is neither TCP, UDP nor ICMPv6 is passed. */
+static __always_inline enum lb_counter ipv6_not_ours(__u8 nexthdr)
 {
         switch (nexthdr) {
         case IPPROTO_FRAGMENT: return LB_CNT_PASS_FRAGMENT;
@@ -73,10 +87,51 @@ static __always_inline enum lb_counter ipv6_not_tcp(__u8 nexthdr)
 }
 
 /*
- * Reads the headers into key (family, destination address and port; the rest
- * stays zero) and client (family and source address, unmasked). Returns
- * LB_CNT__MAX when the frame is a TCP segment with every header in full,
- * otherwise the counter saying why it goes to the kernel.
+ * The datagram an ICMP destination unreachable quotes, at icmp + 8: an IP
+ * header as the balancer sends them (of the outer header's family; IPv4
+ * without options, IPv6 without extension headers), a UDP datagram, not a
+ * later fragment, and then at least the UDP header. Sets key->port to the
+ * quoted UDP source port (the balancer's own, when the datagram was ours) and
+ * key->proto to LB_PROTO_ICMP_ERR.
+ */
+static __always_inline enum lb_counter parse_icmp_error(void *icmp, void *end,
+                                                        struct lb_listener_key *key)
+{
+        void *in = icmp + LB_ICMP_ERR_HLEN;
+        struct udphdr *udp;
+
+        if (key->family == LB_FAMILY_IPV4) {
+                struct iphdr *ip = in;
+
+                udp = (void *)(ip + 1);
+                if ((void *)(udp + 1) > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                /* a later fragment quotes payload where the ports would be */
+                if (*(__u8 *)ip != 0x45 || ip->protocol != IPPROTO_UDP ||
+                    ip->frag_off & bpf_htons(LB_IP_OFFSET))
+                        return LB_CNT_PASS_NO_MATCH;
+        } else {
+                struct ipv6hdr *ip6 = in;
+
+                udp = (void *)(ip6 + 1);
+                if ((void *)(udp + 1) > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                if (ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
+                        return LB_CNT_PASS_NO_MATCH;
+        }
+        key->proto = LB_PROTO_ICMP_ERR;
+        key->port = udp->source;
+        return LB_CNT__MAX;
+}
+
+/*
+ * Reads the headers into key (family, destination address, protocol and
+ * port; the rest stays zero) and client (family and source address,
+ * unmasked). Returns LB_CNT__MAX when the frame is a TCP segment, a UDP
+ * datagram or an ICMP destination unreachable quoting a UDP datagram, with
+ * every header in full (an ICMP error's key: see parse_icmp_error),
+ * otherwise the counter saying why it goes to the kernel. tcp_flags stays 0
+ * but for TCP.
  */
 static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_listener_key *key,
                                              struct lb_client_key *client, __u8 *tcp_flags)
@@ -84,9 +139,9 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
         void *data = (void *)(long)ctx->data;
         void *end = (void *)(long)ctx->data_end;
         struct ethhdr *eth = data;
-        struct tcphdr *tcp;
+        __u8 l4proto, icmp, unreach;
         __be16 proto;
-        void *l3;
+        void *l3, *l4;
 
         if ((void *)(eth + 1) > end)
                 return LB_CNT_PASS_TRUNCATED;
@@ -117,12 +172,15 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
                 hlen = ip->ihl * 4;
                 if (l3 + hlen > end)
                         return LB_CNT_PASS_TRUNCATED;
-                if (ip->protocol != IPPROTO_TCP)
+                l4proto = ip->protocol;
+                if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP && l4proto != IPPROTO_ICMP)
                         return LB_CNT_PASS_NOT_TCP;
                 /* userspace sees single frames: a fragment goes to the kernel */
                 if (ip->frag_off & bpf_htons(LB_IP_MF | LB_IP_OFFSET))
                         return LB_CNT_PASS_FRAGMENT;
-                tcp = l3 + hlen;
+                l4 = l3 + hlen;
+                icmp = IPPROTO_ICMP;
+                unreach = LB_ICMP_DEST_UNREACH;
                 key->family = LB_FAMILY_IPV4;
                 key->addr[0] = ip->daddr;
                 client->addr[0] = ip->saddr;
@@ -135,34 +193,61 @@ static __always_inline enum lb_counter parse(struct xdp_md *ctx, struct lb_liste
                         return LB_CNT_PASS_TRUNCATED;
                 if (ip6->version != 6)
                         return LB_CNT_PASS_TRUNCATED;
-                /* TCP right after the fixed header only (RFC 8200 section 4) */
-                if (ip6->nexthdr != IPPROTO_TCP)
-                        return ipv6_not_tcp(ip6->nexthdr);
-                tcp = (void *)(ip6 + 1);
+                /* the upper layer right after the fixed header only (RFC 8200 section 4) */
+                l4proto = ip6->nexthdr;
+                if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP && l4proto != IPPROTO_ICMPV6)
+                        return ipv6_not_ours(l4proto);
+                l4 = ip6 + 1;
+                icmp = IPPROTO_ICMPV6;
+                unreach = LB_ICMPV6_DEST_UNREACH;
                 key->family = LB_FAMILY_IPV6;
                 __builtin_memcpy(key->addr, &ip6->daddr, sizeof(key->addr));
                 __builtin_memcpy(client->addr, &ip6->saddr, sizeof(client->addr));
         } else {
                 return LB_CNT_PASS_NOT_IP;
         }
-
-        /* RFC 9293 section 3.1: Data Offset counts 32-bit words, 5 at least */
-        if ((void *)(tcp + 1) > end || tcp->doff < 5 || (void *)tcp + tcp->doff * 4 > end)
-                return LB_CNT_PASS_TRUNCATED;
-        key->port = tcp->dest;
         client->family = key->family;
-        *tcp_flags = ((__u8 *)tcp)[13];
+
+        if (l4proto == IPPROTO_TCP) {
+                struct tcphdr *tcp = l4;
+
+                /* RFC 9293 section 3.1: Data Offset counts 32-bit words, 5 at least */
+                if ((void *)(tcp + 1) > end || tcp->doff < 5 || l4 + tcp->doff * 4 > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                *tcp_flags = ((__u8 *)tcp)[13];
+        } else {
+                struct udphdr *udp = l4; /* or the ICMP header: 8 bytes too */
+
+                if ((void *)(udp + 1) > end)
+                        return LB_CNT_PASS_TRUNCATED;
+                if (l4proto == icmp) {
+                        /* destination unreachable only (RFC 792 type 3, RFC 4443 type 1) */
+                        if (*(__u8 *)l4 != unreach)
+                                return LB_CNT_PASS_NOT_TCP;
+                        return parse_icmp_error(l4, end, key);
+                }
+                /* RFC 768: Length counts the header too, 8 at least */
+                if (bpf_ntohs(udp->len) < sizeof(*udp))
+                        return LB_CNT_PASS_TRUNCATED;
+        }
+        key->proto = l4proto;
+        key->port = ((struct udphdr *)l4)->dest; /* TCP's too: offset 2 in both */
         return LB_CNT__MAX;
 }
 
-/* Whose segment key is: LB_CNT_REDIRECT_LISTENER / _SOURCE, or no match. */
+/*
+ * Whose frame key is: LB_CNT_REDIRECT_LISTENER (a listener of its protocol),
+ * LB_CNT_REDIRECT_SOURCE (a source address, port in range), for an ICMP
+ * error LB_CNT_REDIRECT_ICMP (a source address, quoted port in range), or no
+ * match.
+ */
 static __always_inline enum lb_counter match(const struct lb_listener_key *key)
 {
         struct lb_source_key skey = {.family = key->family};
         struct lb_source_val *src;
         __u16 port;
 
-        if (bpf_map_lookup_elem(&listeners, key))
+        if (key->proto != LB_PROTO_ICMP_ERR && bpf_map_lookup_elem(&listeners, key))
                 return LB_CNT_REDIRECT_LISTENER;
         __builtin_memcpy(skey.addr, key->addr, sizeof(skey.addr));
         src = bpf_map_lookup_elem(&sources, &skey);
@@ -171,7 +256,7 @@ static __always_inline enum lb_counter match(const struct lb_listener_key *key)
         port = bpf_ntohs(key->port);
         if (port < src->port_lo || port > src->port_hi)
                 return LB_CNT_PASS_NO_MATCH;
-        return LB_CNT_REDIRECT_SOURCE;
+        return key->proto == LB_PROTO_ICMP_ERR ? LB_CNT_REDIRECT_ICMP : LB_CNT_REDIRECT_SOURCE;
 }
 
 /* Whether a SYN now is over this CPU's rate (GCRA, see lb_shared.h). The
@@ -241,6 +326,10 @@ static __always_inline int client_over_rate(struct lb_client_key *client)
         return 0;
 }
 
+_Static_assert(LB_CNT_REDIRECT_LISTENER == 0 && LB_CNT_REDIRECT_SOURCE == 1 &&
+                   LB_CNT_REDIRECT_ICMP == 2,
+               "the redirect_* counters come first: the program tests reason <= REDIRECT_ICMP");
+
 SEC("xdp")
 int mqttlb_redirect(struct xdp_md *ctx)
 {
@@ -252,6 +341,7 @@ int mqttlb_redirect(struct xdp_md *ctx)
 
         if (reason == LB_CNT__MAX)
                 reason = match(&key);
+        /* flags are 0 but for TCP: UDP is never limited here */
         if (reason == LB_CNT_REDIRECT_LISTENER &&
             (flags & (LB_TCP_SYN | LB_TCP_ACK)) == LB_TCP_SYN) {
                 /*
@@ -268,12 +358,13 @@ int mqttlb_redirect(struct xdp_md *ctx)
                 if (syn_over_rate())
                         return count(LB_CNT_DROP_SYN_RATE, XDP_DROP);
         }
-        if (reason == LB_CNT_REDIRECT_LISTENER || reason == LB_CNT_REDIRECT_SOURCE) {
+        if (reason <= LB_CNT_REDIRECT_ICMP) { /* a redirect_* (lb_shared.h: they come first) */
                 /*
                  * bpf_redirect_map() returns its fallback (XDP_PASS, the low
                  * bits of flags) when this queue has no socket in xsks: the
                  * kernel keeps the frame, and the counter says the balancer's
-                 * traffic landed on a queue nobody serves.
+                 * traffic landed on a queue nobody serves (an ICMP error is
+                 * traffic to a source address: pass_no_xsk_source).
                  */
                 verdict = (int)bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
                 if (verdict != XDP_REDIRECT)

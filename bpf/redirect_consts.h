@@ -21,9 +21,21 @@
 #define LB_TCP_SYN 0x02
 #define LB_TCP_ACK 0x10
 
+/* ICMP destination unreachable: ICMPv4 type 3 (RFC 792), ICMPv6 type 1
+ * (RFC 4443 section 3.1). Both error headers are 8 bytes (type, code,
+ * checksum, 4 unused / MTU bytes); the quoted datagram follows. */
+#define LB_ICMP_DEST_UNREACH   3
+#define LB_ICMPV6_DEST_UNREACH 1
+#define LB_ICMP_ERR_HLEN       8
+
+/* key->proto of an ICMP error between parse() and match(): no listener has
+ * it (userspace's listener keys hold IPPROTO_TCP or IPPROTO_UDP, and the
+ * loader refuses any other), so the key only looks up the sources map. */
+#define LB_PROTO_ICMP_ERR 0
+
 /* IPv6 extension headers (RFC 8200 section 4, IANA "IPv6 Extension Header
  * Types") not in <linux/in6.h>. ESP (50) is not listed: nothing after it is
- * readable, so it counts as "not TCP". */
+ * readable, so it counts as "not ours" (pass_not_tcp). */
 #define LB_IPPROTO_HIP   139
 #define LB_IPPROTO_SHIM6 140
 

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +209,9 @@ int redirector__add_listener(struct redirector *r, const struct lb_listener_key 
 {
         struct lb_listener_val v = {.id = id};
 
+        /* a proto left zero (a key built before UDP listeners) never matches */
+        if (k->proto != IPPROTO_TCP && k->proto != IPPROTO_UDP)
+                return -EINVAL;
         return bpf_map__update_elem(r->skel->maps.listeners, k, sizeof(*k), &v, sizeof(v), BPF_ANY);
 }
 

@@ -35,6 +35,7 @@ int redirector__attach(struct redirector **out, const char *ifname, enum redirec
 /* Detaches the program, closes its maps and releases the interface. */
 void redirector__detach(struct redirector *r);
 
+/* A listener: k->proto must be IPPROTO_TCP or IPPROTO_UDP (else -EINVAL). */
 int redirector__add_listener(struct redirector *r, const struct lb_listener_key *k, uint32_t id);
 int redirector__add_source(struct redirector *r, const struct lb_source_key *k, uint16_t port_lo,
                            uint16_t port_hi);

@@ -60,10 +60,12 @@ struct opts {
         struct nullfwd nf;
         struct lb_listener_key listeners[LB_LISTENERS_MAX];
         struct dataplane_source sources[WORKER_SOURCES_MAX];
+        int ncores; /* in --cores */
         double duration;
         bool json;
 };
 
+/* A decimal number from 0 to max. */
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
         char *end;
@@ -77,6 +79,7 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
         return 0;
 }
 
+/* --cores A,B,...: the list into c->cores; how many, or -EINVAL. */
 static int parse_cores(const char *s, struct dataplane_cfg *c)
 {
         char buf[256], *save, *tok;
@@ -92,6 +95,7 @@ static int parse_cores(const char *s, struct dataplane_cfg *c)
         return n ? (int)n : -EINVAL;
 }
 
+/* -l ADDR:PORT: one more listener. */
 static int add_listener(struct opts *o, const char *s)
 {
         struct net_addr a;
@@ -109,11 +113,13 @@ static int add_listener(struct opts *o, const char *s)
         k = &o->listeners[o->dp.nlisteners++];
         memset(k, 0, sizeof(*k));
         k->family = a.ip.family;
+        k->proto = IPPROTO_TCP;
         k->port = htons(a.port);
         memcpy(k->addr, a.ip.addr, 16);
         return 0;
 }
 
+/* -s ADDR[:LO-HI]: one more source address and its port range. */
 static int add_source(struct opts *o, const char *s)
 {
         char host[64];
@@ -152,6 +158,7 @@ static int add_source(struct opts *o, const char *s)
         return 0;
 }
 
+/* The MAC address of ifname (SIOCGIFHWADDR); 0 or -errno. */
 static int interface_mac(const char *ifname, uint8_t mac[6])
 {
         struct ifreq ifr = {0};
@@ -211,157 +218,257 @@ static const char *const XDP_MODES[] = {[REDIRECTOR_AUTO] = "auto",
                                         [REDIRECTOR_GENERIC] = "generic",
                                         NULL};
 
-/* The index of s in a NULL-terminated list, or -1. */
-static int choice(const char *s, const char *const *names)
+/* The index of s in a NULL-terminated list, or -1 after saying "OPT s: expect". */
+static int choice(const char *opt, const char *s, const char *const *names, const char *expect)
 {
         for (int i = 0; names[i]; i++)
                 if (!strcmp(s, names[i]))
                         return i;
+        cli__error("%s %s: %s", opt, s, expect);
         return -1;
+}
+
+/* The interface number N of "N=...": 0 or 1, else -1. */
+static int port_of(const char *s)
+{
+        return (s[0] == '0' || s[0] == '1') && s[1] == '=' ? s[0] - '0' : -1;
+}
+
+/* -i IF: an existing interface, at most two. */
+static int add_interface(struct opts *o, const char *s)
+{
+        if (o->dp.nifs == 2) {
+                cli__error("--interface %s: at most two interfaces", s);
+                return -EINVAL;
+        }
+        if (!if_nametoindex(s)) {
+                cli__error("--interface %s: no such interface", s);
+                return -EINVAL;
+        }
+        o->dp.ifnames[o->dp.nifs++] = s;
+        return 0;
+}
+
+/* -w N: workers, 1 to WORKER_MAX. */
+static int set_workers(struct opts *o, const char *s)
+{
+        if (parse_u32(s, WORKER_MAX, &o->dp.nworkers) || !o->dp.nworkers) {
+                cli__error("--workers %s: a number from 1 to %d", s, WORKER_MAX);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* --cores A,B,...: pin worker i to core i of the list. */
+static int set_cores(struct opts *o, const char *s)
+{
+        o->ncores = parse_cores(s, &o->dp);
+        if (o->ncores < 0) {
+                cli__error("--cores %s: a comma-separated list of CPU numbers", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* -m swap|cross. */
+static int set_mode(struct opts *o, const char *s)
+{
+        int i = choice("--mode", s, MODES, "swap or cross");
+
+        if (i < 0)
+                return -EINVAL;
+        o->nf.mode = (enum nullfwd_mode)i;
+        return 0;
+}
+
+/* --xsk-mode auto|zerocopy|copy. */
+static int set_xsk_mode(struct opts *o, const char *s)
+{
+        int i = choice("--xsk-mode", s, XSK_MODES, "auto, zerocopy or copy");
+
+        if (i < 0)
+                return -EINVAL;
+        o->dp.xsk_mode = (enum xsk_mode)i;
+        return 0;
+}
+
+/* --xdp-mode auto|native|generic. */
+static int set_xdp_mode(struct opts *o, const char *s)
+{
+        int i = choice("--xdp-mode", s, XDP_MODES, "auto, native or generic");
+
+        if (i < 0)
+                return -EINVAL;
+        o->dp.xdp_mode = (enum redirector_mode)i;
+        return 0;
+}
+
+/* --peer-mac N=MAC: the destination MAC out of interface N (cross). */
+static int set_peer_mac(struct opts *o, const char *s)
+{
+        int n = port_of(s);
+
+        if (n < 0 || mac__parse(s + 2, o->nf.peer_mac[n])) {
+                cli__error("--peer-mac %s: N=MAC with N 0 or 1", s);
+                return -EINVAL;
+        }
+        o->nf.peer_known[n] = true;
+        return 0;
+}
+
+/* --next-hop N=IP: the MACs out of interface N from the neighbour entry of IP. */
+static int set_next_hop(struct opts *o, const char *s)
+{
+        int n = port_of(s);
+
+        if (n < 0 || ip_addr__parse(&o->nf.next_hop[n], s + 2)) {
+                cli__error("--next-hop %s: N=IP with N 0 or 1", s);
+                return -EINVAL;
+        }
+        o->nf.next_hop_set[n] = true;
+        return 0;
+}
+
+/* --busy-poll US: up to a second. */
+static int set_busy_poll(struct opts *o, const char *s)
+{
+        if (parse_u32(s, 1000000, &o->dp.busy_poll_us)) {
+                cli__error("--busy-poll %s: microseconds", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* --ring N: a power of two from 64 to 65536. */
+static int set_ring(struct opts *o, const char *s)
+{
+        uint32_t *n = &o->dp.ring_size;
+
+        if (parse_u32(s, 1u << 16, n) || *n < 64 || (*n & (*n - 1))) {
+                cli__error("--ring %s: a power of two from 64 to 65536", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* --frames N: UMEM frames, 1024 to 2^24. */
+static int set_frames(struct opts *o, const char *s)
+{
+        if (parse_u32(s, 1u << 24, &o->dp.frames) || o->dp.frames < 1024) {
+                cli__error("--frames %s: a number from 1024 to 16777216", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* -d S: seconds, more than 0. */
+static int set_duration(struct opts *o, const char *s)
+{
+        char *end;
+
+        o->duration = strtod(s, &end);
+        if (*end || !(o->duration > 0)) {
+                cli__error("--duration %s: seconds, more than 0", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* --ipv6: redirect IPv6 too. */
+static int set_ipv6(struct opts *o, const char *s)
+{
+        (void)s;
+        o->dp.ipv6 = true;
+        return 0;
+}
+
+/* --json: the final counters as one JSON object on stdout. */
+static int set_json(struct opts *o, const char *s)
+{
+        (void)s;
+        o->json = true;
+        return 0;
+}
+
+/* Each option's parser (getopt's value to function): 0, or -EINVAL after saying why. */
+static const struct {
+        int opt;
+        int (*parse)(struct opts *o, const char *arg);
+} PARSERS[] = {
+    {'i', add_interface},
+    {'w', set_workers},
+    {OPT_CORES, set_cores},
+    {'m', set_mode},
+    {'l', add_listener},
+    {'s', add_source},
+    {OPT_PEER_MAC, set_peer_mac},
+    {OPT_NEXT_HOP, set_next_hop},
+    {OPT_XSK_MODE, set_xsk_mode},
+    {OPT_XDP_MODE, set_xdp_mode},
+    {OPT_BUSY_POLL, set_busy_poll},
+    {OPT_RING, set_ring},
+    {OPT_FRAMES, set_frames},
+    {OPT_IPV6, set_ipv6},
+    {'d', set_duration},
+    {OPT_JSON, set_json},
+};
+
+/* One option through its parser; an unknown one (getopt named it) gets the usage. */
+static int parse_option(struct opts *o, int c, const char *arg)
+{
+        for (size_t i = 0; i < sizeof(PARSERS) / sizeof(PARSERS[0]); i++)
+                if (PARSERS[i].opt == c)
+                        return PARSERS[i].parse(o, arg);
+        fputs(USAGE, stderr);
+        return -EINVAL;
+}
+
+/* What the options must add up to; -EINVAL after saying what is missing. */
+static int check_args(int argc, char **argv, const struct opts *o)
+{
+        if (optind < argc) {
+                cli__error("null-forward: unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        if (!o->dp.nifs) {
+                cli__error("null-forward: --interface is required");
+                return -EINVAL;
+        }
+        if (o->nf.mode == NULLFWD_CROSS && o->dp.nifs != 2) {
+                cli__error("--mode cross: needs two --interface");
+                return -EINVAL;
+        }
+        if (!o->dp.nlisteners && !o->dp.nsources) {
+                cli__error("null-forward: give at least one --listen or --source (nothing "
+                           "would be redirected)");
+                return -EINVAL;
+        }
+        if (o->dp.pin && (uint32_t)o->ncores < o->dp.nworkers) {
+                cli__error("--cores: %d cores for %u workers", o->ncores, o->dp.nworkers);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 /* Returns 0, or EXIT_USER after saying what is wrong; -1 for --help. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-        int c, ncores = 0;
-        uint32_t v;
+        int c;
 
         o->dp.nworkers = 1;
         optind = 1;
         while ((c = getopt_long(argc, argv, "i:w:m:l:s:d:h", LONGOPTS, NULL)) != -1) {
-                switch (c) {
-                case 'i':
-                        if (o->dp.nifs == 2) {
-                                cli__error("--interface %s: at most two interfaces", optarg);
-                                return EXIT_USER;
-                        }
-                        if (!if_nametoindex(optarg)) {
-                                cli__error("--interface %s: no such interface", optarg);
-                                return EXIT_USER;
-                        }
-                        o->dp.ifnames[o->dp.nifs++] = optarg;
-                        break;
-                case 'w':
-                        if (parse_u32(optarg, WORKER_MAX, &o->dp.nworkers) || !o->dp.nworkers) {
-                                cli__error("--workers %s: a number from 1 to %d", optarg,
-                                           WORKER_MAX);
-                                return EXIT_USER;
-                        }
-                        break;
-                case OPT_CORES:
-                        ncores = parse_cores(optarg, &o->dp);
-                        if (ncores < 0) {
-                                cli__error("--cores %s: a comma-separated list of CPU numbers",
-                                           optarg);
-                                return EXIT_USER;
-                        }
-                        break;
-                case 'm':
-                        if ((c = choice(optarg, MODES)) < 0) {
-                                cli__error("--mode %s: swap or cross", optarg);
-                                return EXIT_USER;
-                        }
-                        o->nf.mode = (enum nullfwd_mode)c;
-                        break;
-                case 'l':
-                        if (add_listener(o, optarg))
-                                return EXIT_USER;
-                        break;
-                case 's':
-                        if (add_source(o, optarg))
-                                return EXIT_USER;
-                        break;
-                case OPT_PEER_MAC:
-                        v = (uint32_t)(optarg[0] - '0');
-                        if (v > 1 || optarg[1] != '=' ||
-                            mac__parse(optarg + 2, o->nf.peer_mac[v])) {
-                                cli__error("--peer-mac %s: N=MAC with N 0 or 1", optarg);
-                                return EXIT_USER;
-                        }
-                        o->nf.peer_known[v] = true;
-                        break;
-                case OPT_NEXT_HOP:
-                        v = (uint32_t)(optarg[0] - '0');
-                        if (v > 1 || optarg[1] != '=' ||
-                            ip_addr__parse(&o->nf.next_hop[v], optarg + 2)) {
-                                cli__error("--next-hop %s: N=IP with N 0 or 1", optarg);
-                                return EXIT_USER;
-                        }
-                        o->nf.next_hop_set[v] = true;
-                        break;
-                case OPT_XSK_MODE:
-                        if ((c = choice(optarg, XSK_MODES)) < 0) {
-                                cli__error("--xsk-mode %s: auto, zerocopy or copy", optarg);
-                                return EXIT_USER;
-                        }
-                        o->dp.xsk_mode = (enum xsk_mode)c;
-                        break;
-                case OPT_XDP_MODE:
-                        if ((c = choice(optarg, XDP_MODES)) < 0) {
-                                cli__error("--xdp-mode %s: auto, native or generic", optarg);
-                                return EXIT_USER;
-                        }
-                        o->dp.xdp_mode = (enum redirector_mode)c;
-                        break;
-                case OPT_BUSY_POLL:
-                        if (parse_u32(optarg, 1000000, &o->dp.busy_poll_us)) {
-                                cli__error("--busy-poll %s: microseconds", optarg);
-                                return EXIT_USER;
-                        }
-                        break;
-                case OPT_RING:
-                        if (parse_u32(optarg, 1u << 16, &o->dp.ring_size) || o->dp.ring_size < 64 ||
-                            (o->dp.ring_size & (o->dp.ring_size - 1))) {
-                                cli__error("--ring %s: a power of two from 64 to 65536", optarg);
-                                return EXIT_USER;
-                        }
-                        break;
-                case OPT_FRAMES:
-                        if (parse_u32(optarg, 1u << 24, &o->dp.frames) || o->dp.frames < 1024) {
-                                cli__error("--frames %s: a number from 1024 to 16777216", optarg);
-                                return EXIT_USER;
-                        }
-                        break;
-                case OPT_IPV6: o->dp.ipv6 = true; break;
-                case 'd': {
-                        char *end;
-
-                        o->duration = strtod(optarg, &end);
-                        if (*end || !(o->duration > 0)) {
-                                cli__error("--duration %s: seconds, more than 0", optarg);
-                                return EXIT_USER;
-                        }
-                        break;
+                if (c == 'h') {
+                        fputs(USAGE, stdout);
+                        return -1;
                 }
-                case OPT_JSON: o->json = true; break;
-                case 'h': fputs(USAGE, stdout); return -1;
-                default: fputs(USAGE, stderr); return EXIT_USER;
-                }
+                if (parse_option(o, c, optarg))
+                        return EXIT_USER;
         }
-        if (optind < argc) {
-                cli__error("null-forward: unexpected argument '%s'", argv[optind]);
-                return EXIT_USER;
-        }
-        if (!o->dp.nifs) {
-                cli__error("null-forward: --interface is required");
-                return EXIT_USER;
-        }
-        if (o->nf.mode == NULLFWD_CROSS && o->dp.nifs != 2) {
-                cli__error("--mode cross: needs two --interface");
-                return EXIT_USER;
-        }
-        if (!o->dp.nlisteners && !o->dp.nsources) {
-                cli__error("null-forward: give at least one --listen or --source (nothing "
-                           "would be redirected)");
-                return EXIT_USER;
-        }
-        if (o->dp.pin && (uint32_t)ncores < o->dp.nworkers) {
-                cli__error("--cores: %d cores for %u workers", ncores, o->dp.nworkers);
-                return EXIT_USER;
-        }
-        return 0;
+        return check_args(argc, argv, o) ? EXIT_USER : 0;
 }
 
+/* The counters per worker and interface, the ledger and the rate, on stderr. */
 static void print_text(struct dataplane *dp, const struct opts *o, const struct dataplane_ledger *l,
                        double secs)
 {
@@ -408,6 +515,7 @@ static void print_text(struct dataplane *dp, const struct opts *o, const struct 
         fprintf(stderr, "%.1f s, %.0f frames/s received\n", secs, secs > 0 ? rx / secs : 0.0);
 }
 
+/* The same counters as one JSON object on stdout (--json). */
 static void print_json(struct dataplane *dp, const struct opts *o, const struct dataplane_ledger *l,
                        double secs)
 {
@@ -448,6 +556,7 @@ static void print_json(struct dataplane *dp, const struct opts *o, const struct 
                (unsigned long long)l->handover, (long long)(l->total - l->sum));
 }
 
+/* The monotonic clock in seconds. */
 static double now_s(void)
 {
         return (double)clock__mono_ns() / 1e9;
@@ -465,64 +574,73 @@ static bool resolve(void *ctx, const struct ip_addr *dst, uint8_t src_mac[6], ui
         return true;
 }
 
-int cmd_null_forward(int argc, char **argv)
+/* The datapath's settings beyond the options: tables, handler, own MACs; 0 or EXIT_RUNTIME. */
+static int setup_datapath(struct opts *o)
 {
-        static struct opts o; /* large: keep it off the stack */
-        struct dataplane *dp;
-        struct dataplane_ledger l;
-        char err[512] = "";
-        double start;
-        int r, e;
+        int e;
 
-        memset(&o, 0, sizeof(o));
-        r = parse_args(argc, argv, &o);
-        if (r)
-                return r < 0 ? 0 : r;
-        o.dp.listeners = o.listeners;
-        o.dp.sources = o.sources;
-        o.dp.ops = &nullfwd_ops;
-        o.dp.huge_pages = true;
-        for (uint32_t i = 0; i < o.dp.nifs; i++)
-                if ((e = interface_mac(o.dp.ifnames[i], o.nf.own_mac[i]))) {
-                        cli__error("%s: cannot read its MAC address: %s", o.dp.ifnames[i],
+        o->dp.listeners = o->listeners;
+        o->dp.sources = o->sources;
+        o->dp.ops = &nullfwd_ops;
+        o->dp.huge_pages = true;
+        for (uint32_t i = 0; i < o->dp.nifs; i++)
+                if ((e = interface_mac(o->dp.ifnames[i], o->nf.own_mac[i]))) {
+                        cli__error("%s: cannot read its MAC address: %s", o->dp.ifnames[i],
                                    strerror(-e));
                         return EXIT_RUNTIME;
                 }
-        for (uint32_t w = 0; w < o.dp.nworkers; w++)
-                o.dp.ctx[w] = &o.nf;
+        for (uint32_t w = 0; w < o->dp.nworkers; w++)
+                o->dp.ctx[w] = &o->nf;
+        return 0;
+}
 
-        cli__block_signals();
-        struct control *ctl = NULL;
-        struct ip_addr hops[WORKER_PORTS_MAX];
+/* With --next-hop: the control thread that keeps the next hops resolved; 0 or EXIT_RUNTIME. */
+static int start_control(struct opts *o, struct control **ctl)
+{
+        struct ip_addr hops[WORKER_PORTS_MAX]; /* copied by control__start */
         struct control_cfg cc = {.nexthops = hops};
+        char err[512] = "";
 
         for (uint32_t i = 0; i < WORKER_PORTS_MAX; i++)
-                if (o.nf.next_hop_set[i])
-                        hops[cc.nnexthops++] = o.nf.next_hop[i];
-        if (cc.nnexthops) {
-                if ((e = control__start(&ctl, &cc, err, sizeof(err)))) {
-                        cli__error("%s", err);
-                        return EXIT_RUNTIME;
-                }
-                o.nf.resolve = resolve;
-                o.nf.resolve_ctx = ctl;
-        }
-        e = dataplane__start(&dp, &o.dp, err, sizeof(err));
-        if (e) {
+                if (o->nf.next_hop_set[i])
+                        hops[cc.nnexthops++] = o->nf.next_hop[i];
+        if (!cc.nnexthops)
+                return 0;
+        if (control__start(ctl, &cc, err, sizeof(err))) {
                 cli__error("%s", err);
-                control__stop(ctl);
                 return EXIT_RUNTIME;
         }
-        fprintf(stderr, "mqttlb null-forward: %u worker(s) on", o.dp.nworkers);
-        for (uint32_t i = 0; i < o.dp.nifs; i++)
-                fprintf(stderr, " %s (%s XDP)", o.dp.ifnames[i],
-                        dataplane__xdp_native(dp, i) ? "native" : "generic");
+        o->nf.resolve = resolve;
+        o->nf.resolve_ctx = *ctl;
+        return 0;
+}
+
+/* Starts the datapath and prints the line scripts wait for; 0 or EXIT_RUNTIME. */
+static int start_datapath(struct opts *o, struct dataplane **dp)
+{
+        char err[512] = "";
+
+        if (dataplane__start(dp, &o->dp, err, sizeof(err))) {
+                cli__error("%s", err);
+                return EXIT_RUNTIME;
+        }
+        fprintf(stderr, "mqttlb null-forward: %u worker(s) on", o->dp.nworkers);
+        for (uint32_t i = 0; i < o->dp.nifs; i++)
+                fprintf(stderr, " %s (%s XDP)", o->dp.ifnames[i],
+                        dataplane__xdp_native(*dp, i) ? "native" : "generic");
         fprintf(stderr, ", %s AF_XDP, UMEM on %s pages\n",
-                dataplane__zerocopy(dp) ? "zero-copy" : "copy-mode",
-                dataplane__huge_pages(dp) ? "huge" : "4 KiB");
-        start = now_s();
+                dataplane__zerocopy(*dp) ? "zero-copy" : "copy-mode",
+                dataplane__huge_pages(*dp) ? "huge" : "4 KiB");
+        return 0;
+}
+
+/* Until SIGINT/SIGTERM or the end of the duration (0: none); the seconds it waited. */
+static double wait_stop(double duration)
+{
+        double start = now_s();
+
         for (;;) {
-                double left = o.duration > 0 ? start + o.duration - now_s() : 1.0;
+                double left = duration > 0 ? start + duration - now_s() : 1.0;
                 int sig;
 
                 if (left <= 0)
@@ -531,13 +649,19 @@ int cmd_null_forward(int argc, char **argv)
                 if (sig && sig != SIGHUP) /* nothing to reload here */
                         break;
         }
-        double secs = now_s() - start;
+        return now_s() - start;
+}
+
+/* Stops and frees everything, prints the counters; EXIT_RUNTIME when a frame leaked. */
+static int finish(struct dataplane *dp, struct control *ctl, const struct opts *o, double secs)
+{
+        struct dataplane_ledger l;
 
         dataplane__stop(dp);
         dataplane__ledger(dp, &l);
-        if (o.json)
-                print_json(dp, &o, &l, secs);
-        print_text(dp, &o, &l, secs);
+        if (o->json)
+                print_json(dp, o, &l, secs);
+        print_text(dp, o, &l, secs);
         dataplane__free(dp);
         control__stop(ctl);
         if (l.sum != l.total) {
@@ -546,4 +670,31 @@ int cmd_null_forward(int argc, char **argv)
                 return EXIT_RUNTIME;
         }
         return 0;
+}
+
+/* mqttlb null-forward: parse, start, wait for the end, print and check the ledger. */
+int cmd_null_forward(int argc, char **argv)
+{
+        static struct opts o; /* large: keep it off the stack */
+        struct control *ctl = NULL;
+        struct dataplane *dp;
+        int r;
+
+        memset(&o, 0, sizeof(o));
+        r = parse_args(argc, argv, &o);
+        if (r)
+                return r < 0 ? 0 : r;
+        r = setup_datapath(&o);
+        if (r)
+                return r;
+        cli__block_signals();
+        r = start_control(&o, &ctl);
+        if (r)
+                return r;
+        r = start_datapath(&o, &dp);
+        if (r) {
+                control__stop(ctl);
+                return r;
+        }
+        return finish(dp, ctl, &o, wait_stop(o.duration));
 }

@@ -153,6 +153,10 @@ static void fill_datapath(struct run *r, struct dataplane_cfg *dc)
                 struct lb_listener_key *k = &r->listeners[i];
 
                 k->family = c->listeners[i].addr.family;
+                k->proto = c->listeners[i].proto == CONFIG_PROTO_UDP ||
+                                   c->listeners[i].proto == CONFIG_PROTO_MQTTSN
+                               ? IPPROTO_UDP
+                               : IPPROTO_TCP;
                 k->port = htons(c->listeners[i].port);
                 memcpy(k->addr, c->listeners[i].addr.addr, 16);
                 dc->ipv6 |= k->family == 6;

@@ -41,6 +41,8 @@ struct run {
         int health_slot;                          /* the control loop's watch of the checker */
         _Atomic int gid_health[PLAN_BROKERS_MAX]; /* enum stats_health, by gid (stats) */
         uint64_t published;                       /* digest of the downs and caps last published */
+        int udp_timer;                            /* timerfd: UDP backends' ICMP downs, 4 Hz */
+        int udp_slot;
 
         /* counters */
         struct stats_src stats;

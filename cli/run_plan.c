@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "cli/run.h"
@@ -65,7 +68,22 @@ static int target_of(const struct run *r, const char *name)
         return -1;
 }
 
-/* What a plan would depend on: which targets are down, and the caps. */
+/* Whether broker name is out of its pool for an ICMP unreachable it sent
+ * (udp pools) less than connections.udp_down_hold ago. */
+static bool udp_down(const struct run *r, const char *name)
+{
+        uint64_t at = lb__udp_down_ns(r->lb, name);
+        struct timespec ts;
+
+        if (!at)
+                return false;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - at <
+               (uint64_t)r->cur->connections.udp_down_hold_ms * 1000000u;
+}
+
+/* What a plan would depend on: which targets are down, which UDP backends
+ * are out for an ICMP unreachable, and the caps. */
 static uint64_t digest(const struct run *r, const struct mqtt_caps *caps)
 {
         XXH64_state_t *s = XXH64_createState();
@@ -77,6 +95,12 @@ static uint64_t digest(const struct run *r, const struct mqtt_caps *caps)
 
                 XXH64_update(s, &up, 1);
         }
+        for (uint32_t i = 0; i < r->cur->npools; i++)
+                for (uint32_t b = 0; r->cur->pools[i].udp && b < r->cur->pools[i].nbrokers; b++) {
+                        uint8_t down = udp_down(r, r->cur->pools[i].brokers[b].name);
+
+                        XXH64_update(s, &down, 1);
+                }
         XXH64_update(s, caps, sizeof(*caps));
         d = XXH64_digest(s);
         XXH64_freeState(s);
@@ -123,7 +147,8 @@ static int publish(struct run *r, bool force, char *err, size_t errlen)
                 for (uint32_t b = 0; b < p->pools[i].nbrokers; b++) {
                         int t = target_of(r, p->pools[i].brokers[b].name);
 
-                        if (t >= 0 && !health__up(r->health, (uint32_t)t))
+                        if ((t >= 0 && !health__up(r->health, (uint32_t)t)) ||
+                            udp_down(r, p->pools[i].brokers[b].name))
                                 pool__set_up(p->pools[i].pool, b, false);
                 }
         plan__set_connack_caps(p, &caps);
@@ -141,12 +166,13 @@ static int publish(struct run *r, bool force, char *err, size_t errlen)
                 for (uint32_t b = 0; b < p->pools[i].nbrokers; b++) {
                         int t = target_of(r, p->pools[i].brokers[b].name);
 
-                        atomic_store_explicit(&r->gid_health[p->pools[i].brokers[b].gid],
-                                              t < 0 ? STATS_HEALTH_UNKNOWN
-                                              : health__up(r->health, (uint32_t)t)
-                                                  ? STATS_HEALTH_UP
-                                                  : STATS_HEALTH_DOWN,
-                                              memory_order_relaxed);
+                        atomic_store_explicit(
+                            &r->gid_health[p->pools[i].brokers[b].gid],
+                            udp_down(r, p->pools[i].brokers[b].name) ? STATS_HEALTH_DOWN
+                            : t < 0                                  ? STATS_HEALTH_UNKNOWN
+                            : health__up(r->health, (uint32_t)t)     ? STATS_HEALTH_UP
+                                                                     : STATS_HEALTH_DOWN,
+                            memory_order_relaxed);
                 }
         r->published = d;
         return 0;
@@ -193,6 +219,42 @@ static int new_checker(struct run *r, const struct config *c, struct health **ou
         return e;
 }
 
+/* Four times a second: a UDP backend that answered ICMP unreachable leaves
+ * its pool (and comes back after udp_down_hold): a new plan when that
+ * changed what the last one said. */
+static void on_udp_tick(void *ctx)
+{
+        struct run *r = ctx;
+        uint64_t ticks;
+        char err[256];
+
+        if (read(r->udp_timer, &ticks, sizeof(ticks)) < 0)
+                return;
+        if (publish(r, false, err, sizeof(err)))
+                log__error("plan", "cannot publish a new plan: %s", err);
+}
+
+/* The UDP backends' tick, when a udp listener is configured. */
+static int start_udp_tick(struct run *r, char *err, size_t errlen)
+{
+        struct itimerspec its = {.it_interval = {0, 250000000}, .it_value = {0, 250000000}};
+        bool udp = false;
+
+        r->udp_timer = r->udp_slot = -1;
+        for (uint32_t i = 0; i < r->cur->nlisteners; i++)
+                udp |= r->cur->listeners[i].proto == CONFIG_PROTO_UDP ||
+                       r->cur->listeners[i].proto == CONFIG_PROTO_MQTTSN;
+        if (!udp)
+                return 0;
+        r->udp_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (r->udp_timer < 0 || timerfd_settime(r->udp_timer, 0, &its, NULL)) {
+                snprintf(err, errlen, "timerfd: %s", strerror(errno));
+                return -errno;
+        }
+        r->udp_slot = control__watch(r->ctl, r->udp_timer, on_udp_tick, r);
+        return r->udp_slot < 0 ? r->udp_slot : 0;
+}
+
 struct start_req {
         struct run *r;
         char *err;
@@ -209,7 +271,9 @@ static void start_on_control(void *ctx)
         if (q->rc)
                 return;
         r->health_slot = control__watch(r->ctl, health__fd(r->health), on_health, r);
-        q->rc = r->health_slot < 0 ? r->health_slot : publish(r, true, q->err, q->errlen);
+        q->rc = r->health_slot < 0 ? r->health_slot : start_udp_tick(r, q->err, q->errlen);
+        if (!q->rc)
+                q->rc = publish(r, true, q->err, q->errlen);
         if (!q->rc)
                 health__run(r->health); /* the first checks go out now */
 }
@@ -230,6 +294,11 @@ static void stop_on_control(void *ctx)
 
         if (r->health_slot >= 0 && r->health)
                 control__rewatch(r->ctl, r->health_slot, -1);
+        if (r->udp_slot >= 0)
+                control__rewatch(r->ctl, r->udp_slot, -1);
+        if (r->udp_timer >= 0)
+                close(r->udp_timer);
+        r->udp_timer = r->udp_slot = -1;
         health__free(r->health);
         r->health = NULL;
         free(r->targets);
@@ -256,7 +325,8 @@ static const char *fixed_change(const struct config *a, const struct config *b)
                 return "listeners";
         for (uint32_t i = 0; i < a->nlisteners; i++)
                 if (!ip_addr__equal(&a->listeners[i].addr, &b->listeners[i].addr) ||
-                    a->listeners[i].port != b->listeners[i].port)
+                    a->listeners[i].port != b->listeners[i].port ||
+                    a->listeners[i].proto != b->listeners[i].proto)
                         return "listeners";
         if (a->nsources != b->nsources)
                 return "source_addresses";

@@ -188,12 +188,14 @@ static int f_protocol(struct cfg_walk *w, const struct cfg_field *f, const yaml_
                 l->proto = CONFIG_PROTO_MQTT;
         else if (!strcmp(s, "tls"))
                 l->proto = CONFIG_PROTO_TLS;
-        else if (!strcmp(s, "udp") || !strcmp(s, "mqtt-sn"))
-                return cfg_walk__fail(w, cfg_walk__line(n), path,
-                                      "%s listeners are not implemented yet (mqtt or tls)", s);
+        else if (!strcmp(s, "udp"))
+                l->proto = CONFIG_PROTO_UDP;
+        else if (!strcmp(s, "mqtt-sn"))
+                l->proto = CONFIG_PROTO_MQTTSN;
         else
                 return cfg_walk__fail(w, cfg_walk__line(n), path,
-                                      "%s is not a protocol (mqtt or tls)", cfg_walk__show(s, b));
+                                      "%s is not a protocol (mqtt, tls, udp or mqtt-sn)",
+                                      cfg_walk__show(s, b));
         return 0;
 }
 
@@ -212,8 +214,9 @@ static const struct cfg_field listener_fields[] = {
                  "the address clients connect to, the VIP"),
     CFG_REQUIRED("port", offsetof(struct config_listener, port), f_port,
                  "the TCP port clients connect to, e.g. 1883"),
-    CFG_FN("protocol", 0, f_protocol, "mqtt (the default) or tls"),
-    CFG_FN("pool", 0, f_listener_pool, "the pool of TLS clients no sni / alpn route matches"),
+    CFG_FN("protocol", 0, f_protocol, "mqtt (the default), tls, udp or mqtt-sn"),
+    CFG_FN("pool", 0, f_listener_pool,
+           "udp, mqtt-sn: its pool; tls: the pool of clients no sni / alpn route matches"),
 };
 static const struct cfg_schema listener_schema = CFG_SCHEMA(listener_fields);
 
@@ -484,6 +487,7 @@ static int f_brokers(struct cfg_walk *w, const struct cfg_field *f, const yaml_n
 
 static const struct cfg_choice health_choices[] = {
     {"mqtt", CONFIG_HEALTH_MQTT}, {"tcp", CONFIG_HEALTH_TCP}, {"none", CONFIG_HEALTH_NONE}, {0}};
+_Static_assert(CONFIG_HEALTH_DEFAULT == 0, "a pool without health: is zeroed");
 _Static_assert(sizeof(enum config_health) == sizeof(int), "int-sized enum");
 
 /* A pool's tls: section (health checks of TLS brokers). */
@@ -685,6 +689,11 @@ static const struct cfg_field connections_fields[] = {
             "connections per client address passed at once over per_source_rate"),
     CFG_MS("close_timeout", OFF(connections.close_timeout_ms), 100, 60000,
            "wait for a closed client's FIN before an RST"),
+    CFG_MS("udp_idle_timeout", OFF(connections.udp_idle_timeout_ms), 100, 7 * DAY_MS,
+           "a UDP flow ends after this long without a datagram"),
+    CFG_U32("udp_max_flows", OFF(connections.udp_max_flows), 1, 1u << 24, "UDP flows per worker"),
+    CFG_MS("udp_down_hold", OFF(connections.udp_down_hold_ms), 100, HOUR_MS,
+           "a backend that answered ICMP unreachable stays out of its pool this long"),
 };
 
 static const struct cfg_field xsk_fields[] = {
@@ -825,6 +834,9 @@ static int defaults(struct config *c)
         c->connections.syn_retries = 3;
         c->connections.idle_timeout_ms = 900000;
         c->connections.max_connections = 65536;
+        c->connections.udp_idle_timeout_ms = 30000;
+        c->connections.udp_max_flows = 16384;
+        c->connections.udp_down_hold_ms = 10000;
         c->connections.buffer_total = 256u << 20;
         c->connections.per_source_prefix6 = 64;
         c->connections.close_timeout_ms = 2000;

@@ -25,15 +25,18 @@
 
 /* What a listener's clients speak: how its connections are bound. */
 enum config_proto {
-        CONFIG_PROTO_MQTT, /* by topic / client id (the default) */
-        CONFIG_PROTO_TLS,  /* TLS passthrough: by the ClientHello's SNI / ALPN */
+        CONFIG_PROTO_MQTT,   /* by topic / client id (the default) */
+        CONFIG_PROTO_TLS,    /* TLS passthrough: by the ClientHello's SNI / ALPN */
+        CONFIG_PROTO_UDP,    /* datagrams: a flow per client address:port, by source IP */
+        CONFIG_PROTO_MQTTSN, /* MQTT-SN datagrams: read; a flow by the CONNECT's client id */
 };
 
 struct config_listener {
         struct ip_addr addr;
         uint16_t port;
         enum config_proto proto;
-        int pool; /* tls: the pool when no sni / alpn route matches; -1: default_pool */
+        int pool; /* tls: the pool when no sni / alpn route matches; -1: default_pool;
+                     udp: its pool (required) */
         int line;
 };
 
@@ -53,9 +56,10 @@ struct config_broker {
 };
 
 enum config_health {
-        CONFIG_HEALTH_MQTT, /* TCP, then MQTT CONNECT / CONNACK (the default) */
-        CONFIG_HEALTH_TCP,  /* the TCP (and TLS) handshake only */
-        CONFIG_HEALTH_NONE, /* not checked: always up */
+        CONFIG_HEALTH_DEFAULT, /* not given: mqtt, or none for a udp pool (the checks resolve it) */
+        CONFIG_HEALTH_MQTT,    /* TCP, then MQTT CONNECT / CONNACK */
+        CONFIG_HEALTH_TCP,     /* the TCP (and TLS) handshake only */
+        CONFIG_HEALTH_NONE,    /* not checked: up but for ICMP errors (udp pools) */
 };
 
 struct config_pool {
@@ -68,6 +72,7 @@ struct config_pool {
          * sni or alpn route, or has a tls: section): health checks do the
          * handshake first, with these options (NULL: none). */
         bool tls;
+        bool udp; /* named by a udp listener: its backends take datagrams */
         struct {
                 char *server_name; /* the checks' SNI */
                 char *ca;          /* verify the brokers' certificates against it */
@@ -147,13 +152,17 @@ struct config {
                                           0: no limit; default 100000 */
                 uint32_t syn_burst;    /* SYNs let through at once; default 10000 */
                 uint32_t buffer_total; /* all connections' held bytes per worker; 256m */
-                uint32_t per_source_max;     /* open connections per client address; 0: none */
-                uint32_t per_source_prefix6; /* IPv6 addresses counted per /N; default 64 */
-                uint32_t per_source_rate;    /* new connections per second per client address,
-                                                dropped in XDP beyond it; 0: no limit */
-                uint32_t per_source_burst;   /* connections let through at once; default 0:
-                                                per_source_rate (one second's worth) */
-                uint32_t close_timeout_ms;   /* our FIN unanswered this long: RST; 2000 */
+                uint32_t per_source_max;      /* open connections per client address; 0: none */
+                uint32_t per_source_prefix6;  /* IPv6 addresses counted per /N; default 64 */
+                uint32_t per_source_rate;     /* new connections per second per client address,
+                                                 dropped in XDP beyond it; 0: no limit */
+                uint32_t per_source_burst;    /* connections let through at once; default 0:
+                                                 per_source_rate (one second's worth) */
+                uint32_t close_timeout_ms;    /* our FIN unanswered this long: RST; 2000 */
+                uint32_t udp_idle_timeout_ms; /* a UDP flow without a datagram; 30000 */
+                uint32_t udp_max_flows;       /* UDP flows per worker; 16384 */
+                uint32_t udp_down_hold_ms;    /* a backend that sent ICMP unreachable is out
+                                                 of its pool this long; 10000 */
         } connections;
         struct {
                 enum config_xsk_mode mode; /* default auto */

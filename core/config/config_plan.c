@@ -126,7 +126,7 @@ static int print_pool(const struct config_pool *cp, FILE *out)
                         if (t[k] < cp->nbrokers)
                                 count[t[k]]++;
         }
-        static const char *const health[] = {"mqtt", "tcp", "none"};
+        static const char *const health[] = {"mqtt", "mqtt", "tcp", "none"}; /* by enum */
 
         fprintf(out, "  %s: balance %s, %u broker(s)", cp->name, pool_policy__str(cp->balance),
                 cp->nbrokers);
@@ -298,8 +298,16 @@ int config__print_plan(const struct config *c, FILE *out)
 
                 fprintf(out, "  %s%s%s:%u %s", l->addr.family == 6 ? "[" : "", addr(&l->addr, a),
                         l->addr.family == 6 ? "]" : "", l->port,
-                        l->proto == CONFIG_PROTO_TLS ? "tls (passthrough: bound by SNI / ALPN)"
-                                                     : "mqtt (bound by topic / client id)");
+                        l->proto == CONFIG_PROTO_TLS   ? "tls (passthrough: bound by SNI / ALPN)"
+                        : l->proto == CONFIG_PROTO_UDP ? "udp (a flow per client address:port)"
+                        : l->proto == CONFIG_PROTO_MQTTSN
+                            ? "mqtt-sn (a flow per client address:port, bound by client id)"
+                            : "mqtt (bound by topic / client id)");
+                if ((l->proto == CONFIG_PROTO_UDP || l->proto == CONFIG_PROTO_MQTTSN) &&
+                    l->pool >= 0)
+                        fprintf(out, " to pool %s, a backend by %s on the client address",
+                                c->pools[l->pool].name,
+                                pool_policy__str(c->pools[l->pool].balance));
                 if (l->proto == CONFIG_PROTO_TLS)
                         fprintf(out, ", unrouted clients to %s",
                                 l->pool >= 0           ? c->pools[l->pool].name

@@ -294,18 +294,56 @@ static void check_listeners(struct loader *L, const char *names, bool *tls, bool
 
                 *tls |= l->proto == CONFIG_PROTO_TLS;
                 *mqtt |= l->proto == CONFIG_PROTO_MQTT;
+                bool dgram = l->proto == CONFIG_PROTO_UDP || l->proto == CONFIG_PROTO_MQTTSN;
+
+                if (dgram && !(L->listener_pool && L->listener_pool[i].s)) {
+                        snprintf(sub, sizeof(sub), "listeners[%u]", i);
+                        cfg_walk__fail(&L->w, l->line, sub,
+                                       "a %s listener needs pool: the backends its datagrams go "
+                                       "to",
+                                       l->proto == CONFIG_PROTO_UDP ? "udp" : "mqtt-sn");
+                        continue;
+                }
                 if (!L->listener_pool || !L->listener_pool[i].s)
                         continue;
                 snprintf(sub, sizeof(sub), "listeners[%u].pool", i);
-                if (l->proto != CONFIG_PROTO_TLS) {
+                if (l->proto == CONFIG_PROTO_MQTT) {
                         cfg_walk__fail(&L->w, L->listener_pool[i].line, sub,
                                        "an MQTT listener binds by its routes and default_pool; "
                                        "pool is for protocol: tls");
                         continue;
                 }
                 l->pool = lookup(L, &L->listener_pool[i], sub, names);
-                if (l->pool >= 0)
+                if (l->pool >= 0 && l->proto == CONFIG_PROTO_TLS)
                         c->pools[l->pool].tls = true;
+                if (l->pool >= 0 && dgram)
+                        c->pools[l->pool].udp = true;
+        }
+}
+
+/* What the listeners and routes make of the pools: a pool takes datagrams
+ * or connections, not both; its health checks default to none (udp) or mqtt. */
+static void check_pools(struct loader *L)
+{
+        struct config *c = L->c;
+        char sub[CFG_PATH_LEN];
+
+        for (uint32_t i = 0; i < c->npools; i++) {
+                struct config_pool *p = &c->pools[i];
+
+                snprintf(sub, sizeof(sub), "pools[%u]", i);
+                if (p->udp && p->tls)
+                        cfg_walk__fail(&L->w, p->line, sub,
+                                       "pool '%s' is named by a udp listener and for TLS: its "
+                                       "backends take datagrams or TLS connections, not both",
+                                       p->name);
+                if (p->health == CONFIG_HEALTH_DEFAULT)
+                        p->health = p->udp ? CONFIG_HEALTH_NONE : CONFIG_HEALTH_MQTT;
+                else if (p->udp && p->health == CONFIG_HEALTH_MQTT)
+                        cfg_walk__fail(&L->w, p->line, sub,
+                                       "pool '%s' takes datagrams (a udp listener): health: mqtt "
+                                       "cannot check it (tcp or none)",
+                                       p->name);
         }
 }
 
@@ -359,4 +397,5 @@ void config__check_routes(struct loader *L)
                                "a tls listener without a pool, no routes and no default_pool: no "
                                "TLS client could be sent anywhere");
         }
+        check_pools(L);
 }

@@ -55,7 +55,7 @@ struct cfg_schema {
         size_t n; /* at most CFG_SCHEMA_MAX */
 };
 
-#define CFG_SCHEMA_MAX 16
+#define CFG_SCHEMA_MAX 24
 
 /* One key of a mapping: what it holds, where it goes, its limits, what it is. */
 struct cfg_field {

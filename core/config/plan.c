@@ -87,7 +87,10 @@ int plan__build(const struct config *c, struct plan **out, char *err, size_t err
                 p->listeners[i] = (struct plan_listener){
                     .addr = l->addr,
                     .port = l->port,
-                    .proto = l->proto == CONFIG_PROTO_TLS ? PLAN_PROTO_TLS : PLAN_PROTO_MQTT,
+                    .proto = l->proto == CONFIG_PROTO_TLS      ? PLAN_PROTO_TLS
+                             : l->proto == CONFIG_PROTO_UDP    ? PLAN_PROTO_UDP
+                             : l->proto == CONFIG_PROTO_MQTTSN ? PLAN_PROTO_MQTTSN
+                                                               : PLAN_PROTO_MQTT,
                     .pool = (int16_t)(l->pool >= 0 ? l->pool : ROUTE_NONE),
                 };
         }
@@ -132,6 +135,8 @@ int plan__build(const struct config *c, struct plan **out, char *err, size_t err
         p->per_source_max = c->connections.per_source_max;
         p->per_source_prefix6 = (uint8_t)c->connections.per_source_prefix6;
         p->close_timeout_ns = (uint64_t)c->connections.close_timeout_ms * 1000000u;
+        p->udp_idle_timeout_ns = (uint64_t)c->connections.udp_idle_timeout_ms * 1000000u;
+        p->udp_max_flows = c->connections.udp_max_flows;
         *out = p;
         return 0;
 out:

@@ -41,8 +41,10 @@ struct plan_pool {
 
 /* How a listener's connections are bound (its binder, core/lb/). */
 enum plan_proto {
-        PLAN_PROTO_MQTT, /* by topic / client id */
-        PLAN_PROTO_TLS,  /* by the ClientHello's SNI / ALPN */
+        PLAN_PROTO_MQTT,   /* by topic / client id */
+        PLAN_PROTO_TLS,    /* by the ClientHello's SNI / ALPN */
+        PLAN_PROTO_UDP,    /* datagrams: a flow per client address:port (lb_udp.c) */
+        PLAN_PROTO_MQTTSN, /* MQTT-SN datagrams: the same, bound by client id (lb_udp.c) */
         PLAN_PROTO__COUNT,
 };
 
@@ -50,7 +52,8 @@ struct plan_listener {
         struct ip_addr addr;
         uint16_t port;
         uint8_t proto; /* enum plan_proto */
-        int16_t pool;  /* tls: when no sni / alpn route matches; ROUTE_NONE: the default */
+        int16_t pool;  /* tls: when no sni / alpn route matches (ROUTE_NONE: the default);
+                          udp: its pool */
 };
 
 struct plan_source {
@@ -82,6 +85,8 @@ struct plan {
         uint32_t per_source_max; /* 0: no limit */
         uint8_t per_source_prefix6;
         uint64_t close_timeout_ns;
+        uint64_t udp_idle_timeout_ns;
+        uint32_t udp_max_flows; /* per worker */
         /* what a CONNACK the balancer answers itself announces (v5): the
          * brokers' capabilities, plan__set_connack_caps */
         uint8_t v5_props[MQTT_CAPS_PROPS_MAX];

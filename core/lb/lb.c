@@ -47,6 +47,14 @@ size_t lb_stats__nonzero(const struct lb_stats *s, char *buf, size_t len)
         return n;
 }
 
+uint64_t lb__udp_down_ns(const struct lb *lb, const char *name)
+{
+        for (uint32_t g = 0; g < lb->ngids; g++)
+                if (!strcmp(lb->gid_name[g], name))
+                        return __atomic_load_n(&lb->udp_down_ns[g], __ATOMIC_RELAXED);
+        return 0;
+}
+
 const char *lb_bound_at__str(enum lb_bound_at b)
 {
         static const char *const s[] = {"none",      "connect", "publish",
@@ -422,7 +430,9 @@ static void on_timer(void *ctx, struct timer *t, uint32_t cb_id, uint64_t now_ns
         struct conn *c = (struct conn *)flow__from_timer(t, cb_id);
 
         (void)now_ns;
-        if (cb_id == CONN_T_RTO)
+        if (c->f.state == CONN_UDP)
+                lb__udp_timer(lw, &c->f);
+        else if (cb_id == CONN_T_RTO)
                 on_rto(lw, c);
         else
                 on_life(lw, c);
@@ -473,6 +483,7 @@ enum worker_verdict conn__segment(struct lb_worker *lw, struct conn *c, enum flo
         case CONN_OPEN:
         case CONN_CLOSING: /* no broker leg: it is made at CONNECTING, gone at CLOSING */
                 return client ? lb__client_segment(lw, c, p) : WORKER_DROP;
+        case CONN_UDP: return WORKER_DROP; /* a UDP flow's keys never match a TCP segment */
         }
         return WORKER_DROP;
 }
@@ -487,6 +498,8 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
         uint8_t flags;
 
         lw->w = w;
+        if (p->m.proto != IPPROTO_TCP_)
+                return lb__udp(lw, p);
         flow_key__from_packet(&k, p->data, &p->m);
         f = flow_table__lookup(lw->flows, &k, &leg);
         if (f)
@@ -495,7 +508,7 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
         flags = p->data[p->m.l4 + 13];
         const struct plan_listener *l = plan__listener(plan, k.family, k.daddr, k.dport);
 
-        if (l) {
+        if (l && l->proto != PLAN_PROTO_UDP) {
                 if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_SYN)
                         return lb__client_syn(lw, p, &k);
                 if ((flags & (TCP_OUT_SYN | TCP_OUT_ACK | TCP_OUT_RST)) == TCP_OUT_ACK)
@@ -523,6 +536,10 @@ static int close_one(void *ctx, struct flow *f)
         struct lb_worker *lw = ctx;
         struct conn *c = (struct conn *)f;
 
+        if (f->state == CONN_UDP) {
+                lb__udp_close(lw, f);
+                return 0;
+        }
         if (c->f.state != CONN_CLOSING)
                 conn__rst_client(lw, c);
         conn__rst_broker(lw, c);

@@ -22,6 +22,7 @@
 #include "core/config/plan.h"
 #include "core/datapath/worker.h"
 #include "mqtt/mqtt-t.h"
+#include "mqttsn/reader-t.h"
 #include "tls/clienthello-t.h"
 
 struct rss;
@@ -146,13 +147,31 @@ struct lb_cfg {
         X(tls_bound_sni, "TLS connections bound by an sni route")                                \
         X(tls_bound_alpn, "TLS connections bound by an alpn route")                              \
         X(tls_bound_default, "TLS connections no route matched: the listener's or default pool") \
-        X(tls_malformed, "TLS connections closed: not a ClientHello we accept")
+        X(tls_malformed, "TLS connections closed: not a ClientHello we accept")                  \
+        X(udp_flows_active, "UDP flows open now (udp listeners)")                                \
+        X(udp_flows_total, "UDP flows made")                                                     \
+        X(udp_flows_moved,                                                                       \
+          "UDP flows moved to another backend: theirs left the pool or came back")               \
+        X(udp_flows_full, "datagrams of new clients dropped: udp_max_flows flows open already")  \
+        X(udp_idle_expired, "UDP flows ended by udp_idle_timeout")                               \
+        X(udp_no_backend, "datagrams dropped: no backend of the pool up, or no source address")  \
+        X(udp_to_backends, "datagrams sent to backends")                                         \
+        X(udp_to_clients, "datagrams sent back to clients")                                      \
+        X(udp_too_big, "datagrams dropped: the rewritten frame would not fit a UMEM frame")      \
+        X(udp_bad_checksum, "datagrams dropped: their IPv4 header or UDP checksum was wrong")    \
+        X(udp_icmp_unreachable,                                                                  \
+          "ICMP destination unreachable from a backend: taken out of its pool")                  \
+        X(udp_stray, "datagrams and ICMP errors to no flow and no udp listener (dropped)")       \
+        X(mqttsn_connects, "MQTT-SN CONNECTs read (mqtt-sn listeners)")                          \
+        X(mqttsn_rebound, "MQTT-SN flows moved to the gateway of their CONNECT's client id")     \
+        X(mqttsn_malformed, "MQTT-SN datagrams dropped: malformed")
 
 #define LB_STAT_FIELD_(name, doc) uint64_t name;
 struct lb_stats {
         LB_STATS(LB_STAT_FIELD_)
         uint64_t malformed_by[MQTT_ERR__COUNT];
         uint64_t tls_malformed_by[TLS_HELLO_ERR__COUNT];
+        uint64_t mqttsn_malformed_by[MQTTSN_ERR__COUNT];
 };
 #undef LB_STAT_FIELD_
 #define LB_NSTATS (offsetof(struct lb_stats, malformed_by) / sizeof(uint64_t))
@@ -165,6 +184,7 @@ size_t lb_stats__nonzero(const struct lb_stats *s, char *buf, size_t len);
 /* Per broker (plan_broker.gid), per worker. */
 struct lb_broker_stats {
         uint64_t active, total, publishes, publish_bytes, failures;
+        uint64_t datagrams_to, bytes_to, datagrams_from, bytes_from; /* UDP pools */
 };
 
 struct lb;
@@ -188,6 +208,11 @@ void lb__set_connack_caps(struct lb *lb, const struct mqtt_caps *caps);
 /* Stop accepting (SIGTERM's drain): from now on a SYN is answered with an
  * RST; connections already open carry on. Any thread. */
 void lb__drain(struct lb *lb);
+
+/* When the broker named name last answered a UDP datagram with ICMP
+ * unreachable (the workers' clock, CLOCK_MONOTONIC ns), 0 when never. Any
+ * thread. */
+uint64_t lb__udp_down_ns(const struct lb *lb, const char *name);
 
 /* Learned bindings: load from / save to a file (one "pool client-id" per line). */
 int lb__load_bindings(struct lb *lb, const char *path);

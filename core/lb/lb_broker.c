@@ -92,9 +92,8 @@ static bool port_in_use(void *ctx, uint16_t port)
         return flow_table__lookup(pr->flows, &pr->key, NULL) != NULL;
 }
 
-/* A local port for the leg to b from source si, with the key in the table. */
-static int take_port(struct lb_worker *lw, struct conn *c, const struct plan *plan, uint32_t si,
-                     const struct plan_broker *b)
+int lb__take_port(struct lb_worker *lw, struct flow *f, const struct plan *plan, uint32_t si,
+                  const struct plan_broker *b, uint8_t proto)
 {
         const struct plan_source *src = &plan->sources[si];
         struct port_probe pr = {.flows = lw->flows};
@@ -116,6 +115,7 @@ static int take_port(struct lb_worker *lw, struct conn *c, const struct plan *pl
         memcpy(leg.broker, b->addr.addr, 16);
         memcpy(leg.local, src->addr.addr, 16);
         flow_key__init(&pr.key, b->addr.family, b->addr.addr, b->port, src->addr.addr, 0);
+        pr.key.proto = proto;
         for (int attempt = 0; attempt < 4; attempt++) {
                 uint16_t port;
                 int rc = rss__pick_port(&lw->pickers[si], &leg, port_in_use, &pr, &port);
@@ -123,14 +123,14 @@ static int take_port(struct lb_worker *lw, struct conn *c, const struct plan *pl
                 if (rc)
                         return rc;
                 pr.key.dport = port;
-                rc = flow_table__insert(lw->flows, &pr.key, &c->f, FLOW_LEG_BROKER);
+                rc = flow_table__insert(lw->flows, &pr.key, f, FLOW_LEG_BROKER);
                 if (rc != -EEXIST)
                         return rc;
         }
         return -EADDRNOTAVAIL;
 }
 
-static int pick_source(struct lb_worker *lw, const struct plan *plan, uint8_t family)
+int lb__pick_source(struct lb_worker *lw, const struct plan *plan, uint8_t family)
 {
         uint32_t n = 0, pick;
 
@@ -188,13 +188,13 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                            lw->now_ns + plan->connect_timeout_ns, CONN_T_RTO);
                 return;
         }
-        si = rc ? -1 : pick_source(lw, plan, b->addr.family);
+        si = rc ? -1 : lb__pick_source(lw, plan, b->addr.family);
         if (si < 0) {
                 conn__failover(lw, c);
                 return;
         }
         if (!(c->f.legs & (1u << FLOW_LEG_BROKER))) {
-                rc = take_port(lw, c, plan, (uint32_t)si, b);
+                rc = lb__take_port(lw, &c->f, plan, (uint32_t)si, b, 0);
                 if (rc) {
                         STAT(lw, ports_exhausted);
                         conn__failover(lw, c);

@@ -46,6 +46,7 @@ enum conn_state {
         CONN_CONNECTING, /* bound: SYN sent to the broker */
         CONN_SPLICED,    /* broker leg up: segments translated both ways */
         CONN_CLOSING,    /* closed before splicing: our FIN sent to the client */
+        CONN_UDP,        /* not a TCP connection: a UDP flow (lb_udp.c) */
 };
 
 enum conn_timer {
@@ -233,6 +234,9 @@ struct lb {
         char gid_name[PLAN_BROKERS_MAX][64];
         uint32_t ngids;
         uint32_t active[PLAN_BROKERS_MAX]; /* connections bound per broker, all workers */
+        /* when a UDP backend last answered ICMP unreachable (worker clock,
+         * 0: never): the control thread takes it out of its pool (atomics) */
+        uint64_t udp_down_ns[PLAN_BROKERS_MAX];
 };
 
 /* One home for the number of source addresses (bpf/lb_shared.h): the
@@ -469,6 +473,14 @@ void conn__close_mqtt(struct lb_worker *lw, struct conn *c, enum lb_verdict v, u
                       uint8_t v3_connack);
 
 /* lb_broker.c */
+/* The source address (index into plan->sources) for a leg to a backend of
+ * family: round robin over the sources of that family; -1 when none. */
+int lb__pick_source(struct lb_worker *lw, const struct plan *plan, uint8_t family);
+/* A local port of source si for the leg to b (RSS-aware: its answers come
+ * back to this worker), its key (proto 0: TCP, FLOW_UDP) put in the table
+ * as f's broker leg. 0, or -errno. */
+int lb__take_port(struct lb_worker *lw, struct flow *f, const struct plan *plan, uint32_t si,
+                  const struct plan_broker *b, uint8_t proto);
 /* The PROXY protocol v2 header for c (client -> listener) into out; its length. */
 uint16_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
 void conn__connect(struct lb_worker *lw, struct conn *c);
@@ -512,6 +524,14 @@ void conn__prefix_free(struct conn *c);
  * when the segment goes no further (all of it consumed and ACKed, out of
  * order, or the broker refused and the connection closed). */
 bool conn__prefix_segment(struct lb_worker *lw, struct conn *c, const struct seg *s, uint32_t *off);
+
+/* lb_udp.c: UDP listeners' flows, in the same table (f.state CONN_UDP). */
+/* A frame that is not TCP: a datagram, or an ICMP error about one of ours. */
+enum worker_verdict lb__udp(struct lb_worker *lw, struct worker_pkt *p);
+/* A UDP flow's timer (its idle timeout). */
+void lb__udp_timer(struct lb_worker *lw, struct flow *f);
+/* Ends a UDP flow (shutdown). */
+void lb__udp_close(struct lb_worker *lw, struct flow *f);
 
 /* lb_splice.c */
 enum worker_verdict lb__splice_c2s(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);

@@ -11,6 +11,7 @@
 
 #include "core/ops/stats-int.h"
 #include "mqtt/topic.h"
+#include "mqttsn/reader.h"
 #include "tls/clienthello.h"
 
 /* ---- JSON ----------------------------------------------------------------- */
@@ -170,6 +171,32 @@ int stats__json(const struct stats_snapshot *s, struct stats_buf *out)
                 jw_u64(&j, mqtt_err__str((enum mqtt_err)e), s->lb.malformed_by[e]);
         jw_close(&j, "}");
 
+        jw_open(&j, "udp", "{");
+        jw_u64(&j, "flows_active", s->lb.udp_flows_active);
+        jw_u64(&j, "flows_total", s->lb.udp_flows_total);
+        jw_u64(&j, "flows_moved", s->lb.udp_flows_moved);
+        jw_u64(&j, "to_backends", s->lb.udp_to_backends);
+        jw_u64(&j, "to_clients", s->lb.udp_to_clients);
+        jw_u64(&j, "icmp_unreachable", s->lb.udp_icmp_unreachable);
+        jw_open(&j, "dropped", "{");
+        jw_u64(&j, "flows_full", s->lb.udp_flows_full);
+        jw_u64(&j, "no_backend", s->lb.udp_no_backend);
+        jw_u64(&j, "too_big", s->lb.udp_too_big);
+        jw_u64(&j, "bad_checksum", s->lb.udp_bad_checksum);
+        jw_u64(&j, "stray", s->lb.udp_stray);
+        jw_close(&j, "}");
+        jw_close(&j, "}");
+
+        jw_open(&j, "mqttsn", "{");
+        jw_u64(&j, "connects", s->lb.mqttsn_connects);
+        jw_u64(&j, "rebound", s->lb.mqttsn_rebound);
+        jw_u64(&j, "malformed", s->lb.mqttsn_malformed);
+        jw_open(&j, "malformed_by", "{");
+        for (int e = MQTTSN_OK + 1; e < MQTTSN_ERR__COUNT; e++)
+                jw_u64(&j, mqttsn_err__str((enum mqttsn_err)e), s->lb.mqttsn_malformed_by[e]);
+        jw_close(&j, "}");
+        jw_close(&j, "}");
+
         jw_open(&j, "tls", "{");
         jw_u64(&j, "client_hellos", s->lb.tls_hellos);
         jw_open(&j, "bound", "{");
@@ -203,6 +230,10 @@ int stats__json(const struct stats_snapshot *s, struct stats_buf *out)
                         jw_u64(&j, "publishes", sb->c.publishes);
                         jw_u64(&j, "publish_bytes", sb->c.publish_bytes);
                         jw_u64(&j, "failures", sb->c.failures);
+                        jw_u64(&j, "datagrams_to", sb->c.datagrams_to);
+                        jw_u64(&j, "bytes_to", sb->c.bytes_to);
+                        jw_u64(&j, "datagrams_from", sb->c.datagrams_from);
+                        jw_u64(&j, "bytes_from", sb->c.bytes_from);
                         jw_close(&j, "}");
                 }
                 jw_close(&j, "]");

@@ -11,6 +11,7 @@
 
 #include "core/ops/stats-int.h"
 #include "mqtt/topic.h"
+#include "mqttsn/reader.h"
 #include "tls/clienthello.h"
 
 /* ---- Prometheus text format 0.0.4 ----------------------------------------- */
@@ -84,6 +85,11 @@ static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
                 *type = "gauge";
         } else if (!strcmp(name, "buffer_held")) {
                 snprintf(out, n, "mqttlb_buffer_held_bytes");
+                *type = "gauge";
+        } else if (!strcmp(name, "mqttsn_malformed")) {
+                snprintf(out, n, "mqttlb_mqttsn_malformed_datagrams_total");
+        } else if (!strcmp(name, "udp_flows_active")) {
+                snprintf(out, n, "mqttlb_udp_flows_active");
                 *type = "gauge";
         } else if (!strcmp(name, "conn_total")) {
                 snprintf(out, n, "mqttlb_connections_total");
@@ -185,6 +191,16 @@ static const struct broker_family BROKER_FAMILIES[] = {
      "legs to the broker given up before they were established (no SYN-ACK after the "
      "retries, a reset, no route, no free local port)",
      offsetof(struct lb_broker_stats, failures)},
+    {"mqttlb_broker_datagrams_to_total", "counter",
+     "UDP datagrams the balancer sent to the backend (udp listeners)",
+     offsetof(struct lb_broker_stats, datagrams_to)},
+    {"mqttlb_broker_bytes_to_total", "counter", "payload bytes of those datagrams",
+     offsetof(struct lb_broker_stats, bytes_to)},
+    {"mqttlb_broker_datagrams_from_total", "counter",
+     "UDP datagrams from the backend sent back to clients",
+     offsetof(struct lb_broker_stats, datagrams_from)},
+    {"mqttlb_broker_bytes_from_total", "counter", "payload bytes of those datagrams",
+     offsetof(struct lb_broker_stats, bytes_from)},
 };
 
 static void prom_pools(const struct stats_snapshot *s, struct stats_buf *b)
@@ -255,6 +271,12 @@ int stats__prometheus(const struct stats_snapshot *s, struct stats_buf *out)
                 prom_u64(out, "mqttlb_malformed_total",
                          (const char *[]){"reason", mqtt_err__str((enum mqtt_err)e), NULL},
                          s->lb.malformed_by[e]);
+        prom_family(out, "mqttlb_mqttsn_malformed_total", "counter",
+                    "MQTT-SN datagrams dropped as malformed, by the reader's reason");
+        for (int e = MQTTSN_OK + 1; e < MQTTSN_ERR__COUNT; e++)
+                prom_u64(out, "mqttlb_mqttsn_malformed_total",
+                         (const char *[]){"reason", mqttsn_err__str((enum mqttsn_err)e), NULL},
+                         s->lb.mqttsn_malformed_by[e]);
         prom_family(out, "mqttlb_tls_malformed_total", "counter",
                     "TLS listeners' client streams that were not a ClientHello we accept, by "
                     "reason");

@@ -23,6 +23,8 @@ enum flow_leg {
 /* Timers every flow carries (more may live in the owner's part of it). */
 #define FLOW_TIMERS 2
 
+#define FLOW_UDP 17 /* flow_key.proto of a UDP flow */
+
 /*
  * A segment's 4-tuple as it arrives: saddr:sport is the remote end (client or
  * broker), daddr:dport ours. Ports in host byte order, as struct packet has
@@ -32,7 +34,8 @@ enum flow_leg {
  */
 struct flow_key {
         uint8_t family; /* 4 or 6 */
-        uint8_t pad[3];
+        uint8_t proto;  /* 0: TCP; FLOW_UDP: UDP (a TCP and a UDP flow of one 4-tuple differ) */
+        uint8_t pad[2];
         uint16_t sport, dport;
         uint8_t saddr[16], daddr[16];
 };

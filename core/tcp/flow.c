@@ -353,7 +353,7 @@ static bool key__valid(const struct flow_key *k)
 {
         static const uint8_t zero[12];
 
-        if (k->pad[0] | k->pad[1] | k->pad[2])
+        if (k->pad[0] | k->pad[1] || (k->proto && k->proto != FLOW_UDP))
                 return false;
         if (k->family == 4)
                 return !memcmp(k->saddr + 4, zero, 12) && !memcmp(k->daddr + 4, zero, 12);

@@ -158,6 +158,8 @@ static inline void flow_key__from_packet(struct flow_key *k, const uint8_t *d,
                 flow_key__init(k, 4, ip + 12, m->sport, ip + 16, m->dport);
         else
                 flow_key__init(k, 6, ip + 8, m->sport, ip + 24, m->dport);
+        if (m->proto == IPPROTO_UDP_)
+                k->proto = FLOW_UDP;
 }
 
 #endif

@@ -40,37 +40,15 @@ static uint32_t get32(const uint8_t *p)
 }
 
 /*
- * Writes the whole frame: Ethernet and VLAN tags, IP, TCP with opt[0..olen)
- * (a multiple of 4: every option list we build is NOP-aligned, so no EOL
- * padding is needed), payload, checksums, padding to the Ethernet minimum.
+ * Ethernet, VLAN tags and the IP header of a frame whose IP payload (proto)
+ * is l4len bytes; returns the offset of that payload. IPv4 with DF when df.
  */
-static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t flags,
-                 const uint8_t *opt, size_t olen, const void *payload, size_t plen)
+static size_t write_l2l3(uint8_t *buf, const struct tcp_out_hdr *h, uint8_t proto, size_t l4len,
+                         bool df)
 {
-        size_t l2, l3len, l4len, end, frame;
-        uint8_t *ip, *tcp;
+        size_t l2 = 14 + 4u * h->n_vlans, l3len = h->family == 4 ? 20 : 40;
+        uint8_t *ip = buf + l2;
         uint16_t check;
-
-        if ((h->family != 4 && h->family != 6) || h->n_vlans > TCP_OUT_VLANS || olen > OPT_MAX ||
-            olen % 4)
-                return -EINVAL;
-        l2 = 14 + 4u * h->n_vlans;
-        l3len = h->family == 4 ? 20 : 40;
-        if (plen > UINT16_MAX)
-                return -EMSGSIZE;
-        l4len = TCP_HLEN + olen + plen;
-        /* IPv4 total length, IPv6 payload length: 16 bits each */
-        if ((h->family == 4 ? l3len : 0) + l4len > UINT16_MAX)
-                return -EMSGSIZE;
-        end = l2 + l3len + l4len;
-        frame = end < TCP_OUT_MIN_FRAME ? TCP_OUT_MIN_FRAME : end;
-        if (cap < frame)
-                return -ENOSPC;
-
-        ip = buf + l2;
-        tcp = ip + l3len;
-        if (plen) /* first: the payload may sit where the headers go */
-                memmove(tcp + TCP_HLEN + olen, payload, plen);
 
         memcpy(buf, h->dst_mac, 6);
         memcpy(buf + 6, h->src_mac, 6);
@@ -79,15 +57,14 @@ static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t 
                 packet__put16(buf + 14 + 4 * i, h->vlan_tci[i]);
         }
         packet__put16(buf + l2 - 2, h->family == 4 ? 0x0800 : 0x86dd);
-
         if (h->family == 4) { /* RFC 791 section 3.1 */
                 ip[0] = 0x45;
                 ip[1] = h->tos;
                 packet__put16(ip + 2, (uint16_t)(l3len + l4len));
                 packet__put16(ip + 4, h->ip_id);
-                packet__put16(ip + 6, 0x4000); /* DF, offset 0 */
+                packet__put16(ip + 6, df ? 0x4000 : 0); /* offset 0 */
                 ip[8] = h->ttl ? h->ttl : TCP_OUT_TTL_DEFAULT;
-                ip[9] = IPPROTO_TCP_;
+                ip[9] = proto;
                 memset(ip + 10, 0, 2);
                 memcpy(ip + 12, h->saddr, 4);
                 memcpy(ip + 16, h->daddr, 4);
@@ -96,11 +73,62 @@ static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t 
         } else { /* RFC 8200 section 3; flow label 0 */
                 packet__put32(ip, 6u << 28 | (uint32_t)h->tos << 20);
                 packet__put16(ip + 4, (uint16_t)l4len);
-                ip[6] = IPPROTO_TCP_;
+                ip[6] = proto;
                 ip[7] = h->ttl ? h->ttl : TCP_OUT_TTL_DEFAULT;
                 memcpy(ip + 8, h->saddr, 16);
                 memcpy(ip + 24, h->daddr, 16);
         }
+        return l2 + l3len;
+}
+
+/* The transport checksum of l4[0..l4len) under the frame's IP header. */
+static uint16_t l4_check(const uint8_t *ip, uint8_t family, uint8_t proto, const uint8_t *l4,
+                         size_t l4len)
+{
+        if (family == 4)
+                return csum__fold(csum__partial(
+                    l4, l4len, csum__pseudo4(ip + 12, ip + 16, proto, (uint16_t)l4len)));
+        return csum__fold(
+            csum__partial(l4, l4len, csum__pseudo6(ip + 8, ip + 24, proto, (uint32_t)l4len)));
+}
+
+/* The frame's length checks: 0, or why it cannot be built. */
+static int frame_check(const struct tcp_out_hdr *h, size_t l4len, size_t cap, size_t *frame,
+                       size_t *end)
+{
+        size_t l3len = h->family == 4 ? 20 : 40;
+
+        if ((h->family != 4 && h->family != 6) || h->n_vlans > TCP_OUT_VLANS)
+                return -EINVAL;
+        /* IPv4 total length, IPv6 payload length: 16 bits each */
+        if (l4len > UINT16_MAX || (h->family == 4 ? l3len : 0) + l4len > UINT16_MAX)
+                return -EMSGSIZE;
+        *end = 14 + 4u * h->n_vlans + l3len + l4len;
+        *frame = *end < TCP_OUT_MIN_FRAME ? TCP_OUT_MIN_FRAME : *end;
+        return cap < *frame ? -ENOSPC : 0;
+}
+
+/*
+ * Writes the whole frame: Ethernet and VLAN tags, IP, TCP with opt[0..olen)
+ * (a multiple of 4: every option list we build is NOP-aligned, so no EOL
+ * padding is needed), payload, checksums, padding to the Ethernet minimum.
+ */
+static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t flags,
+                 const uint8_t *opt, size_t olen, const void *payload, size_t plen)
+{
+        size_t l4len = TCP_HLEN + olen + plen, end, frame, off;
+        uint8_t *tcp;
+        uint16_t check;
+        int e;
+
+        if (olen > OPT_MAX || olen % 4)
+                return -EINVAL;
+        if ((e = frame_check(h, l4len, cap, &frame, &end)))
+                return e;
+        tcp = buf + 14 + 4u * h->n_vlans + (h->family == 4 ? 20 : 40);
+        if (plen) /* first: the payload may sit where the headers go */
+                memmove(tcp + TCP_HLEN + olen, payload, plen);
+        off = write_l2l3(buf, h, IPPROTO_TCP_, l4len, true); /* DF: RFC 6864 section 4.1 */
 
         /* RFC 9293 section 3.1 */
         packet__put16(tcp, h->sport);
@@ -113,14 +141,38 @@ static int build(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, uint8_t 
         memset(tcp + 16, 0, 4); /* checksum, urgent pointer */
         if (olen)
                 memcpy(tcp + TCP_HLEN, opt, olen);
-        if (h->family == 4)
-                check = csum__fold(csum__partial(
-                    tcp, l4len, csum__pseudo4(ip + 12, ip + 16, IPPROTO_TCP_, (uint16_t)l4len)));
-        else
-                check = csum__fold(csum__partial(
-                    tcp, l4len, csum__pseudo6(ip + 8, ip + 24, IPPROTO_TCP_, (uint32_t)l4len)));
+        check =
+            l4_check(buf + off - (h->family == 4 ? 20 : 40), h->family, IPPROTO_TCP_, tcp, l4len);
         memcpy(tcp + 16, &check, 2);
 
+        memset(buf + end, 0, frame - end);
+        return (int)frame;
+}
+
+int udp_out__datagram(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, const void *payload,
+                      size_t plen)
+{
+        size_t l4len = UDP_HLEN + plen, end, frame, off;
+        uint8_t *udp;
+        uint16_t check;
+        int e;
+
+        if ((e = frame_check(h, l4len, cap, &frame, &end)))
+                return e;
+        udp = buf + 14 + 4u * h->n_vlans + (h->family == 4 ? 20 : 40);
+        if (plen) /* first: the payload may sit where the headers go */
+                memmove(udp + UDP_HLEN, payload, plen);
+        off = write_l2l3(buf, h, IPPROTO_UDP_, l4len, false); /* routers may fragment it */
+        /* RFC 768 */
+        packet__put16(udp, h->sport);
+        packet__put16(udp + 2, h->dport);
+        packet__put16(udp + 4, (uint16_t)l4len);
+        memset(udp + 6, 0, 2);
+        check =
+            l4_check(buf + off - (h->family == 4 ? 20 : 40), h->family, IPPROTO_UDP_, udp, l4len);
+        if (!check) /* a computed 0 is sent as all ones (0 means none over IPv4) */
+                check = 0xffff;
+        memcpy(udp + 6, &check, 2);
         memset(buf + end, 0, frame - end);
         return (int)frame;
 }

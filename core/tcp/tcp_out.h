@@ -125,6 +125,15 @@ int tcp_out__data(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, const v
  */
 int tcp_opts__parse(const uint8_t *tcp, size_t len, struct tcp_syn_opts *out);
 
+/*
+ * A UDP datagram (RFC 768) with the addresses, ports, MACs and VLAN tags of
+ * h (seq, ack, window unused): Ethernet, IP (IPv4 without DF), UDP, payload
+ * (which may sit anywhere in buf: it is moved first), the checksum (never 0).
+ * Its length, or -EINVAL, -EMSGSIZE, -ENOSPC as for the segments above.
+ */
+int udp_out__datagram(uint8_t *buf, size_t cap, const struct tcp_out_hdr *h, const void *payload,
+                      size_t plen);
+
 /* The same over a bare option list opt[0..len) (what follows the fixed
  * 20-byte header, up to the data offset). */
 int tcp_opts__parse_list(const uint8_t *opt, size_t len, struct tcp_syn_opts *out);

@@ -298,6 +298,7 @@ bool lbh_frame__parse(struct lbh_frame *f, const uint8_t *frame, uint32_t len)
         /* everything but the bytes, which are copied next */
         memset((uint8_t *)f + offsetof(struct lbh_frame, len), 0,
                sizeof(*f) - offsetof(struct lbh_frame, len));
+        f->wire_len = len;
         if (len > sizeof(f->bytes))
                 len = sizeof(f->bytes);
         memcpy(f->bytes, frame, len);
@@ -347,4 +348,217 @@ bool lbh_frame__parse(struct lbh_frame *f, const uint8_t *frame, uint32_t len)
                 i += olen;
         }
         return true;
+}
+
+/* ---- UDP listeners ---- */
+
+/* Ethernet and VLAN tags of a frame from p; the offset of the IP header. */
+static uint32_t put_l2(uint8_t *buf, const struct lbh_peer *p, const struct lbh_vlans *v)
+{
+        uint32_t off = 12;
+
+        memcpy(buf, p->to_mac ? p->to_mac : LBH_LB_MAC, 6);
+        memcpy(buf + 6, p->mac ? p->mac : LBH_CLIENT_MAC, 6);
+        for (unsigned i = 0; v && i < v->n; i++, off += 4) {
+                packet__put16(buf + off, v->tpid[i]);
+                packet__put16(buf + off + 2, v->tci[i]);
+        }
+        packet__put16(buf + off, p->family == 4 ? ETH_P_IPV4_ : ETH_P_IPV6_);
+        return off + 2;
+}
+
+/* The IP header of a datagram from p of l4_len bytes of proto at ip. */
+static void put_ip(uint8_t *ip, const struct lbh_peer *p, uint8_t proto, uint32_t l4_len)
+{
+        uint16_t check;
+
+        if (p->family == 4) {
+                memset(ip, 0, 20);
+                ip[0] = 0x45;
+                packet__put16(ip + 2, (uint16_t)(20 + l4_len));
+                packet__put16(ip + 4, 0x2345);
+                ip[8] = 64;
+                ip[9] = proto;
+                memcpy(ip + 12, p->addr, 4);
+                memcpy(ip + 16, p->to, 4);
+                check = csum__fold(csum__partial(ip, 20, 0));
+                memcpy(ip + 10, &check, 2);
+        } else {
+                memset(ip, 0, 40);
+                ip[0] = 0x60;
+                packet__put16(ip + 4, (uint16_t)l4_len);
+                ip[6] = proto;
+                ip[7] = 64;
+                memcpy(ip + 8, p->addr, 16);
+                memcpy(ip + 24, p->to, 16);
+        }
+}
+
+/* The L4 checksum over l4[0..l4_len) with p's pseudo-header (the field zero). */
+static uint16_t l4_sum(const struct lbh_peer *p, uint8_t proto, const uint8_t *l4, uint32_t l4_len)
+{
+        uint64_t sum = p->family == 4 ? csum__pseudo4(p->addr, p->to, proto, (uint16_t)l4_len)
+                                      : csum__pseudo6(p->addr, p->to, proto, l4_len);
+
+        return csum__fold(csum__partial(l4, l4_len, sum));
+}
+
+/* Pads a frame of total bytes to the Ethernet minimum; its length or -ENOSPC. */
+static int pad(uint8_t *buf, size_t cap, uint32_t total)
+{
+        if (total < TCP_OUT_MIN_FRAME) {
+                if (cap < TCP_OUT_MIN_FRAME)
+                        return -ENOSPC;
+                memset(buf + total, 0, TCP_OUT_MIN_FRAME - total);
+                total = TCP_OUT_MIN_FRAME;
+        }
+        return (int)total;
+}
+
+int lbh__build_udp(uint8_t *buf, size_t cap, const struct lbh_peer *p, const struct lbh_vlans *v,
+                   const void *data, uint32_t len)
+{
+        uint32_t l2 = 14 + 4u * (v ? v->n : 0), iph = p->family == 4 ? 20 : 40;
+        uint32_t l4_len = UDP_HLEN + len, total = l2 + iph + l4_len;
+        uint8_t *udp = buf + l2 + iph;
+        uint16_t check;
+
+        if ((v && v->n > TCP_OUT_VLANS) || l4_len > UINT16_MAX - 20)
+                return -EINVAL;
+        if (total > cap)
+                return -ENOSPC;
+        put_l2(buf, p, v);
+        put_ip(buf + l2, p, IPPROTO_UDP_, l4_len);
+        packet__put16(udp, p->port);
+        packet__put16(udp + 2, p->to_port);
+        packet__put16(udp + 4, (uint16_t)l4_len);
+        memset(udp + 6, 0, 2);
+        if (len)
+                memcpy(udp + UDP_HLEN, data, len);
+        check = l4_sum(p, IPPROTO_UDP_, udp, l4_len);
+        if (!check)
+                check = 0xffff;
+        memcpy(udp + 6, &check, 2);
+        return pad(buf, cap, total);
+}
+
+int lbh__send_udp(struct lbh *h, const struct lbh_peer *p, const struct lbh_vlans *v,
+                  const void *data, uint32_t len)
+{
+        uint8_t frame[UMEM_FRAME_SIZE];
+        int n = lbh__build_udp(frame, sizeof(frame), p, v, data, len);
+
+        return n < 0 ? n : lbh__inject(h, frame, (uint32_t)n);
+}
+
+int lbh__build_icmp_unreach(uint8_t *buf, size_t cap, const struct lbh_peer *p, uint8_t code,
+                            const void *quote, uint32_t qlen)
+{
+        uint32_t iph = p->family == 4 ? 20 : 40, l4_len = 8 + qlen, total = 14 + iph + l4_len;
+        uint8_t proto = p->family == 4 ? IPPROTO_ICMP_ : IPPROTO_ICMPV6_;
+        uint8_t *icmp = buf + 14 + iph;
+        uint16_t check;
+
+        if (total > cap)
+                return -ENOSPC;
+        put_l2(buf, p, NULL);
+        put_ip(buf + 14, p, proto, l4_len);
+        memset(icmp, 0, 8);
+        icmp[0] = p->family == 4 ? 3 : 1; /* destination unreachable */
+        icmp[1] = code;
+        memcpy(icmp + 8, quote, qlen);
+        /* ICMPv4: over the message only (RFC 792); ICMPv6: with the
+         * pseudo-header (RFC 4443 2.3) */
+        check = p->family == 4 ? csum__fold(csum__partial(icmp, l4_len, 0))
+                               : l4_sum(p, proto, icmp, l4_len);
+        memcpy(icmp + 2, &check, 2);
+        return pad(buf, cap, total);
+}
+
+int lbh__send_icmp_unreach(struct lbh *h, const struct lbh_peer *p, uint8_t code, const void *quote,
+                           uint32_t qlen)
+{
+        uint8_t frame[UMEM_FRAME_SIZE];
+        int n = lbh__build_icmp_unreach(frame, sizeof(frame), p, code, quote, qlen);
+
+        return n < 0 ? n : lbh__inject(h, frame, (uint32_t)n);
+}
+
+bool lbh_udp__parse(struct lbh_udp *u, const uint8_t *frame, uint32_t len)
+{
+        uint32_t off = 12, ip_len, ulen, alen;
+        const uint8_t *ip, *udp;
+        uint16_t type;
+        uint64_t sum;
+
+        memset(u, 0, sizeof(*u));
+        if (len < 14)
+                return false;
+        memcpy(u->dmac, frame, 6);
+        memcpy(u->smac, frame + 6, 6);
+        type = packet__be16(frame + off);
+        while ((type == ETH_P_8021Q_ || type == ETH_P_8021AD_) && u->vlans.n < TCP_OUT_VLANS) {
+                if (len < off + 6)
+                        return false;
+                u->vlans.tpid[u->vlans.n] = type;
+                u->vlans.tci[u->vlans.n++] = packet__be16(frame + off + 2);
+                off += 4;
+                type = packet__be16(frame + off);
+        }
+        u->l3 = off + 2;
+        ip = frame + u->l3;
+        if (type == ETH_P_IPV4_) {
+                if (len < u->l3 + 20 || ip[0] != 0x45 || ip[9] != IPPROTO_UDP_)
+                        return false;
+                ip_len = packet__be16(ip + 2);
+                u->family = 4;
+                u->l4 = u->l3 + 20;
+                alen = 4;
+                memcpy(u->saddr, ip + 12, 4);
+                memcpy(u->daddr, ip + 16, 4);
+        } else if (type == ETH_P_IPV6_) {
+                if (len < u->l3 + 40 || (ip[0] >> 4) != 6 || ip[6] != IPPROTO_UDP_)
+                        return false;
+                ip_len = 40u + packet__be16(ip + 4);
+                u->family = 6;
+                u->l4 = u->l3 + 40;
+                alen = 16;
+                memcpy(u->saddr, ip + 8, 16);
+                memcpy(u->daddr, ip + 24, 16);
+        } else {
+                return false;
+        }
+        if (u->l4 + UDP_HLEN > len || u->l3 + ip_len > len || u->l4 + UDP_HLEN > u->l3 + ip_len)
+                return false;
+        udp = frame + u->l4;
+        u->sport = packet__be16(udp);
+        u->dport = packet__be16(udp + 2);
+        ulen = packet__be16(udp + 4);
+        u->payload = udp + UDP_HLEN;
+        u->plen = ulen >= UDP_HLEN ? ulen - UDP_HLEN : 0;
+        if (ulen != u->l3 + ip_len - u->l4) /* the UDP length is the IP datagram's rest */
+                return true;
+        sum = alen == 4 ? csum__pseudo4(u->saddr, u->daddr, IPPROTO_UDP_, (uint16_t)ulen)
+                        : csum__pseudo6(u->saddr, u->daddr, IPPROTO_UDP_, ulen);
+        u->ok = packet__be16(udp + 6) != 0 && csum__fold(csum__partial(udp, ulen, sum)) == 0 &&
+                (u->family != 4 || csum__fold(csum__partial(ip, 20, 0)) == 0);
+        return true;
+}
+
+int lbh__plan(struct plan **out, const char *yaml, char *err, size_t errlen)
+{
+        struct config *conf = NULL;
+        int rc;
+
+        *out = NULL;
+        if (config__load_string("harness.yaml", yaml, &conf, err, errlen))
+                return -1;
+        rc = plan__build(conf, out, err, errlen);
+        config__free(conf);
+        return rc ? -1 : 0;
+}
+
+int lbh__set_plan(struct lbh *h, struct plan *p)
+{
+        return lb__set_plan(h->lb, p);
 }

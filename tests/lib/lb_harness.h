@@ -50,6 +50,7 @@ struct lbh_frame {
         struct tcp_syn_opts syn; /* of a SYN */
         const uint8_t *payload;  /* into bytes */
         uint32_t plen;
+        uint32_t wire_len; /* the frame's length as sent (len: what bytes holds of it) */
 };
 
 struct lbh_cfg {
@@ -125,5 +126,56 @@ int lbh__send(struct lbh *h, const struct lbh_peer *p, const struct lbh_seg *s);
 
 /* Parses frame[0..len) into f (copied). false when it is not a TCP frame. */
 bool lbh_frame__parse(struct lbh_frame *f, const uint8_t *frame, uint32_t len);
+
+/* ---- UDP listeners (core/lb/lb_udp.c) ---- */
+
+/* VLAN tags of a frame, outer first. */
+struct lbh_vlans {
+        uint8_t n; /* 0 to TCP_OUT_VLANS */
+        uint16_t tpid[TCP_OUT_VLANS], tci[TCP_OUT_VLANS];
+};
+
+/* A UDP datagram from p->addr:p->port to p->to:p->to_port (MACs as
+ * lbh__build), tagged with v (NULL: untagged), IPv4 header and UDP checksums
+ * right, padded to the Ethernet minimum, into buf; its length, or -errno. */
+int lbh__build_udp(uint8_t *buf, size_t cap, const struct lbh_peer *p, const struct lbh_vlans *v,
+                   const void *data, uint32_t len);
+/* Builds and injects it. 0 or -errno. */
+int lbh__send_udp(struct lbh *h, const struct lbh_peer *p, const struct lbh_vlans *v,
+                  const void *data, uint32_t len);
+
+/* An ICMP destination unreachable (ICMPv4 type 3, ICMPv6 type 1) with code,
+ * from p->addr to p->to (ports unused), quoting quote[0..qlen): the IP
+ * header of the datagram it is about and what follows of it (RFC 792: the
+ * header and 8 bytes at least). Checksums right; its length, or -errno. */
+int lbh__build_icmp_unreach(uint8_t *buf, size_t cap, const struct lbh_peer *p, uint8_t code,
+                            const void *quote, uint32_t qlen);
+/* Builds and injects it. 0 or -errno. */
+int lbh__send_icmp_unreach(struct lbh *h, const struct lbh_peer *p, uint8_t code, const void *quote,
+                           uint32_t qlen);
+
+/* A UDP datagram, parsed (host order; views into the frame parsed). */
+struct lbh_udp {
+        bool ok; /* lengths consistent, IPv4 header checksum right, UDP checksum
+                    present (not 0) and right */
+        uint8_t family;
+        uint8_t dmac[6], smac[6];
+        struct lbh_vlans vlans;
+        uint8_t saddr[16], daddr[16];
+        uint16_t sport, dport;
+        uint32_t l3, l4;        /* offsets of the IP and UDP headers in the frame */
+        const uint8_t *payload; /* into the frame */
+        uint32_t plen;
+};
+
+/* Parses frame[0..len) into u; false when it is not an IP/UDP frame (up to
+ * TCP_OUT_VLANS tags). */
+bool lbh_udp__parse(struct lbh_udp *u, const uint8_t *frame, uint32_t len);
+
+/* A plan built from yaml (to publish with lbh__set_plan); 0, or -1 with a
+ * message in err. */
+int lbh__plan(struct plan **out, const char *yaml, char *err, size_t errlen);
+/* Publishes p (taken over) as the balancer's plan: lb__set_plan. */
+int lbh__set_plan(struct lbh *h, struct plan *p);
 
 #endif

@@ -444,10 +444,19 @@ static const struct bad BAD[] = {
      "routes[1].sni: \"A.NET.\" is already routed at line 8"},
     {TLS_MINIMAL "routes:\n  - {sni: a.net, alpn: mqtt, pool: a}\n", 8,
      "routes[0]: give one of topic, client_id, sni or alpn"},
-    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883, protocol: udp}]\n", 2,
-     "listeners[0].protocol: udp listeners are not implemented yet"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1884, protocol: "
+     "mqtt-sn}]\nsource_addresses: [10.0.1.1]\npools:\n  - name: a\n"
+     "    brokers: [\"10.0.2.1:1884\"]\n",
+     2, "listeners[0]: a mqtt-sn listener needs pool"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 5000, protocol: udp}]\n"
+     "source_addresses: [10.0.1.1]\npools:\n  - name: a\n    brokers: [\"10.0.2.1:5000\"]\n",
+     2, "listeners[0]: a udp listener needs pool"},
+    {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 5000, protocol: udp, "
+     "pool: a}]\nsource_addresses: [10.0.1.1]\npools:\n  - name: a\n"
+     "    brokers: [\"10.0.2.1:5000\"]\n    health: mqtt\n",
+     5, "pools[0]: pool 'a' takes datagrams (a udp listener): health: mqtt cannot check it"},
     {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883, protocol: tcp}]\n", 2,
-     "listeners[0].protocol: \"tcp\" is not a protocol (mqtt or tls)"},
+     "listeners[0].protocol: \"tcp\" is not a protocol (mqtt, tls, udp or mqtt-sn)"},
     {"interfaces: [{name: eth0}]\nlisteners: [{address: 10.0.0.1, port: 1883, pool: a}]\n"
      "source_addresses: [10.0.1.1]\npools:\n  - name: a\n    brokers: [\"10.0.2.1:1883\"]\n"
      "default_pool: a\n",
@@ -696,6 +705,44 @@ static void test_plan(void **state)
 
 /* tls listeners: protocol and pool, sni / alpn routes, the pools TLS
  * clients reach marked TLS (their health checks handshake first). */
+/* udp listeners: their pool, the pool's health none by default, the plan. */
+static void test_udp(void **state)
+{
+        struct config *c;
+        char err[CONFIG_ERR_MAX], *p;
+        const char *yaml = "interfaces: [{name: eth0}]\n"
+                           "listeners:\n"
+                           "  - {address: 10.0.0.1, port: 1883}\n"
+                           "  - {address: 10.0.0.1, port: 5000, protocol: udp, pool: col}\n"
+                           "source_addresses: [10.0.1.1]\n"
+                           "pools:\n"
+                           "  - {name: col, balance: source-ip,\n"
+                           "     brokers: [\"10.0.2.1:5000\", \"10.0.2.2:5000\"]}\n"
+                           "  - {name: m, brokers: [\"10.0.2.4:1883\"]}\n"
+                           "default_pool: m\n"
+                           "connections: {udp_idle_timeout: 5s, udp_max_flows: 100, "
+                           "udp_down_hold: 2s}\n";
+
+        (void)state;
+        assert_int_equal(config__load_string("udp.yaml", yaml, &c, err, sizeof(err)), 0);
+        assert_int_equal(c->listeners[1].proto, CONFIG_PROTO_UDP);
+        assert_int_equal(c->listeners[1].pool, 0);
+        assert_true(c->pools[0].udp);
+        assert_false(c->pools[1].udp);
+        assert_int_equal(c->pools[0].health, CONFIG_HEALTH_NONE);
+        assert_int_equal(c->pools[1].health, CONFIG_HEALTH_MQTT);
+        assert_int_equal(c->connections.udp_idle_timeout_ms, 5000);
+        assert_int_equal(c->connections.udp_max_flows, 100);
+        assert_int_equal(c->connections.udp_down_hold_ms, 2000);
+        config__free(c);
+        p = plan_of(yaml);
+        assert_non_null(strstr(p, "10.0.0.1:5000 udp (a flow per client address:port) to pool col, "
+                                  "a backend by source-ip on the client address"));
+        assert_non_null(strstr(p, "col: balance source-ip, 2 broker(s), Maglev table of 65537 "
+                                  "entries, health none"));
+        free(p);
+}
+
 static void test_tls(void **state)
 {
         struct config *c;
@@ -755,7 +802,7 @@ int main(void)
             cmocka_unit_test(test_units),         cmocka_unit_test(test_bad),
             cmocka_unit_test(test_short_err),     cmocka_unit_test(test_file),
             cmocka_unit_test(test_filters_agree), cmocka_unit_test(test_plan),
-            cmocka_unit_test(test_tls),
+            cmocka_unit_test(test_tls),           cmocka_unit_test(test_udp),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -292,7 +292,7 @@ static void test_key_from_packet(void **state)
         flow_key__from_packet(&k, f, &m);
         flow_key__init(&want, 4, s4.saddr, 40000, s4.daddr, 1883);
         assert_memory_equal(&k, &want, sizeof(k));
-        assert_int_equal(k.pad[0] | k.pad[1] | k.pad[2] | k.saddr[4] | k.daddr[15], 0);
+        assert_int_equal(k.proto | k.pad[0] | k.pad[1] | k.saddr[4] | k.daddr[15], 0);
 
         len = frame_build(f, &s6);
         assert_int_equal(packet__parse(f, len, &m), PACKET_OK);

@@ -376,14 +376,14 @@ static void not_tcp_and_fragments(void **state)
         struct fspec s = spec4();
         uint32_t n;
 
-        s.proto = 17;
+        s.proto = 47; /* GRE */
         n = frame_build(f, &s);
         assert_int_equal(parse_exact(f, n, NULL), PACKET_NOT_TCP);
-        s.proto = 1; /* ICMP */
+        s.proto = 1; /* ICMP, but not a destination unreachable (type 0xab) */
         n = frame_build(f, &s);
         assert_int_equal(parse_exact(f, n, NULL), PACKET_NOT_TCP);
         s = spec6();
-        s.proto = 17;
+        s.proto = 47;
         n = frame_build(f, &s);
         assert_int_equal(parse_exact(f, n, NULL), PACKET_NOT_TCP);
         /* an extension header before TCP: the redirector passes those */
@@ -416,11 +416,90 @@ static void not_tcp_and_fragments(void **state)
         s.frag = 0x8000; /* the reserved bit is not a fragment */
         n = frame_build(f, &s);
         assert_int_equal(parse_exact(f, n, NULL), PACKET_OK);
-        /* the protocol is looked at first: a UDP fragment is not TCP */
+        /* the protocol is looked at first: a GRE fragment is not ours, a
+         * UDP fragment is a fragment (userspace cannot reassemble it) */
         s.frag = 0x2000;
-        s.proto = 17;
+        s.proto = 47;
         n = frame_build(f, &s);
         assert_int_equal(parse_exact(f, n, NULL), PACKET_NOT_TCP);
+        s.proto = 17;
+        n = frame_build(f, &s);
+        assert_int_equal(parse_exact(f, n, NULL), PACKET_FRAGMENT);
+}
+
+/* UDP: the header's length bounds the datagram (bytes after it are
+ * padding), and must fit the IP datagram. */
+static void udp(void **state)
+{
+        (void)state;
+        uint8_t f[FRAME_MAX];
+        struct packet m;
+        struct fspec s = spec4();
+        uint32_t n;
+
+        s.proto = 17;
+        n = frame_build(f, &s);
+        assert_int_equal(parse_exact(f, n, &m), PACKET_OK);
+        assert_int_equal(m.proto, 17);
+        assert_packet(&m, 4, 14, 34, 42, (uint16_t)(42 + s.plen), 40000, 1883);
+        /* a UDP length shorter than the IP payload: the rest is not the datagram's */
+        frames_put16(f + 34 + 4, 8 + 2);
+        assert_int_equal(parse_exact(f, n, &m), PACKET_OK);
+        assert_int_equal(m.end, 34 + 8 + 2);
+        /* longer than the IP payload, or shorter than its header: truncated */
+        frames_put16(f + 34 + 4, (uint16_t)(8 + s.plen + 1));
+        assert_int_equal(parse_exact(f, n, NULL), PACKET_TRUNCATED);
+        frames_put16(f + 34 + 4, 7);
+        assert_int_equal(parse_exact(f, n, NULL), PACKET_TRUNCATED);
+        /* a header cut short */
+        s.plen = 0;
+        n = frame_build(f, &s);
+        assert_int_equal(parse_exact(f, n - 1, NULL), PACKET_TRUNCATED);
+        s = spec6();
+        s.proto = 17;
+        n = frame_build(f, &s);
+        assert_int_equal(parse_exact(f, n, &m), PACKET_OK);
+        assert_packet(&m, 6, 14, 54, 62, (uint16_t)(62 + s.plen), 40000, 1883);
+}
+
+/* An ICMP destination unreachable quoting a UDP datagram: the ports are the
+ * quoted datagram's, swapped into a reply's direction. */
+static void icmp_errors(void **state)
+{
+        (void)state;
+        uint8_t f[FRAME_MAX], in[FRAME_MAX];
+        struct packet m;
+        struct fspec s = spec4(), o = spec4();
+        uint32_t n, ni;
+
+        /* the datagram we sent: 10.20.0.1:2000 -> 10.20.0.31:5000 */
+        o.proto = 17;
+        o.sport = 2000;
+        o.dport = 5000;
+        ni = frame_build(in, &o);
+        s.proto = 1;
+        n = frame_build(f, &s); /* 14 + 20 + 8: the ICMP header then the quote */
+        f[34] = 3;              /* destination unreachable */
+        f[35] = 3;              /* port unreachable */
+        memcpy(f + 42, in + 14, 28);
+        n = 42 + 28;
+        frames_put16(f + 16, (uint16_t)(n - 14));
+        frames_put16(f + 24, 0);
+        frames_put16(f + 24, frames_ipv4_csum(f + 14));
+        assert_int_equal(parse_exact(f, n, &m), PACKET_OK);
+        assert_int_equal(m.proto, 1);
+        assert_int_equal(m.payload, 42);
+        assert_int_equal(m.sport, 5000);
+        assert_int_equal(m.dport, 2000);
+        /* the quote cut inside its UDP header: truncated */
+        assert_int_equal(parse_exact(f, n - 1, NULL), PACKET_TRUNCATED);
+        /* another ICMP type (echo request), or a quote of TCP: not ours */
+        f[34] = 8;
+        assert_int_equal(parse_exact(f, n, NULL), PACKET_NOT_TCP);
+        f[34] = 3;
+        f[42 + 9] = 6;
+        assert_int_equal(parse_exact(f, n, NULL), PACKET_NOT_TCP);
+        (void)ni;
 }
 
 static void not_ip(void **state)
@@ -530,6 +609,8 @@ int main(void)
             cmocka_unit_test(every_truncation_point),
             cmocka_unit_test(bad_lengths_are_truncated),
             cmocka_unit_test(not_tcp_and_fragments),
+            cmocka_unit_test(udp),
+            cmocka_unit_test(icmp_errors),
             cmocka_unit_test(not_ip),
             cmocka_unit_test(daddr_is_the_destination),
             cmocka_unit_test(swap_keeps_checksums),

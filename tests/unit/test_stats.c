@@ -359,8 +359,10 @@ static void test_json(void **state)
         r = jq(file, ".");
         assert_non_null(r); /* it parses */
         free(r);
-        jq_true(file, "keys == [\"config\",\"connections\",\"counters\",\"malformed\",\"pools\","
-                      "\"reloads\",\"syncookies\",\"tls\",\"uptime_s\",\"workers\",\"xdp\"]");
+        jq_true(
+            file,
+            "keys == [\"config\",\"connections\",\"counters\",\"malformed\",\"mqttsn\",\"pools\","
+            "\"reloads\",\"syncookies\",\"tls\",\"udp\",\"uptime_s\",\"workers\",\"xdp\"]");
         jq_true(file, ".uptime_s == 0 and .reloads == 3 and .config == \"test.yaml\"");
         jq_true(file, ".connections == {\"active\":1,\"total\":2,\"bound\":{\"connect\":0,"
                       "\"publish\":1,\"subscribe\":0,\"timeout\":0}}");
@@ -431,7 +433,8 @@ static void test_json(void **state)
                          bs[E.bound_gid].publishes * sizeof(PUBLISH));
         snprintf(filter, sizeof(filter),
                  ".pools[0].brokers[%u] == {\"name\":\"%s\",\"state\":\"%s\",\"active\":1,"
-                 "\"total\":1,\"publishes\":%llu,\"publish_bytes\":%llu,\"failures\":0}",
+                 "\"total\":1,\"publishes\":%llu,\"publish_bytes\":%llu,\"failures\":0,\"datagrams_"
+                 "to\":0,\"bytes_to\":0,\"datagrams_from\":0,\"bytes_from\":0}",
                  E.bound_gid, E.bound_name, E.bound_gid ? "down" : "up",
                  (unsigned long long)bs[E.bound_gid].publishes,
                  (unsigned long long)bs[E.bound_gid].publish_bytes);
@@ -664,12 +667,18 @@ static void test_prometheus(void **state)
                         snprintf(name, sizeof(name), "mqttlb_%s_connections_total", n);
                 else if (!strcmp(n, "buffer_held"))
                         snprintf(name, sizeof(name), "mqttlb_buffer_held_bytes");
+                else if (!strcmp(n, "mqttsn_malformed"))
+                        snprintf(name, sizeof(name), "mqttlb_mqttsn_malformed_datagrams_total");
+                else if (!strcmp(n, "udp_flows_active"))
+                        snprintf(name, sizeof(name), "mqttlb_udp_flows_active");
                 else
                         snprintf(name, sizeof(name), "mqttlb_%s_total", n);
                 has_line(text, "# HELP %s %s", name, lb_stat_docs[k]);
                 has_line(text, "# TYPE %s %s", name,
-                         !strcmp(n, "conn_active") || !strcmp(n, "buffer_held") ? "gauge"
-                                                                                : "counter");
+                         !strcmp(n, "conn_active") || !strcmp(n, "buffer_held") ||
+                                 !strcmp(n, "udp_flows_active")
+                             ? "gauge"
+                             : "counter");
                 has_line(text, "%s %llu", name, (unsigned long long)v[k]);
         }
         has_line(text, "mqttlb_connections_active 1");
@@ -745,7 +754,7 @@ static void test_prometheus_escaping(void **state)
                 write_file(file, b.data);
                 r = jq(file,
                        ".xdp[0] | .interface == \"eth\\\"0\" and .available and "
-                       ".redirect_listener == 42 and length == 15 and .drop_syn_rate == 0 and "
+                       ".redirect_listener == 42 and length == 16 and .drop_syn_rate == 0 and "
                        ".drop_source_rate == 0");
                 assert_non_null(r);
                 assert_string_equal(r, "true\n");

@@ -418,7 +418,7 @@ static void swap_one_worker(void **state)
                         continue;
                 case 7:
                         if (i % 20 == 7) {
-                                s.proto = 17;
+                                s.proto = 47; /* GRE: neither TCP, UDP nor ICMP */
                         } else {
                                 s = s6;
                                 s.v6_hbh = true;
@@ -514,7 +514,7 @@ static void two_workers_hand_over(void **state)
                         break;
                 case 6:
                         s = fspec_tcp(4, "10.9.0.6", 1883, S4, odd);
-                        s.proto = 17; /* dropped where it lands, never handed over */
+                        s.proto = 47; /* dropped where it lands, never handed over */
                         to = NULL;
                         break;
                 default:
