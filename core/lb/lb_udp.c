@@ -401,6 +401,7 @@ enum worker_verdict lb__udp(struct lb_worker *lw, struct worker_pkt *p)
 {
         const struct plan_listener *l;
         struct mqttsn_str cid = {0};
+        uint8_t keep[MQTTSN_CLIENT_ID_MAX];
         struct udp_flow *u;
         enum flow_leg leg;
         struct flow_key k;
@@ -416,9 +417,18 @@ enum worker_verdict lb__udp(struct lb_worker *lw, struct worker_pkt *p)
                         return to_client(lw, u, p);
                 if (u->sn && !sn_read(lw, p, &cid))
                         return WORKER_DROP;
-                if ((u->plan == lb__plan(lw->lb) || flow_still_fits(lw, u)) &&
-                    (!cid.len || sn_rebind(lw, u, &cid)))
-                        return to_backend(lw, u, p);
+                if (cid.len) {
+                        if ((u->plan == lb__plan(lw->lb) || flow_still_fits(lw, u)) &&
+                            sn_rebind(lw, u, &cid))
+                                return to_backend(lw, u, p);
+                } else {
+                        /* should a new plan move it, the new flow keeps its
+                         * client id (copied first: the slot is freed) */
+                        memcpy(keep, u->cid, u->cid_len);
+                        cid = (struct mqttsn_str){u->cid_len ? keep : NULL, u->cid_len};
+                        if (u->plan == lb__plan(lw->lb) || flow_still_fits(lw, u))
+                                return to_backend(lw, u, p);
+                }
                 l = plan__listener(lb__plan(lw->lb), k.family, k.daddr, k.dport);
         } else if (f) {
                 return WORKER_DROP; /* not a UDP flow: cannot be (the keys differ) */
