@@ -174,7 +174,7 @@ static int f_interfaces(struct cfg_walk *w, const struct cfg_field *f, const yam
 
 /* ---- listeners ---- */
 
-/* protocol: mqtt and tls; udp and mqtt-sn (CONTRACT.md) are not built yet. */
+/* protocol: mqtt (the default), tls, udp or mqtt-sn (CONTRACT.md). */
 static int f_protocol(struct cfg_walk *w, const struct cfg_field *f, const yaml_node_t *n,
                       void *obj, const char *path)
 {
