@@ -116,6 +116,7 @@ struct lb_cfg {
         X(timeouts, "connections closed because a peer stopped answering")                       \
         X(broker_syn_retries, "SYNs sent again to a broker")                                     \
         X(broker_failovers, "broker legs moved to the next broker of the pool")                  \
+        X(broker_leg_retries, "broker legs made again: the broker reset one before it answered") \
         X(retransmits, "segments the balancer sent again (its own bytes, either leg)")           \
         X(misroutes, "PUBLISH packets whose topic belongs to another pool")                      \
         X(misroute_disconnects, "connections closed by the misroute policy")                     \

@@ -388,6 +388,39 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
         conn__replay_push(lw, c);
 }
 
+bool conn__broker_retry(struct lb_worker *lw, struct conn *c)
+{
+        const struct plan_broker *b = conn__broker(c, c->plan);
+
+        if (!c->buf || !seq_lt(c->brk.t.snd_una, c->brk.replay_end) ||
+            c->brk.t.rcv_nxt != c->brk.t.irs + 1 || c->fin_s2c ||
+            c->leg_retries >= CONN_LEG_RETRIES)
+                return false;
+        c->leg_retries++;
+        STAT(lw, broker_leg_retries);
+        if (c->active_counted && b) { /* as conn__end: it was counted at the SYN-ACK */
+                struct lb_broker_stats *bs = &lw->brokers[b->gid];
+
+                __atomic_store_n(&bs->active, bs->active - 1, __ATOMIC_RELAXED);
+                __atomic_fetch_sub(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
+        }
+        c->active_counted = false;
+        if (c->f.legs & (1u << FLOW_LEG_BROKER))
+                flow__remove_leg(lw->flows, &c->f, FLOW_LEG_BROKER);
+        for (int i = 0; i < FLOW_TIMERS; i++)
+                timer__cancel(&lw->wheel, &c->f.timer[i]);
+        conn__prefix_free(c);
+        memset(&c->pre, 0, sizeof(c->pre));
+        memset(&c->brk, 0, sizeof(c->brk));
+        c->brk.replay_fin = c->cli.fin_rcvd;
+        c->off_c2s = c->off_s2c = 0;
+        c->fin_c2s = false;
+        c->syn_tries = c->rto_tries = 0;
+        c->f.state = CONN_CONNECTING;
+        conn__connect(lw, c);
+        return true;
+}
+
 enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, struct worker_pkt *p)
 {
         struct seg s;

@@ -54,12 +54,13 @@ enum conn_timer {
         CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
 };
 
-#define LB_WSCALE       7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
-#define LB_RT_TOPIC_MAX 64 /* longest topic the route cache keeps to compare */
-#define CONN_OWN_MAX    64 /* our own bytes to the client: CONNACK + PINGRESPs */
-#define CONN_RTO_NS     250000000ull
-#define CONN_RTO_MAX    8             /* retransmissions before giving up on a peer */
-#define CONN_LINGER_NS  2000000000ull /* after both FINs: late ACKs still translated */
+#define LB_WSCALE        7  /* the shift we offer on both legs (Linux's usual for 1-8 MiB) */
+#define LB_RT_TOPIC_MAX  64 /* longest topic the route cache keeps to compare */
+#define CONN_OWN_MAX     64 /* our own bytes to the client: CONNACK + PINGRESPs */
+#define CONN_RTO_NS      250000000ull
+#define CONN_RTO_MAX     8             /* retransmissions before giving up on a peer */
+#define CONN_LEG_RETRIES 3             /* broker legs made again after a reset (lb_broker.c) */
+#define CONN_LINGER_NS   2000000000ull /* after both FINs: late ACKs still translated */
 /* PROXY v2 header: IPv6 addresses (52 bytes), with a TLS connection's
  * ALPN and server name TLVs (3 + 255 each) */
 #define CONN_PROXY_MAX     (52 + 2 * (3 + 255))
@@ -201,6 +202,7 @@ struct conn {
 
         /* timers and accounting */
         uint8_t syn_tries, rto_tries;
+        uint8_t leg_retries; /* broker legs made again after a reset (conn__broker_retry) */
         uint64_t last_ns;
         uint64_t bytes_from_client, publishes;
         struct mqtt_str *topics; /* lb.keep_topics: up to LB_REPORT_TOPICS, malloc'ed */
@@ -489,6 +491,14 @@ void conn__failover(struct lb_worker *lw, struct conn *c);
 enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);
 /* Sends replay bytes from b_replay while the broker's window allows. */
 void conn__replay_push(struct lb_worker *lw, struct conn *c);
+/* The broker reset its leg before it sent a byte or took the whole replay
+ * (its accept queue overflowed and it answered with a SYN cookie, or a late
+ * SYN-ACK of a retried SYN was taken): every client byte it lacks is still
+ * buffered, so the leg is made again (a new local port, the same broker),
+ * the client none the wiser. False when that cannot be (then the reset goes
+ * to the client): the broker sent bytes, took the whole replay, or reset
+ * CONN_LEG_RETRIES legs of this connection already. */
+bool conn__broker_retry(struct lb_worker *lw, struct conn *c);
 /* Sends the replay again from brk.t.snd_una (a timeout, three duplicate ACKs). */
 void conn__replay_again(struct lb_worker *lw, struct conn *c);
 

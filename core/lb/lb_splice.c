@@ -519,6 +519,8 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                                 conn__send_broker_ack(lw, c);
                         return WORKER_DROP;
                 }
+                if (conn__broker_retry(lw, c))
+                        return WORKER_DROP; /* a new leg: the client need not know */
         } else {
                 broker_acked(lw, c, &s);
                 maybe_linger(lw, c); /* the ACK of the client's FIN may end it */

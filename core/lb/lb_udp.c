@@ -325,6 +325,26 @@ static enum worker_verdict to_client(struct lb_worker *lw, struct udp_flow *u, s
         return WORKER_TX;
 }
 
+/*
+ * Whether an ICMP error about flow u can be believed. Anyone can send one,
+ * and only the flow's local port (of a range of thousands) is not known in
+ * advance: a host on the clients' side forging them could take every
+ * backend out. So: a port unreachable (ICMPv4 code 3, ICMPv6 code 4) only
+ * the backend's own host sends: from the backend's address; any other
+ * (host, network unreachable: a router's) only when it came in on the port
+ * toward the backend, and that is not the clients' port too (one-armed).
+ */
+static bool icmp_trusted(const struct worker_pkt *p, const struct udp_flow *u)
+{
+        const uint8_t *ip = p->data + p->m.l3;
+        uint8_t code = p->data[p->m.l4 + 1];
+        bool v4 = p->m.family == 4;
+
+        if (code == (v4 ? 3 : 4))
+                return !memcmp(ip + (v4 ? 12 : 8), u->f.broker.saddr, v4 ? 4 : 16);
+        return p->in_port == u->brk_port && u->brk_port != u->cli_port;
+}
+
 /* An ICMP destination unreachable quoting a datagram of ours: its backend
  * is marked for the control thread, its flow ends (the next datagram picks
  * again, from the next plan on without that backend). */
@@ -343,7 +363,7 @@ static enum worker_verdict icmp_error(struct lb_worker *lw, struct worker_pkt *p
                 flow_key__init(&k, 6, in + 24, p->m.sport, in + 8, p->m.dport);
         k.proto = FLOW_UDP;
         f = flow_table__lookup(lw->flows, &k, &leg);
-        if (!f || leg != FLOW_LEG_BROKER || f->state != CONN_UDP) {
+        if (!f || leg != FLOW_LEG_BROKER || f->state != CONN_UDP || !icmp_trusted(p, udp_of(f))) {
                 STAT(lw, udp_stray);
                 return WORKER_DROP;
         }

@@ -735,6 +735,25 @@ static void test_icmp_unreachable(void **state)
         assert_int_equal(s.udp_icmp_unreachable, 1);
         assert_int_equal(lb__udp_down_ns(u.h->lb, COLLECTORS[r[y].bi]), 0);
         assert_int_equal(s.udp_flows_active, 12);
+        /* forged: y's exact quote, but the port unreachable comes from
+         * another host (a client's address: only the backend's own host
+         * sends one), or a host unreachable (a router's) on the clients'
+         * port in this one-armed set-up: neither is believed */
+        {
+                struct lbh_peer forger = backend_peer(&r[y]);
+
+                memcpy(forger.addr, r[x].cli.addr, 16);
+                assert_int_equal(lbh__send_icmp_unreach(u.h, &forger, 3, q[y], qn[y]), 0);
+                forger = backend_peer(&r[y]);
+                assert_int_equal(lbh__send_icmp_unreach(u.h, &forger, 1, q[y], qn[y]), 0);
+                run(&u, MS);
+                nothing_out(&u);
+                s = stats(&u);
+                assert_int_equal(s.udp_stray, 6);
+                assert_int_equal(s.udp_icmp_unreachable, 1);
+                assert_int_equal(lb__udp_down_ns(u.h->lb, COLLECTORS[r[y].bi]), 0);
+                assert_int_equal(s.udp_flows_active, 12);
+        }
         /* y still works */
         b2c(&u, &r[y], "ok", 2);
         /* ICMPv6 port unreachable (type 1 code 4) quoting a whole v6 datagram */
@@ -763,7 +782,7 @@ static void test_icmp_unreachable(void **state)
                 run(&u, MS);
                 nothing_out(&u);
                 s = stats(&u);
-                assert_int_equal(s.udp_stray, 5);
+                assert_int_equal(s.udp_stray, 7);
                 assert_int_equal(s.udp_icmp_unreachable, 2);
                 assert_int_equal(s.udp_flows_active, 11);
                 assert_int_equal(lb__udp_down_ns(u.h->lb, COLLECTORS[r[y].bi]), 0);
