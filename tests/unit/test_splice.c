@@ -43,7 +43,8 @@ static const char CONFIG[] = "interfaces: [{name: lb0}]\n"
                              "misroute: disconnect\n"
                              "connections: {idle_timeout: 5s, connect_timeout: 250ms}\n";
 
-#define MS 1000000ull
+#define MS          1000000ull
+#define LEG_RETRIES 3 /* CONN_LEG_RETRIES (core/lb/lb_conn.h) */
 
 static const uint8_t CONNECT[] = {0x10, 0x10, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x04,
                                   0x02, 0x00, 0x3c, 0x00, 0x04, 't', 'e', 's', 't'};
@@ -592,6 +593,108 @@ static void test_misroute_disconnect(void **state)
 
 /* ---- the broker leg's SYN and replay ---------------------------------------------- */
 
+/*
+ * A broker that resets its leg before it sent a byte or ACKed the replay
+ * (a SYN-cookie answer from a full accept queue, a stale SYN-ACK): the
+ * client hears nothing of it, the leg is made again from another local port
+ * and the whole replay goes to it; the connection then works. A reset after
+ * the broker spoke goes to the client as before, and so does the fourth in
+ * a row.
+ */
+static void test_broker_reset_retried(void **state)
+{
+        struct sp s;
+        const struct lbh_frame *f;
+        uint16_t first_port;
+
+        (void)state;
+        open_client(&s, CONFIG, 40000);
+        client_connect(&s);
+        client_data(&s, PUBLISH, sizeof(PUBLISH));
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_true(f->flags & TCP_OUT_SYN);
+        first_port = f->sport;
+        for (int round = 0; round < LEG_RETRIES + 1; round++) {
+                s.b_isn = f->seq;
+                s.brk = (struct lbh_peer){.family = 4,
+                                          .to = {10, 20, 0, 1},
+                                          .port = 1883,
+                                          .to_port = f->sport,
+                                          .mac = LBH_BROKER_MAC};
+                memcpy(s.brk.addr, f->daddr, 4);
+                /* SYN-ACK; the replay comes; the broker resets at its ACK */
+                send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 7000, s.b_isn + 1, 65535, NULL, 0, NULL, 0);
+                run(&s, MS);
+                f = nth(&s, false, 0);
+                assert_non_null(f);
+                assert_int_equal(f->plen, sizeof(CONNECT) + sizeof(PUBLISH));
+                send_b(&s, TCP_OUT_RST, 7001, 0, 0, NULL, 0, NULL, 0);
+                run(&s, MS);
+                if (round == LEG_RETRIES)
+                        break;
+                /* nothing to the client; a new SYN from another port */
+                assert_int_equal(count(&s, true), 0);
+                f = nth(&s, false, 0);
+                assert_non_null(f);
+                assert_true(f->flags & TCP_OUT_SYN);
+                assert_int_not_equal(f->sport, first_port);
+                first_port = f->sport;
+                assert_int_equal(STAT_OF(&s, broker_leg_retries), (uint64_t)round + 1);
+                assert_int_equal(lbh__connections(s.h), 1);
+        }
+        /* the fourth reset: no more retries, the client gets it */
+        f = nth(&s, true, 0);
+        assert_non_null(f);
+        assert_true(f->flags & TCP_OUT_RST);
+        assert_int_equal(STAT_OF(&s, broker_leg_retries), LEG_RETRIES);
+        assert_int_equal(lbh__connections(s.h), 0);
+        close_conn(&s);
+
+        /* one reset, then a broker that works: the connection carries on */
+        open_client(&s, CONFIG, 40001);
+        client_connect(&s);
+        client_data(&s, PUBLISH, sizeof(PUBLISH));
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        s.brk = (struct lbh_peer){.family = 4,
+                                  .to = {10, 20, 0, 1},
+                                  .port = 1883,
+                                  .to_port = f->sport,
+                                  .mac = LBH_BROKER_MAC};
+        memcpy(s.brk.addr, f->daddr, 4);
+        send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 7000, f->seq + 1, 65535, NULL, 0, NULL, 0);
+        run(&s, MS);
+        send_b(&s, TCP_OUT_RST, 7001, 0, 0, NULL, 0, NULL, 0);
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        s.b_isn = f->seq;
+        s.brk.to_port = f->sport;
+        send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 9000, s.b_isn + 1, 65535, NULL, 0, NULL, 0);
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->plen, sizeof(CONNECT) + sizeof(PUBLISH)); /* the whole replay */
+        s.b_nxt = 9001;
+        s.b_rcv = s.b_isn + 1 + sizeof(CONNECT) + sizeof(PUBLISH);
+        send_b(&s, TCP_OUT_ACK, s.b_nxt, s.b_rcv, 1000, CONNACK, 4, NULL, 0);
+        s.b_nxt += 4;
+        run(&s, MS);
+        assert_int_equal(count(&s, true), 0 + (nth(&s, true, 0) ? 1 : 0)); /* no RST, no CONNACK */
+        for (unsigned i = 0; nth(&s, true, i); i++)
+                assert_false(nth(&s, true, i)->flags & TCP_OUT_RST);
+        /* a reset now (the broker took the replay): the client gets it */
+        send_b(&s, TCP_OUT_RST, s.b_nxt, 0, 0, NULL, 0, NULL, 0);
+        run(&s, MS);
+        f = nth(&s, true, 0);
+        assert_non_null(f);
+        assert_true(f->flags & TCP_OUT_RST);
+        assert_int_equal(STAT_OF(&s, broker_leg_retries), 1);
+        close_conn(&s);
+}
+
 static void test_syn_retry_keeps_isn(void **state)
 {
         struct sp s;
@@ -982,6 +1085,7 @@ int main(void)
             cmocka_unit_test(test_idle_timeout_rst),
             cmocka_unit_test(test_misroute_disconnect),
             cmocka_unit_test(test_syn_retry_keeps_isn),
+            cmocka_unit_test(test_broker_reset_retried),
             cmocka_unit_test(test_ack_half_the_space_away),
             cmocka_unit_test(test_replay_fast_retransmit),
             cmocka_unit_test(test_fast_equals_general),
