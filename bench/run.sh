@@ -16,7 +16,7 @@ set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 BENCH_DIR=$(dirname "$SELF")
-SCENARIOS_ALL=(ceiling throughput latency connect ipvs-study synflood lossy hostile)
+SCENARIOS_ALL=(ceiling throughput latency connect ipvs-study synflood lossy hostile tls)
 
 usage() {
   cat <<EOF
@@ -51,6 +51,10 @@ topology with a wire namespace; default: none).
 The hostile scenario attacks with tests/e2e/hostile.py (stalled large,
 malformed and slow CONNECTs, subscribers that never read) and measures the
 balancer's memory and a legitimate client's latency meanwhile.
+The tls scenario measures connection rate and a reconnect storm over TLS
+passthrough (Mosquitto TLS listeners on :8883 terminate TLS; certificates
+made with openssl in the run directory); BENCH_TLS_RESUME=1 lets the storm's
+clients resume their previous TLS session.
 EOF
 }
 
@@ -89,7 +93,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exec sudo -- env BENCH_SUDO_REEXEC=1 MQTTLOAD="$MQTTLOAD" BENCH_LOAD_CPUS="${BENCH_LOAD_CPUS:-}" \
     BENCH_FLOOD_RATE="${BENCH_FLOOD_RATE:-}" BENCH_MQTTLB_SYN_RATE="${BENCH_MQTTLB_SYN_RATE:-}" \
     BENCH_BAL_CPU="${BENCH_BAL_CPU:-}" BENCH_LOSSY_LEVELS="${BENCH_LOSSY_LEVELS:-}" \
-    BENCH_LOSSY_DUP="${BENCH_LOSSY_DUP:-}" BENCH_LOSSY_DELAY="${BENCH_LOSSY_DELAY:-}" bash "$SELF" "${ARGS[@]}"
+    BENCH_LOSSY_DUP="${BENCH_LOSSY_DUP:-}" BENCH_LOSSY_DELAY="${BENCH_LOSSY_DELAY:-}" \
+    BENCH_TLS_RESUME="${BENCH_TLS_RESUME:-}" bash "$SELF" "${ARGS[@]}"
 fi
 
 cd "$BENCH_DIR/.."

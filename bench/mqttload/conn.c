@@ -16,8 +16,15 @@
  * packet larger than itself. A client is closed by shutting its socket down
  * and waiting until the ring gave back all its operations, so no completion
  * ever reaches a reused client.
+ *
+ * With --tls the ring still does all the socket I/O: recv reads ciphertext
+ * into crx and hands it to OpenSSL (tls.c), which advances the handshake
+ * (CS_TLS) and then appends plaintext to rx; session.c's queued plaintext
+ * (txp) is encrypted when no send is in flight, and what OpenSSL wrote goes
+ * out of txf.
  */
 #include "bench/mqttload/engine.h"
+#include "bench/mqttload/tls.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -51,7 +58,7 @@ const char *load_fail__name(enum load_fail f)
             [FAIL_ADDR] = "no_address",   [FAIL_SOCKET] = "socket",
             [FAIL_CONNACK] = "connack",   [FAIL_SUBACK] = "suback",
             [FAIL_PROTOCOL] = "protocol", [FAIL_DISCONNECT] = "disconnect",
-            [FAIL_OTHER] = "other",
+            [FAIL_TLS] = "tls",           [FAIL_OTHER] = "other",
         };
 
         return f < FAIL_N ? names[f] : "?";
@@ -135,7 +142,46 @@ static void submit_send(struct conn *c)
 
 static bool can_send(const struct conn *c)
 {
-        return c->fd >= 0 && c->state >= CS_CONNACK && c->state <= CS_BYE;
+        return c->fd >= 0 && c->state >= CS_TLS && c->state <= CS_BYE;
+}
+
+/* The first TLS failure of the thread, for the summary; then the abort. */
+static void tls_fail(struct conn *c)
+{
+        struct load_thread *t = c->t;
+
+        if (!t->tls_error[0])
+                snprintf(t->tls_error, sizeof(t->tls_error), "%s", tls__why(c));
+        conn__abort(c, FAIL_TLS);
+}
+
+/* --tls: the plaintext queued is encrypted, and what OpenSSL has to send
+ * (that, or the handshake) goes out in one send. Plaintext waits in txp
+ * while a send is in flight, so a publisher's backlog limit still holds. */
+static void tls_flush(struct conn *c)
+{
+        uint32_t n;
+
+        if (c->send_busy || !can_send(c))
+                return;
+        if (c->txp_len && c->state >= CS_CONNACK) {
+                if (tls__write(c, c->txp, c->txp_len)) {
+                        tls_fail(c);
+                        return;
+                }
+                c->txp_len = 0;
+        }
+        n = tls__pending(c);
+        if (!n)
+                return;
+        if (c->txf_cap < n && grow(&c->txf, &c->txf_cap, n)) {
+                conn__abort(c, FAIL_OTHER);
+                return;
+        }
+        c->txf_len = tls__take(c, c->txf, n);
+        c->txf_off = 0;
+        if (c->txf_len)
+                submit_send(c);
 }
 
 /* Queued bytes go out when no send is in flight (the send completion calls
@@ -145,6 +191,10 @@ void conn__flush(struct conn *c)
         uint8_t *b;
         uint32_t cap;
 
+        if (c->ssl) {
+                tls_flush(c);
+                return;
+        }
         if (c->send_busy || !c->txp_len || !can_send(c))
                 return;
         b = c->txf;
@@ -166,7 +216,10 @@ static void arm_recv(struct conn *c)
         if (c->recv_busy || c->fd < 0)
                 return;
         sqe = get_sqe(c->t);
-        io_uring_prep_recv(sqe, c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen, 0);
+        if (c->ssl)
+                io_uring_prep_recv(sqe, c->fd, c->crx, c->crxcap, 0);
+        else
+                io_uring_prep_recv(sqe, c->fd, c->rx + c->rxlen, c->rxcap - c->rxlen, 0);
         io_uring_sqe_set_data64(sqe, ud(c, OP_RECV));
         c->recv_busy = true;
 }
@@ -205,6 +258,7 @@ static void maybe_closed(struct conn *c)
         if (c->fd >= 0)
                 close(c->fd);
         c->fd = -1;
+        tls__end(c);
         c->rxlen = 0;
         c->txf_len = c->txf_off = c->txp_len = 0;
         session__reset(c);
@@ -369,6 +423,17 @@ void conn__on_connect(struct conn *c, int res)
                 conn__abort(c, load_fail__from_errno(-res));
                 return;
         }
+        if (c->t->l->cfg.tls) {
+                /* the ClientHello goes out at the end of the batch */
+                c->state = CS_TLS;
+                if (tls__start(c)) {
+                        tls_fail(c);
+                        return;
+                }
+                mark_dirty(c);
+                arm_recv(c);
+                return;
+        }
         c->state = CS_CONNACK;
         if (session__connect(c)) {
                 conn__abort(c, FAIL_OTHER);
@@ -417,6 +482,49 @@ static void process_rx(struct conn *c)
         arm_recv(c);
 }
 
+/* The handshake has just completed: counted, then CONNECT. */
+static bool tls_up(struct conn *c)
+{
+        struct load_thread *t = c->t;
+
+        hist__add(&t->tls_lat, t->now - c->t_start);
+        stat_add(&t->st.tls_handshakes, 1);
+        if (tls__reused(c))
+                stat_add(&t->st.tls_resumed, 1);
+        c->state = CS_CONNACK;
+        if (session__connect(c)) {
+                conn__abort(c, FAIL_OTHER);
+                return false;
+        }
+        return true;
+}
+
+/* --tls: ciphertext read; plaintext, if any, is cut into packets. */
+static void tls_recv(struct conn *c, uint32_t n)
+{
+        switch (tls__input(c, c->crx, n)) {
+        case TLS_STEP_AGAIN:
+                mark_dirty(c); /* the handshake's next flight, if any */
+                arm_recv(c);
+                return;
+        case TLS_STEP_DONE:
+                if (!tls_up(c))
+                        return;
+                /* fall through */
+        case TLS_STEP_OPEN:
+                mark_dirty(c);
+                process_rx(c);
+                return;
+        case TLS_STEP_CLOSED:
+                if (c->state == CS_BYE)
+                        conn__begin_close(c, false, 0);
+                else
+                        conn__abort(c, FAIL_CLOSED);
+                return;
+        case TLS_STEP_ERROR: tls_fail(c); return;
+        }
+}
+
 void conn__on_recv(struct conn *c, int res)
 {
         c->recv_busy = false;
@@ -431,10 +539,14 @@ void conn__on_recv(struct conn *c, int res)
                         conn__abort(c, res ? load_fail__from_errno(-res) : FAIL_CLOSED);
                 return;
         }
-        c->rxlen += (uint32_t)res;
         /* a fresh clock for the latency of what arrived: a batch of
          * completions can take a while to work through */
         c->t->now = load_now_ns();
+        if (c->ssl) {
+                tls_recv(c, (uint32_t)res);
+                return;
+        }
+        c->rxlen += (uint32_t)res;
         process_rx(c);
 }
 
@@ -462,7 +574,7 @@ void conn__on_send(struct conn *c, int res)
         c->txf_len = c->txf_off = 0;
         if (t->l->cfg.mode == LOAD_PUB && !t->l->cfg.qos && t->st.sent)
                 stat_set(&t->st.last_msg_ns, t->now);
-        if (c->state == CS_BYE && !c->txp_len) {
+        if (c->state == CS_BYE && !c->txp_len && !tls__pending(c)) {
                 conn__begin_close(c, false, 0); /* DISCONNECT is out */
                 return;
         }
@@ -495,6 +607,14 @@ int conn__init(struct load_thread *t, struct conn *c, uint32_t idx)
         c->topic_len = (uint16_t)topic_len;
         if (grow(&c->rx, &c->rxcap, cfg->rxbuf))
                 return -ENOMEM;
+        if (cfg->tls) {
+                /* ciphertext, read here and handed to OpenSSL: a broker's
+                 * handshake flight in one read */
+                c->crxcap = cfg->rxbuf > 4096 ? cfg->rxbuf : 4096;
+                c->crx = malloc(c->crxcap);
+                if (!c->crx)
+                        return -ENOMEM;
+        }
         if (cfg->mode == LOAD_PUB && cfg->qos) {
                 c->slots = calloc(cfg->inflight, sizeof(*c->slots));
                 c->free_slots = calloc(cfg->inflight, sizeof(*c->free_slots));

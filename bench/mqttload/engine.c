@@ -10,6 +10,7 @@
  * What happens at the MQTT level is session.c's.
  */
 #include "bench/mqttload/engine.h"
+#include "bench/mqttload/tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ void load_thread__stop(struct load_thread *t)
 
                 switch (c->state) {
                 case CS_TCP:
+                case CS_TLS:
                 case CS_CONNACK:
                 case CS_SUBACK: conn__begin_close(c, false, 0); break;
                 case CS_RUN:
@@ -115,6 +117,7 @@ static void housekeeping(struct load_thread *t)
                 struct conn *c = &t->conns[i];
 
                 switch (c->state) {
+                case CS_TLS:
                 case CS_CONNACK:
                 case CS_SUBACK:
                         if (t->now - c->t_start > timeout)
@@ -288,6 +291,8 @@ void load_thread__free(struct load_thread *t)
                 free(c->slots);
                 free(c->free_slots);
                 free(c->qos2_rx);
+                free(c->crx);
+                tls__forget(c);
         }
         free(t->conns);
         t->conns = NULL;

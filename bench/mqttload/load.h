@@ -7,6 +7,8 @@
  *              pacing, keepalive and timeout checks, stopping;
  *   conn.c     one client's socket through the ring: connect, send, recv,
  *              packets cut out of the stream, closing, retrying;
+ *   tls.c      --tls: OpenSSL on memory BIOs between the ring and the
+ *              session (tls.h);
  *   session.c  the MQTT side of a client per mode: what to send, what to do
  *              with each packet from the broker;
  *   report.c   the threads' counters summed, progress lines, the summary
@@ -45,6 +47,7 @@ enum load_fail {
         FAIL_SUBACK,     /* SUBACK refused the subscription */
         FAIL_PROTOCOL,   /* a malformed or unexpected packet */
         FAIL_DISCONNECT, /* the broker sent DISCONNECT (5.0) */
+        FAIL_TLS,        /* --tls: the handshake failed, or a bad record */
         FAIL_OTHER,
         FAIL_N,
 };
@@ -55,6 +58,7 @@ enum load_fail load_fail__from_errno(int err);
 enum conn_state {
         CS_IDLE = 0, /* not started, or waiting to retry */
         CS_TCP,      /* connect submitted */
+        CS_TLS,      /* --tls: TCP up, TLS handshake under way */
         CS_CONNACK,  /* CONNECT queued, waiting for CONNACK */
         CS_SUBACK,   /* sub: SUBSCRIBE queued, waiting for SUBACK */
         CS_RUN,
@@ -71,6 +75,9 @@ struct pub_slot {
 };
 
 struct load_thread;
+struct ssl_st;
+struct ssl_session_st;
+struct bio_st;
 
 struct conn {
         struct load_thread *t;
@@ -95,6 +102,14 @@ struct conn {
         uint8_t *txf, *txp;
         uint32_t txf_len, txf_off, txf_cap, txp_len, txp_cap;
         uint64_t t_start; /* connect submitted */
+        /* --tls (tls.c): the connection's SSL and its outgoing BIO, the
+         * ciphertext the ring reads into, the session kept for the next
+         * connection (--tls-resume) */
+        struct ssl_st *ssl;
+        struct bio_st *tls_wbio;
+        uint8_t *crx;
+        uint32_t crxcap;
+        struct ssl_session_st *tls_sess;
         uint64_t last_tx, ping_at;
         /* pub */
         uint64_t seq;
@@ -120,6 +135,7 @@ struct load_stats {
         uint64_t up;                          /* connections now past CONNACK */
         uint64_t settled; /* clients that connected (and subscribed) or failed once */
         uint64_t storm_start_ns, storm_end_ns; /* the last drop-to-all-back period */
+        uint64_t tls_handshakes, tls_resumed;  /* --tls: completed, of which resumed */
 };
 
 struct load;
@@ -141,17 +157,21 @@ struct load_thread {
         bool stopping;
         uint64_t drain_deadline, hard_deadline;
         const char *protocol_error; /* the first one, for the summary */
+        char tls_error[200];        /* the first TLS failure, for the summary */
         struct load_stats st;
-        struct hist lat, conn_lat;
+        struct hist lat, conn_lat, tls_lat;
         struct track_table tracks;
         uint64_t lost; /* computed when the thread ends */
         int err;       /* internal failure (-errno) */
         bool finished;
 };
 
+struct ssl_ctx_st;
+
 struct load {
         struct load_cfg cfg;
         struct load_thread *th;
+        struct ssl_ctx_st *tls_ctx; /* --tls: shared by the threads */
         uint64_t start_ns, end_ns;
         bool stop; /* set by the main thread (signal, --idle); read relaxed */
 };
@@ -213,7 +233,7 @@ uint32_t session__inflight(const struct conn *c);
 struct load_totals {
         struct load_stats st;
         uint64_t lost;
-        struct hist lat, conn_lat;
+        struct hist lat, conn_lat, tls_lat;
         double duration_s, msgs_per_s, conn_per_s;
         bool storm_done;
         double reconnect_all_s;

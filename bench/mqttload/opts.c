@@ -48,6 +48,11 @@ enum {
         O_PUBID_BASE,
         O_RXBUF,
         O_TICK_US,
+        O_TLS,
+        O_SNI,
+        O_CAFILE,
+        O_TLS_VERSION,
+        O_TLS_RESUME,
 };
 
 static const struct option OPTIONS[] = {
@@ -82,6 +87,11 @@ static const struct option OPTIONS[] = {
     {"pubid-base", required_argument, NULL, O_PUBID_BASE},
     {"rxbuf", required_argument, NULL, O_RXBUF},
     {"tick-us", required_argument, NULL, O_TICK_US},
+    {"tls", no_argument, NULL, O_TLS},
+    {"sni", required_argument, NULL, O_SNI},
+    {"cafile", required_argument, NULL, O_CAFILE},
+    {"tls-version", required_argument, NULL, O_TLS_VERSION},
+    {"tls-resume", no_argument, NULL, O_TLS_RESUME},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -114,7 +124,7 @@ void load_cfg__usage(FILE *f)
                 "\n"
                 "Connections:\n"
                 "  -H, --host H[,H...]     brokers, client i uses host i %% N (required)\n"
-                "  -p, --port PORT         (default 1883)\n"
+                "  -p, --port PORT         (default 1883; 8883 with --tls)\n"
                 "  -c, --clients N         clients (default 1, max %u)\n"
                 "  -V, --mqtt-version V    3 (3.1), 4 (3.1.1) or 5 (default 4)\n"
                 "  -i, --client-id PAT     client id pattern (default \"mqttload-%%m-%%i\")\n"
@@ -129,6 +139,16 @@ void load_cfg__usage(FILE *f)
                 "  --retry-delay S         (default 0.1)\n"
                 "  -w, --threads N         threads, each with its own ring; client i runs on\n"
                 "                          thread i %% N (default 1, max %u)\n"
+                "\n"
+                "TLS (OpenSSL; the handshake runs in the ring like the rest):\n"
+                "  --tls                   MQTT over TLS; connect time is then SYN to CONNACK\n"
+                "                          with the handshake in it (also reported alone)\n"
+                "  --sni NAME              server name to send (default: none)\n"
+                "  --cafile FILE           verify the broker's chain against FILE (and with\n"
+                "                          --sni its name); default: no verification\n"
+                "  --tls-version V         1.2 or 1.3 only (default: 1.2 or later)\n"
+                "  --tls-resume            a client offers its previous connection's session\n"
+                "                          (default: every connection a full handshake)\n"
                 "\n"
                 "Messages:\n"
                 "  -t, --topic PAT         topic (sub: filter, wildcards allowed), default\n"
@@ -169,6 +189,7 @@ void load_cfg__usage(FILE *f)
                 "                          duplicated lost msgs_per_s conn_per_s lat_p50_us\n"
                 "                          lat_p99_us lat_p999_us lat_max_us connect_p50_us\n"
                 "                          connect_p99_us reconnects duration_s, and more\n"
+                "                          (--tls: tls_handshakes tls_p50_us tls_p99_us...)\n"
                 "  --progress              one progress line per second on stderr\n"
                 "  --quiet                 no \"ready\" line and no summary\n"
                 "\n"
@@ -396,13 +417,21 @@ static void defaults(struct load_cfg *c)
 
 /* Combinations, once every option is known. */
 static int check(struct load_cfg *c, const char *host_arg, const char *bind_arg, bool rxbuf_set,
-                 char *err, size_t errlen)
+                 bool port_set, char *err, size_t errlen)
 {
         char which;
         int ret;
 
         if (!host_arg)
                 return bad(err, errlen, "-H: required (the broker to load)");
+        if (!c->tls && (c->sni || c->cafile || c->tls_version || c->tls_resume))
+                return bad(err, errlen, "%s: needs --tls",
+                           c->sni           ? "--sni"
+                           : c->cafile      ? "--cafile"
+                           : c->tls_version ? "--tls-version"
+                                            : "--tls-resume");
+        if (c->tls && !port_set)
+                c->port = 8883;
         ret = parse_hosts(c, host_arg, err, errlen);
         if (ret)
                 return ret;
@@ -448,7 +477,7 @@ static int check(struct load_cfg *c, const char *host_arg, const char *bind_arg,
 int load_cfg__parse(struct load_cfg *c, int argc, char **argv, char *err, size_t errlen)
 {
         const char *host_arg = NULL, *bind_arg = NULL;
-        bool rxbuf_set = false;
+        bool rxbuf_set = false, port_set = false;
         int opt;
         uint32_t v;
 
@@ -465,6 +494,7 @@ int load_cfg__parse(struct load_cfg *c, int argc, char **argv, char *err, size_t
                         if (!parse_u32(a, 1, 65535, &v))
                                 return bad(err, errlen, "-p: \"%s\" is not a port (1..65535)", a);
                         c->port = (uint16_t)v;
+                        port_set = true;
                         break;
                 case O_CLIENTS:
                         if (!parse_u32(a, 1, LOAD_MAX_CLIENTS, &c->clients))
@@ -588,6 +618,27 @@ int load_cfg__parse(struct load_cfg *c, int argc, char **argv, char *err, size_t
                 case O_PROGRESS: c->progress = true; break;
                 case O_QUIET: c->quiet = true; break;
                 case O_RECONNECT: c->reconnect = true; break;
+                case O_TLS: c->tls = true; break;
+                case O_TLS_RESUME: c->tls_resume = true; break;
+                case O_SNI:
+                        if (!*a || strlen(a) > 255)
+                                return bad(err, errlen, "--sni: \"%s\" is not a server name", a);
+                        c->sni = a;
+                        break;
+                case O_CAFILE:
+                        if (!*a)
+                                return bad(err, errlen, "--cafile: empty file name");
+                        c->cafile = a;
+                        break;
+                case O_TLS_VERSION:
+                        if (!strcmp(a, "1.2"))
+                                c->tls_version = 12;
+                        else if (!strcmp(a, "1.3"))
+                                c->tls_version = 13;
+                        else
+                                return bad(err, errlen, "--tls-version: \"%s\" is not 1.2 or 1.3",
+                                           a);
+                        break;
                 case O_HELP: load_cfg__usage(stdout); return 1;
                 case ':':
                         if (optopt && optopt < 256)
@@ -612,5 +663,5 @@ int load_cfg__parse(struct load_cfg *c, int argc, char **argv, char *err, size_t
                 c->mode = LOAD_CONN;
         else
                 return bad(err, errlen, "mode: \"%s\" is not pub, sub or conn", argv[optind]);
-        return check(c, host_arg, bind_arg, rxbuf_set, err, errlen);
+        return check(c, host_arg, bind_arg, rxbuf_set, port_set, err, errlen);
 }

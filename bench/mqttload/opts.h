@@ -61,6 +61,11 @@ struct load_cfg {
         uint32_t tick_us;
         bool reconnect;
         bool json, progress, quiet;
+        /* --tls: OpenSSL client (tls.c) */
+        bool tls, tls_resume;
+        const char *sni;     /* --sni: server name sent (and checked with --cafile) */
+        const char *cafile;  /* --cafile: verify the broker; NULL: no verification */
+        uint8_t tls_version; /* --tls-version: 12 or 13 only; 0: 1.2 or later */
 };
 
 /*

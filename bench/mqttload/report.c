@@ -60,6 +60,8 @@ void load__sum(const struct load *l, struct load_totals *s, bool with_hists)
                 d->unstamped += stat_ld(&ts->unstamped);
                 d->untracked += stat_ld(&ts->untracked);
                 d->up += stat_ld(&ts->up);
+                d->tls_handshakes += stat_ld(&ts->tls_handshakes);
+                d->tls_resumed += stat_ld(&ts->tls_resumed);
                 d->settled += stat_ld(&ts->settled);
                 min_nonzero(&d->first_msg_ns, stat_ld(&ts->first_msg_ns));
                 max_of(&d->last_msg_ns, stat_ld(&ts->last_msg_ns));
@@ -73,6 +75,7 @@ void load__sum(const struct load *l, struct load_totals *s, bool with_hists)
                 if (with_hists) {
                         hist__merge(&s->lat, &t->lat);
                         hist__merge(&s->conn_lat, &t->conn_lat);
+                        hist__merge(&s->tls_lat, &t->tls_lat);
                         s->lost += t->lost;
                 }
         }
@@ -114,6 +117,14 @@ static const char *protocol_error(const struct load *l)
         return NULL;
 }
 
+static const char *tls_error(const struct load *l)
+{
+        for (uint32_t i = 0; i < l->cfg.threads; i++)
+                if (l->th[i].tls_error[0])
+                        return l->th[i].tls_error;
+        return NULL;
+}
+
 void load__summary(const struct load *l, const struct load_totals *s, FILE *f)
 {
         const struct load_cfg *cfg = &l->cfg;
@@ -145,6 +156,12 @@ void load__summary(const struct load *l, const struct load_totals *s, FILE *f)
         fprintf(f, "  connect us (SYN to CONNACK): p50 %.1f  p99 %.1f  max %.1f; %.0f conn/s\n",
                 us(hist__percentile(&s->conn_lat, 0.5)), us(hist__percentile(&s->conn_lat, 0.99)),
                 us(s->conn_lat.max), s->conn_per_s);
+        if (cfg->tls)
+                fprintf(f,
+                        "  TLS handshakes %" PRIu64 " (%" PRIu64
+                        " resumed), connect to handshake done us: p50 %.1f  p99 %.1f  max %.1f\n",
+                        st->tls_handshakes, st->tls_resumed, us(hist__percentile(&s->tls_lat, 0.5)),
+                        us(hist__percentile(&s->tls_lat, 0.99)), us(s->tls_lat.max));
         if (s->storm_done)
                 fprintf(f, "  all reconnected %.3f s after the first drop\n", s->reconnect_all_s);
         for (int r = 1; r < FAIL_N; r++) {
@@ -159,6 +176,8 @@ void load__summary(const struct load *l, const struct load_totals *s, FILE *f)
                 fputc('\n', f);
         if (perr)
                 fprintf(f, "  protocol error: %s\n", perr);
+        if (tls_error(l))
+                fprintf(f, "  TLS error: %s\n", tls_error(l));
 }
 
 static void json_reasons(FILE *f, const char *key, const uint64_t *v)
@@ -210,6 +229,20 @@ void load__json(const struct load *l, const struct load_totals *s, FILE *f)
                 fprintf(f, ",\"reconnect_all_s\":%.3f", s->reconnect_all_s);
         else
                 fprintf(f, ",\"reconnect_all_s\":null");
+        if (cfg->tls) {
+                const char *te = tls_error(l);
+
+                fprintf(f,
+                        ",\"tls\":true,\"tls_handshakes\":%" PRIu64 ",\"tls_resumed\":%" PRIu64
+                        ",\"tls_p50_us\":%.1f,\"tls_p99_us\":%.1f,\"tls_max_us\":%.1f",
+                        st->tls_handshakes, st->tls_resumed, us(hist__percentile(&s->tls_lat, 0.5)),
+                        us(hist__percentile(&s->tls_lat, 0.99)), us(s->tls_lat.max));
+                /* OpenSSL's error strings hold no quotes or backslashes */
+                if (te)
+                        fprintf(f, ",\"tls_error\":\"%s\"", te);
+                else
+                        fprintf(f, ",\"tls_error\":null");
+        }
         json_reasons(f, "connect_errors", st->fail);
         json_reasons(f, "disconnect_reasons", st->drop);
         if (perr)
