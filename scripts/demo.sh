@@ -15,9 +15,10 @@
 #   other   10.20.0.15              everything else (the default pool)
 #
 # The same brokers also listen with TLS on 8883 (certificates made here with
-# openssl: a CA, one server certificate for the names below), in three TLS
-# pools that mqttlb's `protocol: tls` listener on VIP:8883 picks by the
-# ClientHello's server name (SNI), without terminating TLS:
+# make-certs.sh, beside this script: a CA, one server certificate for the
+# names below), in three TLS pools that mqttlb's `protocol: tls` listener on
+# VIP:8883 picks by the ClientHello's server name (SNI), without terminating
+# TLS:
 #
 #   apples-tls  10.20.0.11 10.20.0.12   apples.example.net
 #   pears-tls   10.20.0.13 10.20.0.14   *.pears.example.net
@@ -147,6 +148,9 @@ for t in "$HERE/topo.sh" "$HERE/../tests/netns/topo.sh"; do
   fi
 done
 [ -n "$TOPO" ] || { echo "$PROG: topo.sh not found beside $SELF nor in $HERE/../tests/netns" >&2 && exit 1; }
+# the certificates' script: beside this one, installed or in the source tree
+MAKE_CERTS="$HERE/make-certs.sh"
+[ -x "$MAKE_CERTS" ] || { echo "$PROG: make-certs.sh not found (or not executable) beside $SELF" >&2 && exit 1; }
 
 for tool in ip ethtool ss mosquitto timeout openssl getent; do
   command -v "$tool" >/dev/null 2>&1 ||
@@ -959,43 +963,14 @@ names() {
 }
 
 # certificates: a CA and one server certificate (P-256) for every name the
-# TLS clients and the health checks use, in $PKI.
+# TLS clients and the health checks use, in $PKI (make-certs.sh).
 certificates() {
-  mkdir -p "$PKI"
-  cat >"$PKI/openssl.cnf" <<EOF
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = $SERVER_SANS
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-  local o=(-config "$PKI/openssl.cnf")
-  if ! {
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/ca.key" &&
-      openssl req "${o[@]}" -x509 -new -key "$PKI/ca.key" -out "$PKI/ca.pem" -days 2 \
-        -subj "/CN=mqttlb demo CA" -extensions v3_ca &&
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/server.key" &&
-      openssl req "${o[@]}" -new -key "$PKI/server.key" -out "$PKI/server.csr" -subj "/CN=apples.example.net" &&
-      openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days 2 -out "$PKI/server.pem" \
-        -extfile "$PKI/openssl.cnf" -extensions v3_server &&
-      openssl verify -CAfile "$PKI/ca.pem" "$PKI/server.pem"
-  } >"$TMP/logs/openssl.log" 2>&1; then
-    show_log "$TMP/logs/openssl.log"
-    die "making the certificates with openssl failed"
+  if ! "$MAKE_CERTS" "$PKI" --san "$SERVER_SANS" --label demo 2>"$TMP/logs/make-certs.log"; then
+    show_log "$TMP/logs/make-certs.log"
+    die "making the certificates with $MAKE_CERTS failed"
   fi
   local sans=${SERVER_SANS//DNS:/}
-  step "certificates made with openssl in ${PKI#"$TMP"/}/: a CA, and a server certificate it signed for ${sans//,/, }"
+  step "certificates made with make-certs.sh in ${PKI#"$TMP"/}/: a CA, and a server certificate it signed for ${sans//,/, }"
 }
 
 broker_listening() {

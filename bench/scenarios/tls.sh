@@ -3,12 +3,13 @@
 # `connect` scenario's two measurements with the brokers terminating TLS
 # and the balancer passing it through.
 #
-# The scenario makes its certificates with openssl into $WORK/tls-pki: a CA
-# and one server certificate (ECDSA P-256, SAN bench.example.net), and starts
-# three more Mosquittos in the brokers' namespace, one TLS listener each on
-# 10.20.0.11-13:8883 (cafile/certfile/keyfile; the plain brokers on :1883
-# stay up, idle). OpenSSL negotiates TLS 1.3 (X25519, ECDSA P-256) between
-# mqttload and Mosquitto. The contenders, on the VIP's port 8883:
+# The scenario makes its certificates with scripts/make-certs.sh into
+# $WORK/tls-pki: a CA and one server certificate (ECDSA P-256, SAN
+# bench.example.net), and starts three more Mosquittos in the brokers'
+# namespace, one TLS listener each on 10.20.0.11-13:8883
+# (cafile/certfile/keyfile; the plain brokers on :1883 stay up, idle).
+# OpenSSL negotiates TLS 1.3 (X25519, ECDSA P-256) between mqttload and
+# Mosquitto. The contenders, on the VIP's port 8883:
 #   mqttlb   a `protocol: tls` listener; bound at the ClientHello by the
 #            route {sni: bench.example.net, pool: bench-tls} (mqttlb-tls.yaml)
 #   haproxy  mode tcp, inspect-delay 5s until req.ssl_hello_type 1,
@@ -52,45 +53,15 @@ TLS_SNI=bench.example.net
 TLS_PKI=""
 TLS_BROKER_PIDS=()
 
-# tls_certs: a CA and the brokers' certificate in $TLS_PKI (openssl).
+# tls_certs: a CA and the brokers' certificate in $TLS_PKI (scripts/make-certs.sh).
 tls_certs() {
   TLS_PKI=$WORK/tls-pki
-  mkdir -p "$TLS_PKI"
-  cat >"$TLS_PKI/openssl.cnf" <<EOF
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:$TLS_SNI
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-  local o=(-config "$TLS_PKI/openssl.cnf")
-  command -v openssl >/dev/null 2>&1 || die "'openssl' not found (Debian package openssl)"
   next_log tls-certs
-  if ! {
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TLS_PKI/ca.key" &&
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TLS_PKI/server.key" &&
-      openssl req "${o[@]}" -x509 -new -key "$TLS_PKI/ca.key" -out "$TLS_PKI/ca.pem" -days 2 \
-        -subj "/CN=mqttlb bench TLS CA" -extensions v3_ca &&
-      openssl req "${o[@]}" -new -key "$TLS_PKI/server.key" -out "$TLS_PKI/server.csr" -subj "/CN=$TLS_SNI" &&
-      openssl x509 -req -in "$TLS_PKI/server.csr" -CA "$TLS_PKI/ca.pem" -CAkey "$TLS_PKI/ca.key" \
-        -set_serial "0x$(openssl rand -hex 8)" -days 2 -out "$TLS_PKI/server.pem" \
-        -extfile "$TLS_PKI/openssl.cnf" -extensions v3_server &&
-      openssl verify -CAfile "$TLS_PKI/ca.pem" "$TLS_PKI/server.pem"
-  } >"$NEXT_LOG.out" 2>&1; then
+  if ! "$BENCH_DIR/../scripts/make-certs.sh" "$TLS_PKI" --san "DNS:$TLS_SNI" --label "bench TLS" \
+    2>"$NEXT_LOG.out"; then
     cat "$NEXT_LOG.out" >&2
-    die "making the TLS certificates with openssl failed"
+    die "making the TLS certificates with scripts/make-certs.sh failed"
   fi
-  chmod 644 "$TLS_PKI"/*.key
 }
 
 # tls_brokers_start: one Mosquitto per bench broker with a TLS listener on :8883.

@@ -6,8 +6,8 @@
 #
 #   test_tls.sh MQTTLB          (E2E_DIRECT=1 test_tls.sh: no mqttlb)
 #
-# Certificates made here with openssl (P-256): a CA; one server certificate
-# for every broker (SAN apples.example.net, *.pears.example.net,
+# Certificates made by scripts/make-certs.sh (P-256): a CA; one server
+# certificate for every broker (SAN apples.example.net, *.pears.example.net,
 # mtls.example.net, unrouted.example.net, *.example.net); a client
 # certificate of that CA; a second CA and a client certificate of it (the
 # "wrong" one). Seven Mosquitto brokers in the brokers' namespace, each with
@@ -203,52 +203,12 @@ raw_ok() {
 # --- certificates --------------------------------------------------------------------
 
 make_certs() {
-  mkdir -p "$PKI"
-  cat >"$PKI/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:apples.example.net,DNS:*.pears.example.net,DNS:mtls.example.net,DNS:unrouted.example.net,DNS:*.example.net
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[v3_client]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-  local o=(-config "$PKI/openssl.cnf")
-  key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$1.key"; }
-  ca() {
-    key "$1"
-    openssl req "${o[@]}" -x509 -new -key "$PKI/$1.key" -out "$PKI/$1.pem" -days 2 -subj "/CN=$2" \
-      -extensions v3_ca
-  }
-  leaf() { # NAME CA CN EXT
-    key "$1"
-    openssl req "${o[@]}" -new -key "$PKI/$1.key" -out "$PKI/$1.csr" -subj "/CN=$3"
-    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" \
-      -set_serial "0x$(openssl rand -hex 8)" -days 2 -out "$PKI/$1.pem" -extfile "$PKI/openssl.cnf" -extensions "$4"
-  }
-  if ! {
-    ca ca "mqttlb e2e TLS CA" && leaf server ca apples.example.net v3_server &&
-      leaf client ca tls-client v3_client &&
-      ca wrongca "mqttlb e2e wrong CA" && leaf wrongclient wrongca wrong-client v3_client
-  } >"$TMP/openssl.log" 2>&1; then
-    show_log "$TMP/openssl.log"
-    die "making the certificates with openssl failed"
+  if ! "$E2E_DIR/../../scripts/make-certs.sh" "$PKI" --label "e2e TLS" \
+    --san "DNS:apples.example.net,DNS:*.pears.example.net,DNS:mtls.example.net,DNS:unrouted.example.net,DNS:*.example.net" \
+    --client client --ca wrongca --client wrongclient:wrongca 2>"$TMP/make-certs.log"; then
+    show_log "$TMP/make-certs.log"
+    die "making the certificates with scripts/make-certs.sh failed"
   fi
-  chmod 644 "$PKI"/*.key
   check "certificates: a CA, a server and a client certificate that verify against it, another CA's client certificate that does not" \
     certs_ok
 }
