@@ -9,6 +9,7 @@
 #define ETH_P_VLAN 0x8100
 #define ETH_P_QINQ 0x88a8
 #define PROTO_TCP  6
+#define PROTO_UDP  17
 #define TCP_SYN    0x02
 #define TCP_PSH    0x08
 #define TCP_ACK    0x10
@@ -21,7 +22,8 @@ static void put_eth(uint8_t *f, const struct gen_addrs *a)
 }
 
 /* IPv4 header without options, DF set (RFC 791), checksum computed. */
-static void put_ip(uint8_t *ip, uint16_t total, uint16_t id, uint32_t src, uint32_t dst)
+static void put_ip_proto(uint8_t *ip, uint16_t total, uint16_t id, uint32_t src, uint32_t dst,
+                         uint8_t proto)
 {
         ip[0] = 0x45;
         ip[1] = 0;
@@ -29,11 +31,16 @@ static void put_ip(uint8_t *ip, uint16_t total, uint16_t id, uint32_t src, uint3
         gen_put16(ip + 4, id);
         gen_put16(ip + 6, 0x4000);
         ip[8] = 64;
-        ip[9] = PROTO_TCP;
+        ip[9] = proto;
         gen_put16(ip + 10, 0);
         memcpy(ip + 12, &src, 4);
         memcpy(ip + 16, &dst, 4);
         gen_put16(ip + 10, (uint16_t)~gen_csum_fold(gen_csum_add(0, ip, GEN_IP_LEN)));
+}
+
+static void put_ip(uint8_t *ip, uint16_t total, uint16_t id, uint32_t src, uint32_t dst)
+{
+        put_ip_proto(ip, total, id, src, dst, PROTO_TCP);
 }
 
 /* The TCP pseudo header's sum (RFC 793 section 3.1). */
@@ -66,6 +73,32 @@ void gen_template__init(struct gen_template *t, uint8_t *buf, uint32_t size,
         t->payload = tcp_len - GEN_TCP_LEN;
         t->tcp_seq = isn;
         t->sum = pseudo_sum(ip, tcp_len) + gen_csum_add(0, tcp, tcp_len);
+        t->udp = false;
+}
+
+void gen_template__init_udp(struct gen_template *t, uint8_t *buf, uint32_t size,
+                            const struct gen_addrs *a, uint16_t sport, uint16_t dport,
+                            uint32_t run_id)
+{
+        uint8_t *ip = buf + GEN_ETH_LEN, *udp = ip + GEN_IP_LEN, *pl = udp + GEN_UDP_LEN;
+        uint32_t udp_len = size - GEN_ETH_LEN - GEN_IP_LEN;
+
+        memset(buf, 0, size);
+        put_eth(buf, a);
+        put_ip_proto(ip, (uint16_t)(size - GEN_ETH_LEN), 0, a->src_ip, a->dst_ip, PROTO_UDP);
+        gen_put16(udp, sport);
+        gen_put16(udp + 2, dport);
+        gen_put16(udp + 4, (uint16_t)udp_len);
+        gen_put32(pl, GEN_MAGIC);
+        gen_put32(pl + 4, run_id);
+        /* stamp seq and checksum are zero here: added per frame */
+        t->frame = buf;
+        t->size = size;
+        t->payload = udp_len - GEN_UDP_LEN;
+        t->tcp_seq = 0;
+        t->udp = true;
+        /* the pseudo header (RFC 768) and the datagram */
+        t->sum = gen_csum_add(0, ip + 12, 8) + PROTO_UDP + udp_len + gen_csum_add(0, udp, udp_len);
 }
 
 void gen_frame__syn(uint8_t *dst, const struct gen_addrs *a, uint32_t src_ip, uint16_t sport,
@@ -114,6 +147,28 @@ void gen_frame__parse(const uint8_t *f, uint32_t len, struct gen_rx_info *out)
         ip = f + off;
         ihl = (ip[0] & 0x0f) * 4u;
         total = (uint32_t)ip[2] << 8 | ip[3];
+        /* UDP: the stamp right after its header; checksum 0 is none (RFC 768) */
+        if (ip[0] >> 4 == 4 && ihl >= GEN_IP_LEN && total >= ihl + GEN_UDP_LEN &&
+            total <= len - off && !(ip[6] & 0x3f) && !ip[7] && ip[9] == PROTO_UDP) {
+                const uint8_t *udp = ip + ihl;
+                uint32_t udp_len = (uint32_t)udp[4] << 8 | udp[5];
+
+                if (udp_len < GEN_UDP_LEN || udp_len > total - ihl)
+                        return;
+                if (udp_len - GEN_UDP_LEN >= GEN_STAMP_LEN &&
+                    get32(udp + GEN_UDP_LEN) == GEN_MAGIC) {
+                        out->stamped = true;
+                        out->run_id = get32(udp + GEN_UDP_LEN + 4);
+                        out->seq = (uint64_t)get32(udp + GEN_UDP_LEN + 8) << 32 |
+                                   get32(udp + GEN_UDP_LEN + 12);
+                        out->csum_ok =
+                            gen_csum_fold(gen_csum_add(0, ip, ihl)) == 0xffff &&
+                            (!(udp[6] | udp[7]) ||
+                             gen_csum_fold(gen_csum_add(0, ip + 12, 8) + PROTO_UDP + udp_len +
+                                           gen_csum_add(0, udp, udp_len)) == 0xffff);
+                }
+                return;
+        }
         /* not version 4, options beyond the frame, a fragment, or not TCP */
         if (ip[0] >> 4 != 4 || ihl < GEN_IP_LEN || total < ihl + GEN_TCP_LEN || total > len - off ||
             (ip[6] & 0x3f) || ip[7] || ip[9] != PROTO_TCP)

@@ -1,10 +1,10 @@
 /*
- * xdpgen's wire format: the frames it sends (Ethernet/IPv4/TCP with a 16-byte
- * stamp in the payload, or bare SYNs with an MSS option) and the parse of what
- * comes back. Owns the stamp layout and the checksums; knows nothing about
- * sockets, threads or counting.
+ * xdpgen's wire format: the frames it sends (Ethernet/IPv4/TCP or UDP with a
+ * 16-byte stamp in the payload, or bare SYNs with an MSS option) and the parse
+ * of what comes back. Owns the stamp layout and the checksums; knows nothing
+ * about sockets, threads or counting.
  *
- * Stamp, at the start of the TCP payload, all big-endian:
+ * Stamp, at the start of the TCP (or UDP) payload, all big-endian:
  *   0  magic "XDG1"   4  run id   8  sequence number (unique over the run)
  */
 #ifndef MQTTLB_BENCH_GEN_FRAME_H
@@ -20,6 +20,7 @@
 #define GEN_ETH_LEN   14u
 #define GEN_IP_LEN    20u
 #define GEN_TCP_LEN   20u
+#define GEN_UDP_LEN   8u
 #define GEN_HDR_LEN   (GEN_ETH_LEN + GEN_IP_LEN + GEN_TCP_LEN)
 #define GEN_MIN_SIZE  (GEN_HDR_LEN + GEN_STAMP_LEN) /* 70: headers and the stamp */
 #define GEN_SYN_SIZE  60u /* 58 bytes of headers (MSS option) + Ethernet padding */
@@ -38,13 +39,14 @@ struct gen_template {
         uint32_t payload; /* TCP payload bytes: what seq advances by */
         uint32_t tcp_seq; /* of the next frame of this flow */
         uint64_t sum;     /* TCP checksum sum with tcp seq and stamp seq zero */
+        bool udp;         /* a UDP datagram: only the stamp and the checksum change */
 };
 
 /* What a received frame is, as far as xdpgen cares. */
 struct gen_rx_info {
-        bool stamped; /* TCP payload starts with the magic */
+        bool stamped; /* TCP or UDP payload starts with the magic */
         bool syn;     /* TCP SYN without ACK */
-        bool csum_ok; /* IPv4 and TCP checksums verify (stamped or SYN only) */
+        bool csum_ok; /* IPv4 and TCP (UDP) checksums verify (stamped or SYN only) */
         uint32_t run_id;
         uint64_t seq;
 };
@@ -92,6 +94,14 @@ void gen_template__init(struct gen_template *t, uint8_t *buf, uint32_t size,
                         const struct gen_addrs *a, uint16_t sport, uint16_t dport, uint32_t isn,
                         uint32_t run_id);
 
+/*
+ * The same for a UDP flow (gen_template__frame sends it): UDP from sport to
+ * dport, the stamp with run_id at the start of the payload, the rest zero.
+ */
+void gen_template__init_udp(struct gen_template *t, uint8_t *buf, uint32_t size,
+                            const struct gen_addrs *a, uint16_t sport, uint16_t dport,
+                            uint32_t run_id);
+
 /* One frame of the flow into dst, stamped seq; advances the flow's TCP seq.
  * The checksum is the template's sum plus the two patched fields (RFC 1071:
  * the one's complement sum is order-independent). */
@@ -99,6 +109,16 @@ static inline void gen_template__frame(struct gen_template *t, uint8_t *dst, uin
 {
         uint8_t *tcp = dst + GEN_ETH_LEN + GEN_IP_LEN;
         uint32_t s = t->tcp_seq;
+
+        if (t->udp) { /* tcp is the UDP header here */
+                uint16_t c = (uint16_t)~gen_csum_fold(t->sum + (seq >> 48) + (seq >> 32 & 0xffff) +
+                                                      (seq >> 16 & 0xffff) + (seq & 0xffff));
+
+                memcpy(dst, t->frame, t->size);
+                gen_put64(tcp + GEN_UDP_LEN + 8, seq);
+                gen_put16(tcp + 6, c ? c : 0xffff); /* 0 is "no checksum" (RFC 768) */
+                return;
+        }
         uint64_t sum = t->sum + (s >> 16) + (s & 0xffff) + (seq >> 48) + (seq >> 32 & 0xffff) +
                        (seq >> 16 & 0xffff) + (seq & 0xffff);
 
@@ -114,8 +134,9 @@ static inline void gen_template__frame(struct gen_template *t, uint8_t *dst, uin
 void gen_frame__syn(uint8_t *dst, const struct gen_addrs *a, uint32_t src_ip, uint16_t sport,
                     uint16_t dport, uint32_t seq, uint16_t ip_id, uint16_t mss);
 
-/* Parses Ethernet (one optional VLAN tag) / IPv4 / TCP; finds the stamp
- * through the IHL and the TCP data offset, wherever a forwarder left it. */
+/* Parses Ethernet (one optional VLAN tag) / IPv4 / TCP or UDP; finds the
+ * stamp through the IHL and the TCP data offset (UDP: right after its
+ * header), wherever a forwarder left it. */
 void gen_frame__parse(const uint8_t *f, uint32_t len, struct gen_rx_info *out);
 
 #endif

@@ -34,6 +34,7 @@ enum {
         O_MODE,
         O_SRC_RANGE,
         O_MSS,
+        O_SRC_COUNT,
         O_COUNT,
         O_DURATION,
         O_RATE,
@@ -65,6 +66,7 @@ static const struct option OPTIONS[] = {
     {"mode", required_argument, NULL, O_MODE},
     {"src-range", required_argument, NULL, O_SRC_RANGE},
     {"mss", required_argument, NULL, O_MSS},
+    {"src-count", required_argument, NULL, O_SRC_COUNT},
     {"count", required_argument, NULL, O_COUNT},
     {"duration", required_argument, NULL, O_DURATION},
     {"rate", required_argument, NULL, O_RATE},
@@ -107,17 +109,24 @@ void gen_cfg__usage(FILE *f)
             "  --dst IP            IPv4 destination (default 198.18.0.2)\n"
             "  --sport P[-Q]       source ports (default 1024-65535)\n"
             "  --dport P[-Q]       destination ports (default 1883)\n"
+            "  --src-count N       source addresses --src, --src + 1, ... --src + N - 1\n"
+            "                      (default 1; --mode tcp and udp)\n"
             "  --flows N           distinct (sport, dport) pairs (default: --queues).\n"
             "                      Flow f has sport = P + f %% S and dport = P' + (f / S) %% D\n"
             "                      (S, D: sizes of the two ranges), so all N pairs differ;\n"
             "                      N may be at most S x D and at least --queues. Thread t\n"
             "                      sends flows t, t+N', t+2N'... (N' = --queues) round robin\n"
-            "                      on queue t: a flow never changes queue.\n"
+            "                      on queue t: a flow never changes queue. With --src-count\n"
+            "                      A > 1 flow f comes from address --src + f %% A, and the\n"
+            "                      ports are those of flow f / A: N may be at most A x S x D.\n"
             "  --size BYTES        Ethernet frame without FCS, %u..%u (default %u, the\n"
             "                      smallest that holds the headers and the stamp)\n"
-            "  --mode tcp|syn      syn: a SYN flood: 60-byte SYNs with an MSS option, from\n"
+            "  --mode tcp|syn|udp  syn: a SYN flood: 60-byte SYNs with an MSS option, from\n"
             "                      random addresses of --src-range and random ports of\n"
-            "                      --sport to random ports of --dport; no stamp\n"
+            "                      --sport to random ports of --dport; no stamp.\n"
+            "                      udp: UDP datagrams over the flows, the stamp at the\n"
+            "                      start of the UDP payload, padded with zeros to --size\n"
+            "                      (UDP payload = --size - 42), valid UDP checksums\n"
             "  --src-range A/LEN   source addresses of --mode syn (default 198.18.0.0/15)\n"
             "  --mss N             MSS option of --mode syn (default 1460)\n"
             "\n"
@@ -133,7 +142,8 @@ void gen_cfg__usage(FILE *f)
             "  --rx                also receive on the same sockets (libxdp's default XDP\n"
             "                      program redirects every frame of a queue to its socket)\n"
             "  --rx-only           only receive: until --count frames arrived (stamped\n"
-            "                      frames of the run, or SYNs with --mode syn), --duration\n"
+            "                      frames of the run, TCP or UDP whatever --mode, or SYNs\n"
+            "                      with --mode syn), --duration\n"
             "                      passed, or SIGINT/SIGTERM\n"
             "  --rx-wait MS        after sending, wait up to MS for frames not yet back\n"
             "                      (default 1000)\n"
@@ -322,6 +332,7 @@ static void defaults(struct gen_cfg *c)
         c->dport_lo = c->dport_hi = 1883;
         c->size = GEN_MIN_SIZE;
         c->mss = 1460;
+        c->src_count = 1;
         c->rx_wait_ms = 1000;
         c->rx_linger_ms = 100;
 }
@@ -355,9 +366,13 @@ static int check(struct gen_cfg *c, bool flows_set, char *err, size_t errlen)
                                    GEN_SYN_SIZE);
                 if (flows_set)
                         return bad(err, errlen, "--flows: not used by --mode syn (random ports)");
+                if (c->src_count > 1)
+                        return bad(err, errlen,
+                                   "--src-count: not used by --mode syn (--src-range)");
                 c->size = GEN_SYN_SIZE;
                 return 0;
         }
+        pairs *= c->src_count;
         if (!c->flows)
                 c->flows = c->queues;
         if (c->flows < c->queues)
@@ -366,8 +381,8 @@ static int check(struct gen_cfg *c, bool flows_set, char *err, size_t errlen)
                            c->flows, c->queues);
         if (c->flows > pairs)
                 return bad(err, errlen,
-                           "--flows: %u exceeds the %llu distinct (sport, dport) pairs of "
-                           "--sport and --dport",
+                           "--flows: %u exceeds the %llu distinct (source, sport, dport) of "
+                           "--src-count, --sport and --dport",
                            c->flows, (unsigned long long)pairs);
         return 0;
 }
@@ -454,12 +469,19 @@ int gen_cfg__parse(struct gen_cfg *c, int argc, char **argv, char *err, size_t e
                                 c->mode = GEN_MODE_TCP;
                         else if (!strcmp(a, "syn"))
                                 c->mode = GEN_MODE_SYN;
+                        else if (!strcmp(a, "udp"))
+                                c->mode = GEN_MODE_UDP;
                         else
-                                return bad(err, errlen, "--mode: '%s' is neither tcp nor syn", a);
+                                return bad(err, errlen, "--mode: '%s' is not tcp, syn or udp", a);
                         break;
                 case O_SRC_RANGE:
                         if (!parse_cidr(a, &c->range_ip, &c->range_len))
                                 return bad(err, errlen, "--src-range: '%s' is not A.B.C.D/LEN", a);
+                        break;
+                case O_SRC_COUNT:
+                        if (!parse_u32(a, 1, 1u << 16, &c->src_count))
+                                return bad(err, errlen,
+                                           "--src-count: '%s' is not a number in 1..65536", a);
                         break;
                 case O_MSS:
                         if (!parse_u64(a, 1, 65535, &v))

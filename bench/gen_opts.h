@@ -19,6 +19,7 @@
 enum gen_mode {
         GEN_MODE_TCP = 0, /* stamped ACK|PSH segments over --flows flows */
         GEN_MODE_SYN,     /* SYN flood from random addresses and ports */
+        GEN_MODE_UDP,     /* stamped UDP datagrams over --flows flows */
 };
 
 struct gen_cfg {
@@ -32,6 +33,7 @@ struct gen_cfg {
         bool src_mac_set;
         uint32_t src_ip, dst_ip; /* network order */
         bool src_ip_set;
+        uint32_t src_count; /* --src-count: addresses src_ip .. src_ip + N - 1 */
         uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
         uint32_t flows; /* 0: one per queue */
         uint32_t size;
@@ -53,6 +55,12 @@ struct gen_cfg {
  * Returns 0 with cfg filled, 1 when --help was asked for (usage printed to
  * stdout), or -EINVAL with a one-line message naming the option in err.
  */
+/* Whether the run sends (or counts) stamped frames over flows: tcp and udp. */
+static inline bool gen_cfg__stamped(const struct gen_cfg *c)
+{
+        return c->mode != GEN_MODE_SYN;
+}
+
 int gen_cfg__parse(struct gen_cfg *cfg, int argc, char **argv, char *err, size_t errlen);
 void gen_cfg__usage(FILE *f);
 

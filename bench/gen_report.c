@@ -40,7 +40,7 @@ void gen__sum(const struct gen *g, struct gen_totals *s)
 void gen__report(const struct gen *g, const struct gen_totals *s, uint32_t dev_dropped)
 {
         const struct gen_cfg *c = &g->cfg;
-        bool rx = c->rx || c->rx_only, tcp = c->mode == GEN_MODE_TCP;
+        bool rx = c->rx || c->rx_only, tcp = gen_cfg__stamped(c); /* or udp */
         double secs, rx_secs = (double)(s->last_rx_ns - s->first_rx_ns) / 1e9;
         uint64_t expect = c->rx_only ? c->count : s->sent, got = tcp ? s->unique : s->syn;
         bool unique_known = rx && tcp && !s->overflow, lost_known = rx && (!c->rx_only || c->count);

@@ -29,7 +29,7 @@ static void tally(struct gen_thread *t, const struct gen_rx_info *in)
         }
         gen_bump(&t->received, 1);
         gen_bump(&t->bad_csum, !in->csum_ok);
-        gen_bump(&t->counted, g->cfg.mode == GEN_MODE_TCP);
+        gen_bump(&t->counted, gen_cfg__stamped(&g->cfg));
         if (in->seq >= g->bits) {
                 __atomic_store_n(&t->overflow, true, __ATOMIC_RELAXED);
                 return;

@@ -14,7 +14,9 @@
 #define DRAIN_NS 1000000000ull /* longest wait for the TX ring to empty */
 
 /* Thread t's flows: f = t, t + queues, ... with sport = lo + f % S and
- * dport = lo' + (f / S) % D, so that every flow is a distinct pair. */
+ * dport = lo' + (f / S) % D, so that every flow is a distinct pair; with
+ * --src-count A > 1, the address src + f % A and the ports of flow f / A.
+ * TCP segments, or UDP datagrams with --mode udp. */
 int gen_thread__flows_init(struct gen_thread *t)
 {
         const struct gen_cfg *c = &t->g->cfg;
@@ -26,12 +28,21 @@ int gen_thread__flows_init(struct gen_thread *t)
         if (!t->flows || !t->flow_frames)
                 return -ENOMEM;
         for (uint32_t i = 0; i < t->nflows; i++) {
-                uint32_t f = t->idx + i * c->queues;
+                uint32_t f = t->idx + i * c->queues, nsrc = c->src_count ? c->src_count : 1;
+                struct gen_addrs a = t->g->addrs;
+                uint8_t *buf = t->flow_frames + (size_t)i * c->size;
+                uint16_t sport, dport;
 
-                gen_template__init(&t->flows[i], t->flow_frames + (size_t)i * c->size, c->size,
-                                   &t->g->addrs, (uint16_t)(c->sport_lo + f % sspan),
-                                   (uint16_t)(c->dport_lo + (f / sspan) % dspan),
-                                   (uint32_t)gen_rnd(&t->rng), t->g->run_id);
+                a.src_ip = htonl(ntohl(a.src_ip) + f % nsrc);
+                f /= nsrc;
+                sport = (uint16_t)(c->sport_lo + f % sspan);
+                dport = (uint16_t)(c->dport_lo + (f / sspan) % dspan);
+                if (c->mode == GEN_MODE_UDP)
+                        gen_template__init_udp(&t->flows[i], buf, c->size, &a, sport, dport,
+                                               t->g->run_id);
+                else
+                        gen_template__init(&t->flows[i], buf, c->size, &a, sport, dport,
+                                           (uint32_t)gen_rnd(&t->rng), t->g->run_id);
         }
         return 0;
 }
@@ -45,7 +56,7 @@ static void build(struct gen_thread *t, const struct frame_desc *d, uint32_t n)
         for (uint32_t i = 0; i < n; i++) {
                 uint8_t *f = umem_area__data(&t->g->area, d[i].addr);
 
-                if (c->mode == GEN_MODE_TCP) {
+                if (gen_cfg__stamped(c)) {
                         gen_template__frame(&t->flows[t->next_flow], f, t->next_seq);
                         t->next_seq += c->queues;
                         t->next_flow = t->next_flow + 1 == t->nflows ? 0 : t->next_flow + 1;

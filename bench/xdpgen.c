@@ -177,10 +177,10 @@ static int gen__open(struct gen *g, char *err, size_t errlen)
                                : UINT64_MAX;
                 t->next_seq = q;
                 t->rate = c->rate / c->queues + (q < c->rate % c->queues);
-                if (c->mode == GEN_MODE_TCP && !c->rx_only && (r = gen_thread__flows_init(t)))
+                if (gen_cfg__stamped(c) && !c->rx_only && (r = gen_thread__flows_init(t)))
                         return r;
         }
-        if ((c->rx || c->rx_only) && c->mode == GEN_MODE_TCP) {
+        if ((c->rx || c->rx_only) && gen_cfg__stamped(c)) {
                 g->bits = c->count ? c->count : UNTRACKED_BITS;
                 g->bits = g->bits > MAX_BITS ? MAX_BITS : g->bits;
                 g->bitmap = calloc((g->bits + 63) / 64, sizeof(uint64_t));
@@ -265,7 +265,7 @@ static void gen__watch(struct gen *g)
                         break;
                 if (!rx_deadline)
                         rx_deadline = now + c->rx_wait_ms * 1000000ull;
-                if ((c->mode == GEN_MODE_TCP ? s.unique : s.syn) >= s.sent && !s.overflow)
+                if ((gen_cfg__stamped(c) ? s.unique : s.syn) >= s.sent && !s.overflow)
                         linger_end = now + c->rx_linger_ms * 1000000ull;
                 else if (now >= rx_deadline)
                         break;
@@ -285,7 +285,7 @@ static int resolve(struct gen *g, char *err, size_t errlen)
                 snprintf(err, errlen, "--dev: %s: %s", c->dev, strerror(-r));
                 return r;
         }
-        if (c->mode == GEN_MODE_TCP && !c->rx_only && c->size > ii.mtu + GEN_ETH_LEN) {
+        if (gen_cfg__stamped(c) && !c->rx_only && c->size > ii.mtu + GEN_ETH_LEN) {
                 snprintf(err, errlen, "--size: %u exceeds the MTU of %s (%u) + %u", c->size, c->dev,
                          ii.mtu, GEN_ETH_LEN);
                 return -EINVAL;

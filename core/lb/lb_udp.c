@@ -233,9 +233,9 @@ static void count_datagram(struct lb_worker *lw, uint32_t gid, bool to_backend, 
 }
 
 /* Whether the datagram arrived whole: its IPv4 header's checksum, and its
- * UDP checksum (optional over IPv4: 0 is none; required over IPv6). The
- * datagram is rebuilt with a new checksum, which would otherwise turn one
- * corrupted on the way into a good one. */
+ * UDP checksum (optional over IPv4: 0 is none; required over IPv6). When
+ * the datagram is rebuilt with a new checksum, which would otherwise turn
+ * one corrupted on the way into a good one. */
 static bool checksums_ok(const struct worker_pkt *p)
 {
         const uint8_t *ip = p->data + p->m.l3, *udp = p->data + p->m.l4;
@@ -254,13 +254,71 @@ static bool checksums_ok(const struct worker_pkt *p)
         return !csum__fold(csum__partial(udp, l4len, sum));
 }
 
-/* Rewrites the datagram in its frame with h's headers; false (counted) when
- * it arrived damaged or the result does not fit the frame. */
+/*
+ * The common case: the same family and the same number of VLAN tags either
+ * side, so every header keeps its place. MACs, tags, addresses and ports are
+ * written over the old ones and the UDP checksum is updated for them (RFC
+ * 1624: a checksum that was wrong stays wrong, for the receiver to drop;
+ * 0, none, stays 0 over IPv4), the IPv4 header's checksum is recomputed
+ * after it was checked (20 bytes), the TTL / hop limit is ours: the payload
+ * is not read.
+ */
+static bool in_place(struct lb_worker *lw, struct worker_pkt *p, const struct tcp_out_hdr *h)
+{
+        uint8_t *d = p->data, *ip = d + p->m.l3, *udp = d + p->m.l4;
+        bool v4 = h->family == 4;
+        size_t alen = v4 ? 4 : 16, ihl = v4 ? (size_t)(ip[0] & 0x0f) * 4 : 40;
+        uint8_t *sa = ip + (v4 ? 12 : 8), *da = ip + (v4 ? 16 : 24);
+        uint16_t check, sp = htons(h->sport), dp = htons(h->dport), osp, odp;
+
+        if (v4 && csum__fold(csum__partial(ip, ihl, 0))) {
+                STAT(lw, udp_bad_checksum);
+                return false;
+        }
+        memcpy(d, h->dst_mac, 6);
+        memcpy(d + 6, h->src_mac, 6);
+        for (unsigned i = 0; i < h->n_vlans; i++) {
+                packet__put16(d + 12 + 4 * i, h->vlan_tpid[i]);
+                packet__put16(d + 14 + 4 * i, h->vlan_tci[i]);
+        }
+        memcpy(&check, udp + 6, 2);
+        memcpy(&osp, udp, 2);
+        memcpy(&odp, udp + 2, 2);
+        if (check || !v4) {
+                check = csum__replace_addr(check, sa, h->saddr, alen);
+                check = csum__replace_addr(check, da, h->daddr, alen);
+                check = csum__replace16(check, osp, sp);
+                check = csum__replace16(check, odp, dp);
+                if (!check)
+                        check = 0xffff;
+        }
+        memcpy(sa, h->saddr, alen);
+        memcpy(da, h->daddr, alen);
+        memcpy(udp, &sp, 2);
+        memcpy(udp + 2, &dp, 2);
+        memcpy(udp + 6, &check, 2);
+        if (v4) {
+                ip[8] = TCP_OUT_TTL_DEFAULT;
+                memset(ip + 10, 0, 2);
+                check = csum__fold(csum__partial(ip, ihl, 0));
+                memcpy(ip + 10, &check, 2);
+        } else {
+                ip[7] = TCP_OUT_TTL_DEFAULT;
+        }
+        return true;
+}
+
+/* Rewrites the datagram in its frame with h's headers: in place when the
+ * headers keep their size, else rebuilt (another family, other tags: the
+ * payload moves and gets a new checksum, so the old one is checked first);
+ * false (counted) when it arrived damaged or does not fit the frame. */
 static bool rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp_out_hdr *h)
 {
         uint32_t n = (uint32_t)(p->m.end - p->m.payload);
         int len;
 
+        if (p->m.family == h->family && (p->m.l3 - ETH_HLEN_) / 4 == h->n_vlans)
+                return in_place(lw, p, h);
         if (!checksums_ok(p)) {
                 STAT(lw, udp_bad_checksum);
                 return false;

@@ -20,8 +20,8 @@
  * backend) a new client is dropped (ports_exhausted) and the port comes back
  * when a flow idles out. Every case ends with the frame ledger balanced.
  *
- * Two regressions: a datagram with a wrong UDP checksum is dropped (it was
- * forwarded with a right one), and a flow follows its listener to another
+ * Two regressions: a datagram with a wrong UDP checksum never reaches the
+ * backend with a right one (it did), and a flow follows its listener to another
  * pool after a reload (it kept its old pool's backend).
  */
 #include <setjmp.h>
@@ -1206,37 +1206,50 @@ static void test_ports_exhausted(void **state)
 
 /* ---- regressions ----------------------------------------------------------- */
 
-/* A datagram whose UDP checksum is wrong (corrupted on the client's link)
- * must not reach the backend with a right one: the balancer rebuilds the
- * datagram (udp_out__datagram) with a fresh checksum, so it checks the one
- * it received first and drops a bad one (udp_bad_checksum). */
-static void test_bad_checksum_dropped(void **state)
+/*
+ * A datagram whose UDP checksum is wrong (corrupted on the client's link)
+ * must not reach the backend with a right one. Rewritten in place (the same
+ * family either side) its checksum is updated incrementally, so it stays
+ * wrong and the backend drops it; rebuilt (IPv4 to an IPv6 backend, with a
+ * new checksum) it is checked first and dropped (udp_bad_checksum).
+ */
+static void test_bad_checksum_kept_or_dropped(void **state)
 {
         struct ut u;
-        struct rec r = {.cli = client4(1, 40000, 5000)};
+        struct rec r = {.cli = client4(1, 40000, 5000)}, r6 = {.cli = client4(2, 40000, 5001)};
         uint8_t frame[256];
+        struct lbh_udp d;
+        struct lb_stats st;
         int n;
 
         (void)state;
         ut_open(&u, 16384);
+        /* in place: forwarded, the checksum still wrong */
         n = lbh__build_udp(frame, sizeof(frame), &r.cli, NULL, "abcd", 4);
         assert_true(n > 0);
         frame[14 + 20 + 8] ^= 0xff; /* the payload's first byte: the checksum is now wrong */
         assert_int_equal(lbh__inject(u.h, frame, (uint32_t)n), 0);
         run(&u, MS);
-        for (uint32_t i = 0; i < u.h->nout; i++) {
-                struct lbh_udp d;
-
-                assert_true(lbh_udp__parse(&d, u.h->out[i].bytes, u.h->out[i].len));
-                assert_false(d.ok); /* nothing is sent with a valid checksum */
-        }
+        assert_int_equal(u.h->nout, 1);
+        assert_true(lbh_udp__parse(&d, u.h->out[0].bytes, u.h->out[0].len));
+        assert_false(d.ok); /* not sent with a valid checksum */
+        assert_int_equal(d.plen, 4);
+        /* the same datagram intact: sent with a valid one (the update is right) */
+        frame[14 + 20 + 8] ^= 0xff;
+        assert_int_equal(lbh__inject(u.h, frame, (uint32_t)n), 0);
+        run(&u, MS);
+        assert_int_equal(u.h->nout, 1);
+        assert_true(lbh_udp__parse(&d, u.h->out[0].bytes, u.h->out[0].len));
+        assert_true(d.ok);
+        /* rebuilt for an IPv6 backend: checked and dropped */
+        n = lbh__build_udp(frame, sizeof(frame), &r6.cli, NULL, "abcd", 4);
+        assert_true(n > 0);
+        frame[14 + 20 + 8] ^= 0xff;
+        assert_int_equal(lbh__inject(u.h, frame, (uint32_t)n), 0);
+        run(&u, MS);
         assert_int_equal(u.h->nout, 0);
-        {
-                struct lb_stats st;
-
-                lbh__stats(u.h, &st);
-                assert_int_equal(st.udp_bad_checksum, 1);
-        }
+        lbh__stats(u.h, &st);
+        assert_int_equal(st.udp_bad_checksum, 1);
         ut_close(&u);
 }
 
@@ -1295,7 +1308,7 @@ int main(void)
             cmocka_unit_test(test_tcp_beside),
             cmocka_unit_test(test_too_big),
             cmocka_unit_test(test_ports_exhausted),
-            cmocka_unit_test(test_bad_checksum_dropped),
+            cmocka_unit_test(test_bad_checksum_kept_or_dropped),
             cmocka_unit_test(test_listener_repointed),
         };
 
