@@ -15,31 +15,13 @@ static uint32_t now_s(const struct lb_worker *lw)
         return (uint32_t)(lw->now_ns / 1000000000ull);
 }
 
-/* The frame's VLAN tags (between the MACs and the IP header). */
-static uint8_t read_vlans(const struct worker_pkt *p, uint16_t *tpid, uint16_t *tci)
-{
-        uint8_t n = (uint8_t)((p->m.l3 - ETH_HLEN_) / 4);
-
-        for (uint8_t i = 0; i < n && i < TCP_OUT_VLANS; i++) {
-                tpid[i] = packet__be16(p->data + 12 + 4 * i);
-                tci[i] = packet__be16(p->data + 14 + 4 * i);
-        }
-        return n;
-}
-
-/* Room in the frame from its data pointer to the end of its chunk. */
-static size_t frame_room(const struct lb_worker *lw, const struct worker_pkt *p)
-{
-        return (size_t)((p->d.addr & lw->w->frame_mask) + UMEM_FRAME_SIZE - p->d.addr);
-}
-
 /* The header of an answer to a received frame, built in its place: every
  * layer's source and destination swapped, the VLAN tags kept. */
 static void answer_hdr(const struct worker_pkt *p, const struct flow_key *k, struct tcp_out_hdr *h)
 {
         memset(h, 0, sizeof(*h));
         h->family = k->family;
-        h->n_vlans = read_vlans(p, h->vlan_tpid, h->vlan_tci);
+        h->n_vlans = lb__read_vlans(p, h->vlan_tpid, h->vlan_tci);
         memcpy(h->src_mac, p->data, 6);
         memcpy(h->dst_mac, p->data + 6, 6);
         memcpy(h->saddr, k->daddr, 16);
@@ -66,7 +48,7 @@ enum worker_verdict lb__reset_stray(struct lb_worker *lw, struct worker_pkt *p,
         h.seq = ack ? s->ack : 0;
         h.ack = s->seq + s->len + ((s->flags & TCP_OUT_SYN) ? 1 : 0) +
                 ((s->flags & TCP_OUT_FIN) ? 1 : 0);
-        n = tcp_out__rst(p->data, frame_room(lw, p), &h, !ack);
+        n = tcp_out__rst(p->data, lb__frame_room(lw, p), &h, !ack);
         if (n < 0)
                 return WORKER_DROP;
         p->d.len = (uint32_t)n;
@@ -102,7 +84,7 @@ enum worker_verdict lb__client_syn(struct lb_worker *lw, struct worker_pkt *p,
         h.window = (uint16_t)(plan->buffer_bytes > 65535 ? 65535 : plan->buffer_bytes);
         /* our MSS: what the client said, rounded down to the cookie's table
          * (the frame fits either way), so both directions use the same size */
-        n = tcp_out__synack(p->data, frame_room(lw, p), &h,
+        n = tcp_out__synack(p->data, lb__frame_room(lw, p), &h,
                             &(struct tcp_out_syn_opts){
                                 .mss = syncookie_mss_table[syncookie__mss_index(co.mss)],
                                 .wscale = o.wscale == TCP_WSCALE_NONE ? TCP_WSCALE_NONE : LB_WSCALE,
@@ -149,7 +131,7 @@ static struct conn *conn_new(struct lb_worker *lw, const struct worker_pkt *p,
         memcpy(c->cli.t.peer_mac, p->data + 6, 6);
         memcpy(c->cli.t.own_mac, p->data, 6);
         c->cli.t.port = p->in_port;
-        c->cli.nvlans = read_vlans(p, c->cli.vlan_tpid, c->cli.vlan_tci);
+        c->cli.nvlans = lb__read_vlans(p, c->cli.vlan_tpid, c->cli.vlan_tci);
         c->cli.t.irs = s->seq - 1;
         c->cli.t.iss = s->ack - 1;
         c->cli.t.rcv_nxt = c->cli.t.rcv_acked = s->seq;
@@ -236,7 +218,7 @@ static enum worker_verdict reply(struct lb_worker *lw, struct conn *c, struct wo
 
         conn__client_hdr(c, &h, c->cli.t.snd_nxt);
         n = seq_lt(c->cli.t.snd_nxt, own_end) ? own_end - c->cli.t.snd_nxt : 0;
-        len = tcp_out__data(p->data, frame_room(lw, p), &h, c->own + (c->own_len - n), n, fin);
+        len = tcp_out__data(p->data, lb__frame_room(lw, p), &h, c->own + (c->own_len - n), n, fin);
         if (len < 0)
                 return WORKER_DROP;
         c->cli.t.snd_nxt = seq_max(c->cli.t.snd_nxt, own_end + (fin ? 1 : 0));

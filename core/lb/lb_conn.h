@@ -384,6 +384,28 @@ static inline void seg__read(const struct worker_pkt *p, struct seg *s)
         s->win = packet__be16(s->tcp + 14);
 }
 
+/* A received frame's VLAN tags (between the MACs and the IP header), at
+ * most TCP_OUT_VLANS; how many. */
+static inline uint8_t lb__read_vlans(const struct worker_pkt *p, uint16_t *tpid, uint16_t *tci)
+{
+        uint8_t n = (uint8_t)((p->m.l3 - ETH_HLEN_) / 4);
+
+        if (n > TCP_OUT_VLANS)
+                n = TCP_OUT_VLANS;
+        for (uint8_t i = 0; i < n; i++) {
+                tpid[i] = packet__be16(p->data + 12 + 4 * i);
+                tci[i] = packet__be16(p->data + 14 + 4 * i);
+        }
+        return n;
+}
+
+/* Room in a received frame from its data pointer to the end of its chunk:
+ * what an answer or a rewrite built in its place may use. */
+static inline size_t lb__frame_room(const struct lb_worker *lw, const struct worker_pkt *p)
+{
+        return (size_t)((p->d.addr & lw->w->frame_mask) + UMEM_FRAME_SIZE - p->d.addr);
+}
+
 /* lb_send.c: segments we build ourselves. */
 void conn__client_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq);
 void conn__broker_hdr(const struct conn *c, struct tcp_out_hdr *h, uint32_t seq);

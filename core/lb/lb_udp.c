@@ -68,23 +68,6 @@ static struct udp_flow *udp_of(struct flow *f)
         return (struct udp_flow *)f;
 }
 
-static uint8_t read_vlans(const struct worker_pkt *p, uint16_t *tpid, uint16_t *tci)
-{
-        uint8_t n = (uint8_t)((p->m.l3 - ETH_HLEN_) / 4);
-
-        for (uint8_t i = 0; i < n && i < TCP_OUT_VLANS; i++) {
-                tpid[i] = packet__be16(p->data + 12 + 4 * i);
-                tci[i] = packet__be16(p->data + 14 + 4 * i);
-        }
-        return n < TCP_OUT_VLANS ? n : TCP_OUT_VLANS;
-}
-
-/* Room in the frame from its data pointer to the end of its chunk. */
-static size_t frame_room(const struct lb_worker *lw, const struct worker_pkt *p)
-{
-        return (size_t)((p->d.addr & lw->w->frame_mask) + UMEM_FRAME_SIZE - p->d.addr);
-}
-
 static const struct plan_broker *backend(const struct udp_flow *u)
 {
         const struct plan *plan = u->plan;
@@ -175,7 +158,7 @@ static struct udp_flow *flow_new(struct lb_worker *lw, const struct worker_pkt *
         u->cli_port = p->in_port;
         memcpy(u->cli_own_mac, p->data, 6);
         memcpy(u->cli_peer_mac, p->data + 6, 6);
-        u->nvlans = read_vlans(p, u->vlan_tpid, u->vlan_tci);
+        u->nvlans = lb__read_vlans(p, u->vlan_tpid, u->vlan_tci);
         u->sn = l->proto == PLAN_PROTO_MQTTSN;
         u->cid_len = cid && cid->len <= MQTTSN_CLIENT_ID_MAX ? (uint8_t)cid->len : 0;
         if (u->cid_len)
@@ -323,7 +306,7 @@ static bool rewrite(struct lb_worker *lw, struct worker_pkt *p, const struct tcp
                 STAT(lw, udp_bad_checksum);
                 return false;
         }
-        len = udp_out__datagram(p->data, frame_room(lw, p), h, p->data + p->m.payload, n);
+        len = udp_out__datagram(p->data, lb__frame_room(lw, p), h, p->data + p->m.payload, n);
 
         if (len < 0) {
                 STAT(lw, udp_too_big);
