@@ -66,35 +66,12 @@ import subprocess
 import sys
 import time
 
-CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, DISCONNECT = 1, 2, 3, 4, 8, 9, 14
+from mqtt_wire import (CONNACK, CONNECT, DISCONNECT, PUBACK, PUBLISH, SUBACK, connect_packet, mqtt_str,
+                       packet, publish_packet, subscribe_packet, varint)
 
 
 def log(*args):
     print(f"hostile {time.strftime('%H:%M:%S')}:", *args, file=sys.stderr, flush=True)
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n % 128
-        n //= 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def mqtt_str(b):
-    b = b.encode() if isinstance(b, str) else b
-    return struct.pack("!H", len(b)) + b
-
-
-def packet(first, body):
-    return bytes([first]) + varint(len(body)) + body
-
-
-def connect_packet(client_id, keepalive=60):
-    body = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + mqtt_str(client_id)
-    return packet(CONNECT << 4, body)
 
 
 def big_connect_head(cid_len):
@@ -114,15 +91,6 @@ def toolarge_connect():
     """A CONNECT announcing 1,000,000 bytes (over any configured buffer), then its first fields."""
     var = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60)
     return bytes([CONNECT << 4]) + varint(1_000_000) + var + struct.pack("!H", 900) + b"x" * 100
-
-
-def publish_packet(topic, payload, qos=0, pid=0):
-    body = mqtt_str(topic) + (struct.pack("!H", pid) if qos else b"") + payload
-    return packet((PUBLISH << 4) | (qos << 1), body)
-
-
-def subscribe_packet(pid, filt, qos=0):
-    return packet((SUBSCRIBE << 4) | 0x02, struct.pack("!H", pid) + mqtt_str(filt) + bytes([qos]))
 
 
 def pct(vals, p):
