@@ -668,6 +668,8 @@ static const struct cfg_field connections_fields[] = {
     CFG_MS("connect_timeout", OFF(connections.connect_timeout_ms), 10, 60000,
            "the first SYN's wait for the broker"),
     CFG_U32("syn_retries", OFF(connections.syn_retries), 0, 10, "SYN retransmissions per broker"),
+    CFG_U32("connect_window", OFF(connections.connect_window), 0, 1u << 20,
+            "broker legs being set up at once per broker"),
     CFG_MS("idle_timeout", OFF(connections.idle_timeout_ms), 1000, 7 * DAY_MS,
            "silence that ends a connection"),
     CFG_U32("max_connections", OFF(connections.max_connections), 1, 1u << 24,
@@ -832,6 +834,7 @@ static int defaults(struct config *c)
         c->connections.syn_rate = 100000;
         c->connections.syn_burst = 10000;
         c->connections.syn_retries = 3;
+        c->connections.connect_window = 64;
         c->connections.idle_timeout_ms = 900000;
         c->connections.max_connections = 65536;
         c->connections.udp_idle_timeout_ms = 30000;

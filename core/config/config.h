@@ -145,6 +145,9 @@ struct config {
                 uint32_t connect_timeout_ms; /* per broker SYN attempt, doubled per retry; default
                                                 250 */
                 uint32_t syn_retries;        /* per broker; default 3 */
+                uint32_t connect_window;     /* broker legs per broker between their SYN and the
+                                                broker's first byte, all workers; 0: no limit;
+                                                default 64 */
                 uint32_t idle_timeout_ms;    /* spliced, no segment either way; default 900000 */
                 uint32_t max_connections;    /* per worker; default 65536 */
                 char *state_file;            /* learned bindings kept across restarts; NULL: none */

@@ -259,6 +259,8 @@ static void print_tunables(const struct config *c, FILE *out)
                 cfg_walk__duration((uint64_t)c->connections.connect_timeout_ms * 1000, d2),
                 c->connections.syn_retries,
                 cfg_walk__duration((uint64_t)c->connections.idle_timeout_ms * 1000, d3));
+        fprintf(out, "  connect_window %u per broker%s\n", c->connections.connect_window,
+                c->connections.connect_window ? "" : " (no limit)");
         fprintf(out, "  state_file %s\n",
                 c->connections.state_file ? c->connections.state_file : "none");
         fprintf(out, "xsk:\n  mode %s, xdp_mode %s, ring_size %u, frames ", xsk_modes[c->xsk.mode],

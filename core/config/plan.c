@@ -129,6 +129,7 @@ int plan__build(const struct config *c, struct plan **out, char *err, size_t err
         p->bind_timeout_ns = (uint64_t)c->connections.bind_timeout_ms * 1000000u;
         p->connect_timeout_ns = (uint64_t)c->connections.connect_timeout_ms * 1000000u;
         p->syn_retries = c->connections.syn_retries;
+        p->connect_window = c->connections.connect_window;
         p->idle_timeout_ns = (uint64_t)c->connections.idle_timeout_ms * 1000000u;
         p->max_connections = c->connections.max_connections;
         p->buffer_total = c->connections.buffer_total;

@@ -79,6 +79,7 @@ struct plan {
         uint64_t bind_timeout_ns;
         uint64_t connect_timeout_ns;
         uint32_t syn_retries;
+        uint32_t connect_window; /* per broker, all workers (lb_setup.c); 0: no limit */
         uint64_t idle_timeout_ns;
         uint32_t max_connections;
         uint32_t buffer_total;   /* per worker: lb_budget.c */

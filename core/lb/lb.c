@@ -338,6 +338,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         for (int i = 0; i < FLOW_TIMERS; i++)
                 timer__cancel(&lw->wheel, &c->f.timer[i]);
         budget__release(lw, c);
+        conn__setup_done(lw, c);
         conn__binder(c)->fini(c);
         conn__prefix_free(c);
         free(c->buf);
@@ -357,7 +358,11 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
         uint32_t own_end = conn__own_fin_end(c);
         bool again = false;
 
-        if (c->f.state == CONN_CONNECTING) {
+        /* waiting for the connect window: no SYN yet, only its own bytes
+         * to the client to send again */
+        bool queued = c->setup == CONN_SETUP_QUEUED;
+
+        if (c->f.state == CONN_CONNECTING && !queued) {
                 if (c->syn_tries > plan->syn_retries) {
                         conn__failover(lw, c);
                         return;
@@ -368,7 +373,7 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
                 again = true;
         }
         /* SYNs to brokers count against syn_retries per broker, not here */
-        if (c->f.state != CONN_CONNECTING && ++c->rto_tries > CONN_RTO_MAX) {
+        if ((c->f.state != CONN_CONNECTING || queued) && ++c->rto_tries > CONN_RTO_MAX) {
                 conn__rst_client(lw, c);
                 conn__rst_broker(lw, c);
                 conn__end(lw, c, LB_VERDICT_TIMEOUT);
@@ -384,19 +389,23 @@ static void on_rto(struct lb_worker *lw, struct conn *c)
                 conn__replay_again(lw, c);
                 again = true;
         }
-        if (again && c->f.state != CONN_CONNECTING)
+        if (again && (c->f.state != CONN_CONNECTING || queued))
                 conn__arm_rto(lw, c);
         else if (!again)
                 c->rto_tries = 0;
 }
 
-/* Bind timeout, idle timeout, linger. */
+/* Bind timeout, the connect window's deadline, idle timeout, linger. */
 static void on_life(struct lb_worker *lw, struct conn *c)
 {
         const struct plan *plan = conn__rebase(lw, c);
 
         switch (c->f.state) {
         case CONN_OPEN: conn__binder(c)->timeout(lw, c); return;
+        case CONN_CONNECTING: /* the connect window's deadline (lb_setup.c) */
+                if (c->setup == CONN_SETUP_QUEUED)
+                        conn__setup_expired(lw, c);
+                return;
         case CONN_SPLICED:
                 if (conn__fins_acked(c)) {
                         conn__end(lw, c, LB_VERDICT_SPLICED);
@@ -467,6 +476,7 @@ static void lb_tick(void *ctx, struct worker *w, uint64_t now_ns)
                 lw->cookie_period = period;
         }
         timer_wheel__advance(&lw->wheel, now_ns, on_timer, lw);
+        lb__setup_pump(lw);
 }
 
 /* The one dispatch on a connection's state: which part of the balancer

@@ -117,6 +117,10 @@ struct lb_cfg {
         X(broker_syn_retries, "SYNs sent again to a broker")                                     \
         X(broker_failovers, "broker legs moved to the next broker of the pool")                  \
         X(broker_leg_retries, "broker legs made again: the broker reset one before it answered") \
+        X(connect_queued, "broker legs that waited for room in connections.connect_window")      \
+        X(connect_waiting, "broker legs waiting for room in connect_window now")                 \
+        X(connect_queue_timeouts,                                                                \
+          "connections closed: no room in connect_window within bind_timeout")                   \
         X(retransmits, "segments the balancer sent again (its own bytes, either leg)")           \
         X(misroutes, "PUBLISH packets whose topic belongs to another pool")                      \
         X(misroute_disconnects, "connections closed by the misroute policy")                     \

@@ -180,6 +180,8 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                 conn__failover(lw, c);
                 return;
         }
+        if (!conn__setup_admit(lw, c, b->gid))
+                return; /* queued: lb__setup_pump calls again */
         rc = lw->lb->nexthop(lw->lb->nexthop_ctx, &b->addr, &nh);
         if (rc == -EAGAIN) { /* the control thread is resolving it: try again soon */
                 STAT(lw, nexthop_unresolved);
@@ -237,6 +239,7 @@ void conn__failover(struct lb_worker *lw, struct conn *c)
         uint32_t n =
             c->pool >= 0 && (uint32_t)c->pool < plan->npools ? plan->pools[c->pool].nbrokers : 0;
 
+        conn__setup_done(lw, c); /* this broker's slot */
         if (b)
                 __atomic_store_n(&lw->brokers[b->gid].failures, lw->brokers[b->gid].failures + 1,
                                  __ATOMIC_RELAXED);

@@ -49,6 +49,13 @@ enum conn_state {
         CONN_UDP,        /* not a TCP connection: a UDP flow (lb_udp.c) */
 };
 
+/* A broker leg and the connect window (lb_setup.c). */
+enum conn_setup {
+        CONN_SETUP_NONE,   /* no slot: not connecting, or the broker answered */
+        CONN_SETUP_HELD,   /* one of its broker's slots, from the SYN to the broker's first byte */
+        CONN_SETUP_QUEUED, /* waiting for a slot, in its broker's queue */
+};
+
 enum conn_timer {
         CONN_T_RTO = 0,  /* retransmission: SYN, replay, own bytes, FIN */
         CONN_T_LIFE = 1, /* bind timeout, then idle timeout, then linger */
@@ -200,6 +207,11 @@ struct conn {
         uint8_t err, refusal; /* err: enum mqtt_err or enum tls_hello_err (the binder's) */
         bool active_counted;  /* in the broker's active connections */
 
+        /* the connect window (lb_setup.c) */
+        struct conn *setup_next, *setup_prev; /* CONN_SETUP_QUEUED: the broker's queue */
+        uint16_t setup_gid;                   /* the broker whose slot or queue it is in */
+        uint8_t setup;                        /* enum conn_setup */
+
         /* timers and accounting */
         uint8_t syn_tries, rto_tries;
         uint8_t leg_retries; /* broker legs made again after a reset (conn__broker_retry) */
@@ -265,6 +277,12 @@ struct lb_worker {
         uint64_t budget_growth;   /* charged bytes past the reserves */
         struct lb_stats stats;
         struct lb_broker_stats brokers[PLAN_BROKERS_MAX];
+        /* the connect window (lb_setup.c), per broker gid: legs between
+         * their SYN and the broker's first byte, the queue of those waiting
+         * (oldest first), the brokers a slot came free at since the last tick */
+        uint32_t setup_legs[PLAN_BROKERS_MAX];
+        struct conn *setup_head[PLAN_BROKERS_MAX], *setup_tail[PLAN_BROKERS_MAX];
+        uint64_t setup_freed[PLAN_BROKERS_MAX / 64];
 };
 
 /* Single writer (the worker), read by the control thread: relaxed atomics. */
@@ -523,6 +541,26 @@ void conn__replay_push(struct lb_worker *lw, struct conn *c);
 bool conn__broker_retry(struct lb_worker *lw, struct conn *c);
 /* Sends the replay again from brk.t.snd_una (a timeout, three duplicate ACKs). */
 void conn__replay_again(struct lb_worker *lw, struct conn *c);
+
+/* lb_setup.c: the connect window. At most plan->connect_window broker legs
+ * per broker (shared out among the workers) are between their SYN and the
+ * broker's first byte (its CONNACK, its ServerHello) or its FIN or RST: the
+ * legs a busy broker has in its listen queue or is still reading. The rest
+ * wait in their broker's queue, oldest first, for at most bind_timeout, so
+ * that a burst of binds (a reconnect storm) never overflows a broker's
+ * accept queue, where a dropped handshake ACK or replay would cost each
+ * leg seconds of retransmission backoff (DESIGN.md "The splice"). */
+/* Whether c may send its SYN to broker gid now: it holds one of its slots
+ * (taken now, or kept from an earlier SYN to that broker). Otherwise it is
+ * queued (counted; its CONN_T_LIFE timer is the queue's deadline). */
+bool conn__setup_admit(struct lb_worker *lw, struct conn *c, uint32_t gid);
+/* c holds no slot and waits in no queue any more (the broker answered, the
+ * leg failed over or ended, the connection ended). Idempotent. */
+void conn__setup_done(struct lb_worker *lw, struct conn *c);
+/* A queued c whose deadline passed: out of the queue, refused. */
+void conn__setup_expired(struct lb_worker *lw, struct conn *c);
+/* At each tick: the legs waiting at brokers a slot came free at since, started. */
+void lb__setup_pump(struct lb_worker *lw);
 
 /* lb_budget.c: the worker's memory budget and the per-source limit. */
 /* A new connection from k: 0 (its per-source bucket in *bucket, UINT32_MAX

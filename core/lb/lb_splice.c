@@ -522,6 +522,8 @@ enum worker_verdict lb__splice_s2c(struct lb_worker *lw, struct conn *c, struct 
                 if (conn__broker_retry(lw, c))
                         return WORKER_DROP; /* a new leg: the client need not know */
         } else {
+                if (s.len || fin) /* it answered: its slot for the next leg */
+                        conn__setup_done(lw, c);
                 broker_acked(lw, c, &s);
                 maybe_linger(lw, c); /* the ACK of the client's FIN may end it */
         }

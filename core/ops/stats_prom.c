@@ -73,7 +73,8 @@ static void prom_u64(struct stats_buf *b, const char *name, const char *const *l
 }
 
 /* The Prometheus name of balancer counter k: conn_active and conn_total as
- * connections_*, buffer_held as the gauge buffer_held_bytes, malformed as
+ * connections_*, buffer_held as the gauge buffer_held_bytes, udp_flows_active
+ * and connect_waiting as gauges of their names, malformed as
  * malformed_connections_total (malformed_total is the family by reason), the rest NAME_total. */
 static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
 {
@@ -88,8 +89,8 @@ static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
                 *type = "gauge";
         } else if (!strcmp(name, "mqttsn_malformed")) {
                 snprintf(out, n, "mqttlb_mqttsn_malformed_datagrams_total");
-        } else if (!strcmp(name, "udp_flows_active")) {
-                snprintf(out, n, "mqttlb_udp_flows_active");
+        } else if (!strcmp(name, "udp_flows_active") || !strcmp(name, "connect_waiting")) {
+                snprintf(out, n, "mqttlb_%s", name);
                 *type = "gauge";
         } else if (!strcmp(name, "conn_total")) {
                 snprintf(out, n, "mqttlb_connections_total");

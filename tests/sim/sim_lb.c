@@ -66,6 +66,7 @@
 #include "sim_rng.h"
 #include "sim_tcp.h"
 
+/* %u: the seed's connections.connect_window (world_init) */
 static const char CONFIG[] = "interfaces: [{name: lb0}]\n"
                              "listeners: [{address: 10.10.0.100, port: 1883}]\n"
                              "source_addresses: [10.20.0.1]\n"
@@ -84,7 +85,7 @@ static const char CONFIG[] = "interfaces: [{name: lb0}]\n"
                               * backs the client's RTO off, then two losses of
                               * the CONNECT segment), and the balancer then
                               * closes a client that did nothing wrong. */
-                             "connections: {bind_timeout: 30s}\n";
+                             "connections: {bind_timeout: 30s, connect_window: %u}\n";
 
 #define VIP          0x0a0a0064u /* 10.10.0.100 */
 #define LB_SOURCE    0x0a140001u /* 10.20.0.1 */
@@ -162,6 +163,8 @@ struct world {
         struct sim_rng rng;
         struct sim_tcp_cfg ccfg[MAX_CLIENTS];
         bool lb_dirty, verbose, strict;
+        unsigned window; /* connections.connect_window */
+        char yaml[sizeof(CONFIG) + 16];
         int down; /* broker index, or -1 */
         enum broker_down down_mode;
         uint64_t syns_to_down;
@@ -668,10 +671,21 @@ static void world_init(struct world *w, uint64_t seed)
 {
         struct sim_link_cfg client_leg[2], broker_leg[2];
         char err[256];
-        struct lbh_cfg hc = {.yaml = CONFIG, .seed = seed, .frames = 1024};
+        struct lbh_cfg hc = {.yaml = w->yaml, .seed = seed, .frames = 1024};
+        struct sim_rng wr;
 
         memset(w, 0, sizeof(*w));
         w->seed = seed;
+        /* The connect window, from a stream of its own (the links, clients
+         * and brokers each seed draws stay what they were): in a third of
+         * the seeds 1 to 3, so that binds queue behind legs that lose
+         * segments, fail over or are reset; no limit in a tenth; else the
+         * default, which this world never fills. */
+        sim_rng__seed(&wr, seed ^ 0x636f6e6e77696e64ull);
+        w->window = sim_rng__chance(&wr, 1.0 / 3) ? (unsigned)sim_rng__range(&wr, 1, 3)
+                    : sim_rng__chance(&wr, 0.15)  ? 0
+                                                  : 64;
+        snprintf(w->yaml, sizeof(w->yaml), CONFIG, w->window);
         sim_rng__seed(&w->rng, seed);
         for (unsigned d = 0; d < 2; d++) {
                 struct sim_link_cfg *c = &client_leg[d], *b = &broker_leg[d];
@@ -735,6 +749,8 @@ static void world_init(struct world *w, uint64_t seed)
                 cl->addr = c.addr;
                 cl->port = c.port;
                 cl->start_at = sim_rng__below(&w->rng, SIM_S(2));
+                if (w->window && w->window <= 3) /* within 20 ms: binds that queue */
+                        cl->start_at /= 100;
                 sim_rng__seed(&cl->rng, sim_rng__next(&w->rng));
                 app_init(&cl->app, &cl->rng, cl->start_at);
                 client_script(cl, i, &cl->rng);
@@ -974,7 +990,8 @@ static void dump(struct world *w, FILE *f)
         }
         lbh__stats(w->h, &st);
         lb_stats__nonzero(&st, buf, sizeof(buf));
-        fprintf(f, "  balancer: %u connections;%s\n", lbh__connections(w->h), buf);
+        fprintf(f, "  balancer: %u connections, connect_window %u;%s\n", lbh__connections(w->h),
+                w->window, buf);
 }
 
 /* NULL when the seed passes. */
@@ -983,13 +1000,14 @@ struct seed_result {
         uint64_t virt_ns, cookie_resets, sacks_at_ack, rsts_at_snd_nxt, stale_rsts;
         uint64_t lb_frames, lb_rsts, lb_sack_blocks, connections;
         uint64_t probes, rtx, recoveries; /* by the endpoints */
+        uint64_t queued, window_seeds;    /* binds that waited for the connect window */
 };
 
 static const char *run_seed(uint64_t seed, bool verbose, struct seed_result *r)
 {
         struct world *w = calloc(1, sizeof(*w));
         const char *why = NULL;
-        uint64_t end;
+        uint64_t end, queued;
         uint32_t leaked;
 
         world_init(w, seed);
@@ -998,6 +1016,12 @@ static const char *run_seed(uint64_t seed, bool verbose, struct seed_result *r)
         while (!all_finished(w) && !w->why)
                 if (!world_step(w, TIME_BOUND, true))
                         break;
+        {
+                struct lb_stats st;
+
+                lbh__stats(w->h, &st);
+                queued = st.connect_queued;
+        }
         if (w->why)
                 why = w->why;
         else if (!all_finished(w))
@@ -1012,7 +1036,9 @@ static const char *run_seed(uint64_t seed, bool verbose, struct seed_result *r)
                                   .lb_frames = w->lb_frames,
                                   .lb_rsts = w->lb_rsts,
                                   .lb_sack_blocks = w->lb_sack_blocks,
-                                  .connections = w->nc};
+                                  .connections = w->nc,
+                                  .queued = queued,
+                                  .window_seeds = w->window && w->window <= 3};
         for (unsigned i = 0; i < w->nc + w->nb; i++) {
                 const struct sim_tcp_stats *st =
                     sim_tcp__stats(i < w->nc ? w->c[i].tcp : w->b[i - w->nc]->tcp);
@@ -1089,23 +1115,27 @@ static void splice_seeds(void **state)
                 sum.probes += r.probes;
                 sum.rtx += r.rtx;
                 sum.recoveries += r.recoveries;
+                sum.queued += r.queued;
+                sum.window_seeds += r.window_seeds;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        fprintf(
-            stderr,
-            "sim.splice: %" PRIu64 " seeds from %" PRIu64 " in %.2f s, %" PRIu64
-            " failed; longest %.1f virtual s (seed %" PRIu64 "); %" PRIu64
-            " client connections, the balancer sent %" PRIu64 " frames, %" PRIu64 " RSTs (%" PRIu64
-            " rejected at its SND.NXT: bytes lost in flight), %" PRIu64
-            " SACK blocks; the endpoints retransmitted %" PRIu64 " segments, entered %" PRIu64
-            " recoveries, sent %" PRIu64
-            " zero-window probes. Fixed faults (fail unless SIM_LB_TOLERANT=1): clients reset by a "
-            "rejected cookie %" PRIu64 " in %" PRIu64 " seeds; seeds with SACK blocks "
-            "starting at the ACK %" PRIu64 "; seeds with a stale RST to a broker %" PRIu64 "\n",
-            n, first, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-            failed, (double)longest / 1e9, longest_seed, sum.connections, sum.lb_frames,
-            sum.lb_rsts, sum.rsts_at_snd_nxt, sum.lb_sack_blocks, sum.rtx, sum.recoveries,
-            sum.probes, sum.cookie_resets, cookie_seeds, at_ack_seeds, stale_seeds);
+        fprintf(stderr,
+                "sim.splice: %" PRIu64 " seeds from %" PRIu64 " in %.2f s, %" PRIu64
+                " failed; longest %.1f virtual s (seed %" PRIu64 "); %" PRIu64
+                " client connections, the balancer sent %" PRIu64 " frames, %" PRIu64
+                " RSTs (%" PRIu64 " rejected at its SND.NXT: bytes lost in flight), %" PRIu64
+                " SACK blocks; the endpoints retransmitted %" PRIu64 " segments, entered %" PRIu64
+                " recoveries, sent %" PRIu64 " zero-window probes; %" PRIu64
+                " seeds ran with a connect window of 1 to 3, where %" PRIu64
+                " binds waited for it. Fixed faults (fail unless SIM_LB_TOLERANT=1): clients reset "
+                "by a "
+                "rejected cookie %" PRIu64 " in %" PRIu64 " seeds; seeds with SACK blocks "
+                "starting at the ACK %" PRIu64 "; seeds with a stale RST to a broker %" PRIu64 "\n",
+                n, first, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                failed, (double)longest / 1e9, longest_seed, sum.connections, sum.lb_frames,
+                sum.lb_rsts, sum.rsts_at_snd_nxt, sum.lb_sack_blocks, sum.rtx, sum.recoveries,
+                sum.probes, sum.window_seeds, sum.queued, sum.cookie_resets, cookie_seeds,
+                at_ack_seeds, stale_seeds);
         assert_int_equal(failed, 0);
 }
 

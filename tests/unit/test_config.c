@@ -86,6 +86,7 @@ static const char FULL[] =
     "  bind_timeout: 2s\n"
     "  connect_timeout: 250ms\n"
     "  syn_retries: 5\n"
+    "  connect_window: 16\n"
     "  idle_timeout: 1h\n"
     "  max_connections: 1000\n"
     "  state_file: /var/lib/mqttlb/bindings\n"
@@ -178,6 +179,7 @@ static void test_full(void **state)
         assert_int_equal(c->connections.bind_timeout_ms, 2000);
         assert_int_equal(c->connections.connect_timeout_ms, 250);
         assert_int_equal(c->connections.syn_retries, 5);
+        assert_int_equal(c->connections.connect_window, 16);
         assert_int_equal(c->connections.idle_timeout_ms, 3600000);
         assert_int_equal(c->connections.max_connections, 1000);
         assert_string_equal(c->connections.state_file, "/var/lib/mqttlb/bindings");
@@ -239,6 +241,7 @@ static void test_defaults(void **state)
         assert_int_equal(c->connections.bind_timeout_ms, 5000);
         assert_int_equal(c->connections.connect_timeout_ms, 250);
         assert_int_equal(c->connections.syn_retries, 3);
+        assert_int_equal(c->connections.connect_window, 64);
         assert_int_equal(c->connections.idle_timeout_ms, 900000);
         assert_int_equal(c->connections.max_connections, 65536);
         assert_null(c->connections.state_file);
@@ -355,6 +358,8 @@ static const struct bad BAD[] = {
     {MINIMAL "default_pool: a\nconnections:\n  syn_burst: 0\n", 9,
      "connections.syn_burst: 0 is out of range (1 to 100000000)"},
     {MINIMAL "default_pool: a\nconnections:\n  syn_rate: -5\n", 9, "connections.syn_rate"},
+    {MINIMAL "default_pool: a\nconnections:\n  connect_window: 2000000\n", 9,
+     "connections.connect_window: 2000000 is out of range (0 to 1048576)"},
     {MINIMAL "default_pool:\n", 7, "default_pool: expected a pool name, got nothing"},
     {MINIMAL "default_pool: a\nadmin:\n  metrics: 127.0.0.1\n", 9,
      "admin.metrics: \"127.0.0.1\": a port is required"},
@@ -627,7 +632,7 @@ static void test_file(void **state)
         {
                 char want[64];
 
-                snprintf(want, sizeof(want), "%s:56: workers: give workers or cores", path);
+                snprintf(want, sizeof(want), "%s:57: workers: give workers or cores", path);
                 if (strncmp(err, want, strlen(want)))
                         fail_msg("got %s, want %s", err, want);
         }

@@ -669,14 +669,14 @@ static void test_prometheus(void **state)
                         snprintf(name, sizeof(name), "mqttlb_buffer_held_bytes");
                 else if (!strcmp(n, "mqttsn_malformed"))
                         snprintf(name, sizeof(name), "mqttlb_mqttsn_malformed_datagrams_total");
-                else if (!strcmp(n, "udp_flows_active"))
-                        snprintf(name, sizeof(name), "mqttlb_udp_flows_active");
+                else if (!strcmp(n, "udp_flows_active") || !strcmp(n, "connect_waiting"))
+                        snprintf(name, sizeof(name), "mqttlb_%s", n);
                 else
                         snprintf(name, sizeof(name), "mqttlb_%s_total", n);
                 has_line(text, "# HELP %s %s", name, lb_stat_docs[k]);
                 has_line(text, "# TYPE %s %s", name,
                          !strcmp(n, "conn_active") || !strcmp(n, "buffer_held") ||
-                                 !strcmp(n, "udp_flows_active")
+                                 !strcmp(n, "udp_flows_active") || !strcmp(n, "connect_waiting")
                              ? "gauge"
                              : "counter");
                 has_line(text, "%s %llu", name, (unsigned long long)v[k]);
