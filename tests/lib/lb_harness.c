@@ -71,7 +71,7 @@ int lbh__open(struct lbh **out, const struct lbh_cfg *cfg, char *err, size_t err
         }
         h->port->virtual_clock = true;
         if (lb__new(&h->lb, &(struct lb_cfg){.plan = plan,
-                                             .nworkers = 1,
+                                             .nworkers = cfg->nworkers ? cfg->nworkers : 1,
                                              .nexthop = nexthop,
                                              .report = cfg->report,
                                              .report_ctx = cfg->report_ctx,
@@ -84,7 +84,7 @@ int lbh__open(struct lbh **out, const struct lbh_cfg *cfg, char *err, size_t err
                 snprintf(err, errlen, "lb_worker__new failed");
                 goto fail_lb;
         }
-        wc.nworkers = 1;
+        wc.nworkers = 1; /* one worker loop, whatever cfg->nworkers: every frame is its own */
         wc.core = -1;
         wc.ports[0] = h->port;
         wc.fds[0] = -1;

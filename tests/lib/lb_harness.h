@@ -60,7 +60,11 @@ struct lbh_cfg {
         lb_report_fn *report; /* optional: each connection as it ends */
         void *report_ctx;
         bool keep_topics;
-        uint32_t out_max; /* frames h->out keeps between two lbh__clear; 0: LBH_OUT_MAX */
+        uint32_t out_max;  /* frames h->out keeps between two lbh__clear; 0: LBH_OUT_MAX */
+        uint32_t nworkers; /* the balancer's workers (lb_cfg.nworkers); 0: 1. The harness
+                              runs worker 0 of them only, which takes every frame: this
+                              sets the balancer's share-outs (the connect window, the
+                              broker-leg ports worker 0 picks) as one of that many */
 };
 
 struct lbh {

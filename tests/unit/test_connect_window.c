@@ -1,12 +1,12 @@
 /*
  * The connect window (core/lb/lb_setup.c; lb_conn.h "lb_setup.c: the
  * connect window"), through the real balancer (tests/lib lb_harness: the
- * worker and core/lb/ files on a virtual clock, one worker): clients bind,
- * their broker legs' SYNs are counted as they reach the broker, the broker
- * answers leg by leg, and the counters connect_queued, connect_waiting and
- * connect_queue_timeouts are read. Which connection a broker leg belongs to
- * is read from its replay (the broker's SYN-ACK draws it): every client's
- * CONNECT carries its own client id, "cli0" to "cli5".
+ * worker and core/lb/ files on a virtual clock, one worker loop): clients
+ * bind, their broker legs' SYNs are counted as they reach the broker, the
+ * broker answers leg by leg, and the counters connect_queued,
+ * connect_waiting and connect_queue_timeouts are read. Which connection a
+ * broker leg belongs to is read from its replay (the broker's SYN-ACK draws
+ * it): every client's CONNECT carries its own client id, "cli0" to "cli5".
  *
  * Checked: with connections.connect_window W, at most W legs per broker are
  * between their SYN and the broker's first byte; the rest wait, oldest
@@ -25,8 +25,12 @@
  * again, and a leg made again after the broker's RST, keep their slot.
  * connect_window 0: no limit.
  *
- * Not checked here: the share of the window each of several workers has
- * (ceil(W / workers)): the harness runs one balancer of one worker.
+ * The window is shared out among the workers, ceil(W / workers) slots per
+ * broker each: the harness opens the balancer with several workers
+ * (lbh_cfg.nworkers) and drives worker 0 of them, whose share is checked
+ * (W 3 of 2 workers: 2 slots; 1 of 2: 1; 4 of 4: 1; 5 of 4: 2). How the
+ * other workers use theirs is not checked here: the harness runs one
+ * worker loop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,8 +89,9 @@ struct cw {
 
 /* Configuration: one pool (one broker, or two under source-ip balance, so
  * that every client of 10.10.0.1 is the first one's), the connections:
- * settings given. */
-static void open_cw(struct cw *s, bool two_brokers, const char *connections)
+ * settings given; a balancer of nworkers workers (the harness drives the
+ * first). */
+static void open_cw_n(struct cw *s, uint32_t nworkers, bool two_brokers, const char *connections)
 {
         char yaml[1024], err[256];
 
@@ -94,16 +99,18 @@ static void open_cw(struct cw *s, bool two_brokers, const char *connections)
                  "interfaces: [{name: lb0}]\n"
                  "listeners: [{address: 10.10.0.100, port: 1883}]\n"
                  "source_addresses: [10.20.0.1]\n"
-                 "workers: 1\n"
+                 "workers: %u\n"
                  "pools: [{name: apples, %s}]\n"
                  "default_pool: apples\n"
                  "connections: {%s}\n",
+                 nworkers,
                  two_brokers ? "balance: source-ip, brokers: [\"10.20.0.11:1883\", "
                                "\"10.20.0.12:1883\"]"
                              : "brokers: [\"10.20.0.11:1883\"]",
                  connections);
         memset(s, 0, sizeof(*s));
-        if (lbh__open(&s->h, &(struct lbh_cfg){.yaml = yaml}, err, sizeof(err)))
+        if (lbh__open(&s->h, &(struct lbh_cfg){.yaml = yaml, .nworkers = nworkers}, err,
+                      sizeof(err)))
                 fail_msg("harness: %s", err);
         s->t = 1000 * MS;
         for (unsigned i = 0; i < NCLI; i++)
@@ -112,6 +119,12 @@ static void open_cw(struct cw *s, bool two_brokers, const char *connections)
                                               .to = {10, 10, 0, 100},
                                               .port = (uint16_t)(40000 + i),
                                               .to_port = 1883};
+}
+
+/* One worker. */
+static void open_cw(struct cw *s, bool two_brokers, const char *connections)
+{
+        open_cw_n(s, 1, two_brokers, connections);
 }
 
 static void close_cw(struct cw *s)
@@ -432,6 +445,53 @@ static void test_window_unlimited(void **state)
         close_cw(&s);
 }
 
+/* The window shared out among the workers: of connect_window W and n
+ * workers, this worker (the harness's) has ceil(W / n) slots per broker.
+ * Five binds: that many SYNs, the rest wait; a slot freed starts the
+ * oldest waiting one, and no more. The legs' local ports are worker 0's
+ * (port % n == 0). */
+static void test_window_per_worker(void **state)
+{
+        static const struct {
+                uint32_t window, nworkers, slots;
+        } cases[] = {{3, 2, 2}, {1, 2, 1}, {4, 4, 1}, {5, 4, 2}};
+        char connections[64];
+
+        (void)state;
+        for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+                const uint32_t slots = cases[k].slots;
+                struct cw s;
+                struct leg l[5];
+
+                snprintf(connections, sizeof(connections), "connect_window: %u", cases[k].window);
+                open_cw_n(&s, cases[k].nworkers, false, connections);
+                for (unsigned i = 0; i < 5; i++)
+                        client_connect(&s, i, false);
+                for (unsigned i = 0; i < 5; i++) {
+                        client_publish(&s, i);
+                        if (i < slots) {
+                                one_syn(&s, &l[i]);
+                                assert_int_equal(l[i].p.to_port % cases[k].nworkers, 0);
+                        } else {
+                                assert_int_equal(count_b(&s, false), 0);
+                        }
+                }
+                assert_int_equal(STAT_OF(&s, connect_queued), 5 - slots);
+                assert_int_equal(STAT_OF(&s, connect_waiting), 5 - slots);
+                for (unsigned i = 0; i < slots; i++)
+                        assert_int_equal(leg_synack(&s, &l[i]), i);
+                run(&s, 10 * MS); /* ticks: nothing more starts */
+                assert_int_equal(count_b(&s, true), 0);
+
+                leg_connack(&s, &l[0]); /* one slot free: the oldest waiting one */
+                one_syn(&s, &l[slots]);
+                assert_int_equal(leg_synack(&s, &l[slots]), slots);
+                assert_int_equal(STAT_OF(&s, connect_waiting), 4 - slots);
+                assert_int_equal(STAT_OF(&s, connect_queue_timeouts), 0);
+                close_cw(&s);
+        }
+}
+
 /* A waiting connection whose client resets it: out of the queue, no SYN
  * for it ever; the one behind it is started in its place. */
 static void test_reset_while_waiting(void **state)
@@ -746,6 +806,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_window_fifo),
             cmocka_unit_test(test_window_unlimited),
+            cmocka_unit_test(test_window_per_worker),
             cmocka_unit_test(test_reset_while_waiting),
             cmocka_unit_test(test_closed_while_setting_up),
             cmocka_unit_test(test_queue_deadline),
