@@ -312,8 +312,6 @@ static void report(struct lb_worker *lw, const struct conn *c, enum lb_verdict v
 
 void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 {
-        const struct plan *plan = c->plan;
-
         if (v == LB_VERDICT_SPLICED && c->err && c->parse_dead && !c->bytes_from_client)
                 v = LB_VERDICT_MALFORMED;
         if (v == LB_VERDICT_SPLICED && c->refusal)
@@ -323,16 +321,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         case LB_VERDICT_TIMEOUT: STAT(lw, timeouts); break;
         default: break;
         }
-        if (c->active_counted) {
-                const struct plan_broker *b = conn__broker(c, plan);
-
-                if (b) {
-                        struct lb_broker_stats *bs = &lw->brokers[b->gid];
-
-                        __atomic_store_n(&bs->active, bs->active - 1, __ATOMIC_RELAXED);
-                        __atomic_fetch_sub(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
-                }
-        }
+        conn__uncount(lw, c);
         if (lw->lb->report)
                 report(lw, c, v);
         for (int i = 0; i < FLOW_TIMERS; i++)

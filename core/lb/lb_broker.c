@@ -166,6 +166,36 @@ static void send_syn(struct lb_worker *lw, struct conn *c)
         c->brk.syn_sent = true;
 }
 
+/* c counts in its broker's active connections from the moment it is bound
+ * to it (as HAProxy's leastconn counts a connection from its assignment):
+ * least-connections then spreads a burst of binds, which would otherwise
+ * all see the same counts until the first SYN-ACK and go to one broker. */
+static void count(struct lb_worker *lw, struct conn *c, const struct plan_broker *b)
+{
+        struct lb_broker_stats *bs = &lw->brokers[b->gid];
+
+        if (c->active_counted)
+                return;
+        __atomic_store_n(&bs->active, bs->active + 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
+        c->active_counted = true;
+}
+
+void conn__uncount(struct lb_worker *lw, struct conn *c)
+{
+        const struct plan_broker *b = conn__broker(c, c->plan);
+
+        if (!c->active_counted)
+                return;
+        c->active_counted = false;
+        if (b) {
+                struct lb_broker_stats *bs = &lw->brokers[b->gid];
+
+                __atomic_store_n(&bs->active, bs->active - 1, __ATOMIC_RELAXED);
+                __atomic_fetch_sub(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
+        }
+}
+
 void conn__connect(struct lb_worker *lw, struct conn *c)
 {
         const struct plan *plan = c->plan;
@@ -180,6 +210,7 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                 conn__failover(lw, c);
                 return;
         }
+        count(lw, c, b);
         if (!conn__setup_admit(lw, c, b->gid))
                 return; /* queued: lb__setup_pump calls again */
         rc = lw->lb->nexthop(lw->lb->nexthop_ctx, &b->addr, &nh);
@@ -240,6 +271,7 @@ void conn__failover(struct lb_worker *lw, struct conn *c)
             c->pool >= 0 && (uint32_t)c->pool < plan->npools ? plan->pools[c->pool].nbrokers : 0;
 
         conn__setup_done(lw, c); /* this broker's slot */
+        conn__uncount(lw, c);    /* and its count */
         if (b)
                 __atomic_store_n(&lw->brokers[b->gid].failures, lw->brokers[b->gid].failures + 1,
                                  __ATOMIC_RELAXED);
@@ -374,14 +406,9 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
         c->rto_tries = 0;
         timer__cancel(&lw->wheel, &c->f.timer[CONN_T_RTO]);
         STAT(lw, spliced);
-        if (b) {
-                struct lb_broker_stats *bs = &lw->brokers[b->gid];
-
-                __atomic_store_n(&bs->active, bs->active + 1, __ATOMIC_RELAXED);
-                __atomic_store_n(&bs->total, bs->total + 1, __ATOMIC_RELAXED);
-                __atomic_fetch_add(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
-                c->active_counted = true;
-        }
+        if (b) /* counted in its active connections since the bind (count) */
+                __atomic_store_n(&lw->brokers[b->gid].total, lw->brokers[b->gid].total + 1,
+                                 __ATOMIC_RELAXED);
         timer__arm(&lw->wheel, &c->f.timer[CONN_T_LIFE], lw->now_ns + plan->idle_timeout_ns,
                    CONN_T_LIFE);
         /* the first replayed segment ACKs the SYN-ACK; with nothing to
@@ -393,21 +420,12 @@ static void established(struct lb_worker *lw, struct conn *c, const struct worke
 
 bool conn__broker_retry(struct lb_worker *lw, struct conn *c)
 {
-        const struct plan_broker *b = conn__broker(c, c->plan);
-
         if (!c->buf || !seq_lt(c->brk.t.snd_una, c->brk.replay_end) ||
             c->brk.t.rcv_nxt != c->brk.t.irs + 1 || c->fin_s2c ||
             c->leg_retries >= CONN_LEG_RETRIES)
                 return false;
         c->leg_retries++;
         STAT(lw, broker_leg_retries);
-        if (c->active_counted && b) { /* as conn__end: it was counted at the SYN-ACK */
-                struct lb_broker_stats *bs = &lw->brokers[b->gid];
-
-                __atomic_store_n(&bs->active, bs->active - 1, __ATOMIC_RELAXED);
-                __atomic_fetch_sub(&lw->lb->active[b->gid], 1, __ATOMIC_RELAXED);
-        }
-        c->active_counted = false;
         if (c->f.legs & (1u << FLOW_LEG_BROKER))
                 flow__remove_leg(lw->flows, &c->f, FLOW_LEG_BROKER);
         for (int i = 0; i < FLOW_TIMERS; i++)

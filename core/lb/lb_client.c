@@ -398,6 +398,7 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         c->parse_dead = true;
         conn__binder(c)->stop(c);
         conn__setup_done(lw, c);
+        conn__uncount(lw, c);
         budget__release_reserve(lw, c);
         budget__charge(lw, c);
         conn__rst_broker(lw, c);

@@ -526,6 +526,9 @@ int lb__take_port(struct lb_worker *lw, struct flow *f, const struct plan *plan,
 /* The PROXY protocol v2 header for c (client -> listener) into out; its length. */
 uint16_t conn__proxy_header(const struct conn *c, uint8_t out[CONN_PROXY_MAX]);
 void conn__connect(struct lb_worker *lw, struct conn *c);
+/* c no longer counts in its broker's active connections (counted from its
+ * bind by conn__connect). Idempotent. */
+void conn__uncount(struct lb_worker *lw, struct conn *c);
 void conn__failover(struct lb_worker *lw, struct conn *c);
 /* A segment of the broker leg while CONNECTING: its SYN-ACK (or RST). */
 enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, struct worker_pkt *p);

@@ -98,6 +98,7 @@ void conn__setup_done(struct lb_worker *lw, struct conn *c)
 void conn__setup_expired(struct lb_worker *lw, struct conn *c)
 {
         conn__setup_done(lw, c);
+        conn__uncount(lw, c);
         STAT(lw, connect_queue_timeouts);
         conn__binder(c)->refuse(lw, c, LB_VERDICT_NO_BROKER);
 }

@@ -87,11 +87,15 @@ struct cw {
         struct cli c[NCLI];
 };
 
-/* Configuration: one pool (one broker, or two under source-ip balance, so
- * that every client of 10.10.0.1 is the first one's), the connections:
- * settings given; a balancer of nworkers workers (the harness drives the
- * first). */
-static void open_cw_n(struct cw *s, uint32_t nworkers, bool two_brokers, const char *connections)
+/* Pools: one broker, or two under source-ip balance (every client of
+ * 10.10.0.1 is the first one's). */
+static const char ONE_BROKER[] = "brokers: [\"10.20.0.11:1883\"]";
+static const char TWO_BROKERS[] =
+    "balance: source-ip, brokers: [\"10.20.0.11:1883\", \"10.20.0.12:1883\"]";
+
+/* Configuration: one pool (pool: its keys), the connections: settings
+ * given; a balancer of nworkers workers (the harness drives the first). */
+static void open_cw_n(struct cw *s, uint32_t nworkers, const char *pool, const char *connections)
 {
         char yaml[1024], err[256];
 
@@ -103,11 +107,7 @@ static void open_cw_n(struct cw *s, uint32_t nworkers, bool two_brokers, const c
                  "pools: [{name: apples, %s}]\n"
                  "default_pool: apples\n"
                  "connections: {%s}\n",
-                 nworkers,
-                 two_brokers ? "balance: source-ip, brokers: [\"10.20.0.11:1883\", "
-                               "\"10.20.0.12:1883\"]"
-                             : "brokers: [\"10.20.0.11:1883\"]",
-                 connections);
+                 nworkers, pool, connections);
         memset(s, 0, sizeof(*s));
         if (lbh__open(&s->h, &(struct lbh_cfg){.yaml = yaml, .nworkers = nworkers}, err,
                       sizeof(err)))
@@ -124,7 +124,7 @@ static void open_cw_n(struct cw *s, uint32_t nworkers, bool two_brokers, const c
 /* One worker. */
 static void open_cw(struct cw *s, bool two_brokers, const char *connections)
 {
-        open_cw_n(s, 1, two_brokers, connections);
+        open_cw_n(s, 1, two_brokers ? TWO_BROKERS : ONE_BROKER, connections);
 }
 
 static void close_cw(struct cw *s)
@@ -445,6 +445,52 @@ static void test_window_unlimited(void **state)
         close_cw(&s);
 }
 
+/* least-connections counts a connection against its broker from its bind,
+ * not from the broker's SYN-ACK: six binds before any broker answered go
+ * two to each of three brokers (counted at the SYN-ACK, all six would see
+ * three idle brokers and go to the first, and with a connect window wait
+ * in its queue while the others idle). A connection that ends gives its
+ * count back: the next bind goes to its broker. */
+static void test_least_conn_burst(void **state)
+{
+        struct cw s;
+        unsigned per[3] = {0};
+        struct leg l;
+
+        (void)state;
+        open_cw_n(&s, 1,
+                  "balance: least-connections, brokers: [\"10.20.0.11:1883\", "
+                  "\"10.20.0.12:1883\", \"10.20.0.13:1883\"]",
+                  "connect_window: 64");
+        for (unsigned i = 0; i < NCLI; i++)
+                client_connect(&s, i, false);
+        for (unsigned i = 0; i < NCLI; i++) {
+                const struct lbh_frame *f;
+
+                client_publish(&s, i);
+                assert_int_equal(count_b(&s, true), 1);
+                f = nth_b(&s, true, 0);
+                assert_true(f->daddr[3] >= 11 && f->daddr[3] <= 13);
+                per[f->daddr[3] - 11]++;
+                if (i == NCLI - 1)
+                        leg_of(&l, f);
+        }
+        assert_int_equal(per[0], 2);
+        assert_int_equal(per[1], 2);
+        assert_int_equal(per[2], 2);
+        assert_int_equal(STAT_OF(&s, connect_queued), 0);
+        /* the last client leaves (its leg not answered yet): its broker
+         * has one connection fewer, and takes the next bind */
+        send_c(&s, NCLI - 1, TCP_OUT_RST, NULL, 0);
+        run(&s, MS);
+        s.c[0].p.port = 41000; /* a new client in client 0's place, */
+        s.c[0].nxt = s.c[0].rcv = 0;
+        client_connect(&s, 0, true); /* bound at its CONNECT (a learned id) */
+        assert_int_equal(count_b(&s, true), 1);
+        assert_memory_equal(nth_b(&s, true, 0)->daddr, l.p.addr, 4);
+        close_cw(&s);
+}
+
 /* The window shared out among the workers: of connect_window W and n
  * workers, this worker (the harness's) has ceil(W / n) slots per broker.
  * Five binds: that many SYNs, the rest wait; a slot freed starts the
@@ -464,7 +510,7 @@ static void test_window_per_worker(void **state)
                 struct leg l[5];
 
                 snprintf(connections, sizeof(connections), "connect_window: %u", cases[k].window);
-                open_cw_n(&s, cases[k].nworkers, false, connections);
+                open_cw_n(&s, cases[k].nworkers, ONE_BROKER, connections);
                 for (unsigned i = 0; i < 5; i++)
                         client_connect(&s, i, false);
                 for (unsigned i = 0; i < 5; i++) {
@@ -806,6 +852,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_window_fifo),
             cmocka_unit_test(test_window_unlimited),
+            cmocka_unit_test(test_least_conn_burst),
             cmocka_unit_test(test_window_per_worker),
             cmocka_unit_test(test_reset_while_waiting),
             cmocka_unit_test(test_closed_while_setting_up),
