@@ -16,7 +16,7 @@ set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 BENCH_DIR=$(dirname "$SELF")
-SCENARIOS_ALL=(ceiling throughput latency connect ipvs-study synflood lossy hostile tls udp)
+SCENARIOS_ALL=(ceiling throughput latency cost connect scale ipvs-study synflood lossy hostile tls udp)
 
 usage() {
   cat <<EOF
@@ -48,18 +48,24 @@ core (default 1). The lossy scenario: BENCH_LOSSY_LEVELS=L,... its loss
 levels (default 1%,3%), BENCH_LOSSY_DUP=D its duplicates (default 1%),
 BENCH_LOSSY_DELAY=MS[:JITTER] adds a delay line that reorders (its own
 topology with a wire namespace; default: none).
+The cost scenario offers fixed rates (2k to 50k msg/s) through each contender
+and reports the whole machine's CPU and the latency each adds over direct.
 The hostile scenario attacks with tests/e2e/hostile.py (stalled large,
 malformed and slow CONNECTs, subscribers that never read) and measures the
 balancer's memory and a legitimate client's latency meanwhile.
 The tls scenario measures connection rate and a reconnect storm over TLS
 passthrough (Mosquitto TLS listeners on :8883 terminate TLS; certificates
 made with openssl in the run directory); BENCH_TLS_RESUME=1 lets the storm's
-clients resume their previous TLS session.
+clients resume their previous TLS session; BENCH_CONNECT_WINDOW=N is
+mqttlb's connections.connect_window there (default 64).
 The udp scenario sends UDP datagrams one way (xdpgen --mode udp, 64 source
 addresses, 64- and 512-byte payloads) through mqttlb (a protocol: udp
 listener), NGINX stream UDP and the null forwarder to three collectors
 counted by xdpgen on the brokers' link, and direct; it reports datagrams/s
 at <= 1% loss and flat out, the loss, and the machine's CPU busy.
+The scale scenario holds as many idle connections as the nofile limit allows
+(keepalives) through each contender: connect rate, memory per connection
+(RSS; MemAvailable over direct's) and CPU at rest.
 EOF
 }
 
