@@ -74,49 +74,11 @@ def read_tsv(path, fields):
 
 # --- the MQTT 3.1.1 wire format (for the asyncio tools) ----------------------
 
-CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
-SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
-
-
-def varint(n):
-    """MQTT remaining-length encoding."""
-    out = bytearray()
-    while True:
-        b = n % 128
-        n //= 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def mqtt_str(s):
-    """A length-prefixed UTF-8 string."""
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def packet(first, body):
-    """A whole control packet."""
-    return bytes([first]) + varint(len(body)) + body
-
-
-def connect_packet(client_id, keepalive=60, clean=True):
-    """CONNECT, MQTT 3.1.1."""
-    flags = 0x02 if clean else 0
-    body = mqtt_str("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
-    return packet(CONNECT << 4, body + mqtt_str(client_id))
-
-
-def publish_packet(topic, payload, qos=0, pid=0, dup=False):
-    """PUBLISH; pid only for QoS > 0."""
-    first = (PUBLISH << 4) | (qos << 1) | (0x08 if dup else 0)
-    body = mqtt_str(topic) + (struct.pack("!H", pid) if qos else b"") + payload
-    return packet(first, body)
-
-
-def subscribe_packet(pid, topic_filter, qos=0):
-    """SUBSCRIBE with one filter."""
-    return packet((SUBSCRIBE << 4) | 0x02, struct.pack("!H", pid) + mqtt_str(topic_filter) + bytes([qos]))
+# The packets themselves: tests/e2e/mqtt_wire.py, shared with hostile.py and
+# tls_clients.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mqtt_wire import (CONNACK, DISCONNECT, PUBACK, PUBLISH, SUBACK,  # noqa: E402
+                       connect_packet, packet, publish_packet, subscribe_packet)
 
 
 async def read_packet(reader):

@@ -1,10 +1,13 @@
 """MQTT 3.1.1 packets written and read by hand, for the end-to-end tools that
 need bytes a client library would not send (tests/e2e/hostile.py, the
-hostile input and split hellos of tests/e2e/tls_clients.py). Test-only."""
+hostile input and split hellos of tests/e2e/tls_clients.py, and the asyncio
+clients of tests/e2e/mqtt_clients.py). Test-only: a library module, not a
+test; its users assert."""
 
 import struct
 
-CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, DISCONNECT = 1, 2, 3, 4, 8, 9, 14
+CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
+SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
 
 
 def varint(n):
@@ -28,15 +31,18 @@ def packet(first, body):
     return bytes([first]) + varint(len(body)) + body
 
 
-def connect_packet(client_id, keepalive=60):
-    """CONNECT, 3.1.1, clean session."""
-    body = mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + mqtt_str(client_id)
+def connect_packet(client_id, keepalive=60, clean=True):
+    """CONNECT, 3.1.1 (clean session unless clean=False)."""
+    flags = 0x02 if clean else 0
+    body = mqtt_str("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + mqtt_str(client_id)
     return packet(CONNECT << 4, body)
 
 
-def publish_packet(topic, payload, qos=0, pid=0):
+def publish_packet(topic, payload, qos=0, pid=0, dup=False):
+    """PUBLISH; pid only for QoS > 0."""
+    first = (PUBLISH << 4) | (qos << 1) | (0x08 if dup else 0)
     body = mqtt_str(topic) + (struct.pack("!H", pid) if qos else b"") + payload
-    return packet((PUBLISH << 4) | (qos << 1), body)
+    return packet(first, body)
 
 
 def subscribe_packet(pid, filt, qos=0):
