@@ -147,21 +147,19 @@ struct conn_prefix {
         struct mqtt_parser *mp; /* the broker's stream until done (heap) */
 };
 
+/*
+ * Ordered so that no field needs padding before it (each group's fields
+ * arranged to fill what the group before left): 1,083 bytes of members,
+ * 1,088 with the tail, so 5 bytes are free for small fields at the end.
+ * The flow table rounds every entry up to a whole number of cache lines
+ * (flow_table__new), so a field that makes a hole, or one too many, costs
+ * every connection another 64 bytes (the assertion after the struct).
+ */
 struct conn {
         struct flow f; /* f.client: client -> listener; f.broker: broker -> source */
         struct conn_client cli;
         struct conn_broker brk;
         struct conn_prefix pre;
-        /* once spliced: broker seq = client seq + off_c2s, client-leg seq =
-         * broker seq + off_s2c (conn__s2c_mapped says when the second holds) */
-        uint32_t off_c2s, off_s2c;
-        bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
-        uint32_t fin_c2s_end;  /* broker-space sequence after the client's FIN */
-        uint32_t fin_s2c_end;  /* broker-space sequence after the broker's FIN */
-
-        /* our own bytes to the client */
-        uint8_t own_len;
-        uint8_t own[CONN_OWN_MAX];
 
         /* client bytes held until the broker ACKs them */
         uint8_t *buf;
@@ -171,55 +169,78 @@ struct conn {
         bool reserved;       /* holds a CONN_BUF_RESERVE of the budget */
         bool slowed;         /* counted in budget_slowed */
 
-        /* the binder's (conn__binder): what reads the client's first bytes */
-        uint8_t proto;         /* enum plan_proto: the listener's */
-        int16_t listener_pool; /* tls: the listener's pool, ROUTE_NONE: none */
-        bool parse_dead;       /* nothing more to read: error, gap, or all the binder needs */
-        bool c2s_gap;          /* the client's stream had a hole (spliced: not reassembled) */
+        bool fin_c2s, fin_s2c; /* FIN seen from the client / the broker, once spliced */
+        /* once spliced: broker seq = client seq + off_c2s, client-leg seq =
+         * broker seq + off_s2c (conn__s2c_mapped says when the second holds) */
+        uint32_t off_c2s, off_s2c;
+        uint32_t fin_c2s_end; /* broker-space sequence after the client's FIN */
+        uint32_t fin_s2c_end; /* broker-space sequence after the broker's FIN */
+
+        /* our own bytes to the client */
+        uint8_t own_len;
+        uint8_t own[CONN_OWN_MAX];
+
+        /* the binder's (conn__binder): what reads the client's first bytes
+         * (and listener_pool, after the union) */
+        uint8_t proto;   /* enum plan_proto: the listener's */
+        bool parse_dead; /* nothing more to read: error, gap, or all the binder needs */
+        bool c2s_gap;    /* the client's stream had a hole (spliced: not reassembled) */
         union {
                 struct mqtt_parser mp; /* MQTT: the client's stream, for the connection's life */
                 struct tls_hello *th;  /* TLS: the ClientHello's reader and what it read
                                         * (heap: MQTT connections do not pay for it) */
         };
+        int16_t listener_pool; /* tls: the listener's pool, ROUTE_NONE: none */
 
         /* MQTT */
-        uint8_t *cid; /* client id (malloc'ed copy) */
         uint16_t cid_len;
+        int16_t will_pool;
         uint8_t version;
         bool connect_done;
+        uint8_t *cid; /* client id (malloc'ed copy) */
         bool self_connack;
         uint8_t pings; /* PINGRESPs we answered (consumed from the broker) */
-        int16_t will_pool;
         bool will;
         bool persistent;
 
-        /* binding (indices into plan: conn__plan) */
-        const struct plan *plan; /* referenced (plan__get) for the connection's life */
-        uint64_t rt_hash;        /* route_publish's cache: the last topic's hash */
-        int16_t rt_pool;         /* (topics longer than LB_RT_TOPIC_MAX), its pool, */
-        bool rt_valid;
-        uint8_t rt_len;                    /* the last topic's length and bytes */
-        uint8_t rt_topic[LB_RT_TOPIC_MAX]; /* when it fits (else rt_len 0) */
-        int16_t pool, broker, first_broker;
+        /* binding (indices into plan: conn__plan); route_publish's cache
+         * (rt_*, while rt_valid): the last topic's pool, hash and, when it
+         * fits (rt_len <= LB_RT_TOPIC_MAX, else rt_len 0), bytes */
+        int16_t rt_pool;
+        int16_t pool;
+        const struct plan *plan;        /* referenced (plan__get) for the connection's life */
+        uint64_t rt_hash;               /* compared for topics longer than LB_RT_TOPIC_MAX */
         struct lb_broker_stats *bstats; /* the broker's counters (conn__connect), or NULL */
-        uint8_t tried;                  /* brokers of the pool tried */
+        int16_t broker, first_broker;
+        bool rt_valid;
+        uint8_t rt_len;
+        uint8_t rt_topic[LB_RT_TOPIC_MAX];
+        uint8_t tried;       /* brokers of the pool tried */
+        uint8_t leg_retries; /* broker legs made again after a reset (conn__broker_retry) */
         uint8_t bound_at, verdict;
         uint8_t err, refusal; /* err: enum mqtt_err or enum tls_hello_err (the binder's) */
         bool active_counted;  /* in the broker's active connections */
 
         /* the connect window (lb_setup.c) */
-        struct conn *setup_next, *setup_prev; /* CONN_SETUP_QUEUED: the broker's queue */
-        uint16_t setup_gid;                   /* the broker whose slot or queue it is in */
         uint8_t setup;                        /* enum conn_setup */
+        uint16_t setup_gid;                   /* the broker whose slot or queue it is in */
+        struct conn *setup_next, *setup_prev; /* CONN_SETUP_QUEUED: the broker's queue */
 
         /* timers and accounting */
-        uint8_t syn_tries, rto_tries;
-        uint8_t leg_retries; /* broker legs made again after a reset (conn__broker_retry) */
         uint64_t last_ns;
         uint64_t bytes_from_client, publishes;
         struct mqtt_str *topics; /* lb.keep_topics: up to LB_REPORT_TOPICS, malloc'ed */
+        uint8_t syn_tries, rto_tries;
         uint8_t ntopics;
 };
+
+/*
+ * Flow-table entries are whole cache lines: 1,088 bytes is 17 of them. One
+ * byte more and every connection takes 18 (1,152 bytes): 64 MiB more per
+ * 2^20 connections (64 MB per million), allocated up front for
+ * max_connections.
+ */
+_Static_assert(sizeof(struct conn) <= 17 * 64, "struct conn fits 17 cache lines (1,088 bytes)");
 
 struct learned;
 
