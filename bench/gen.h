@@ -47,6 +47,12 @@ struct gen_thread {
         bool overflow; /* a sequence number beyond the bitmap: unique unknown */
 };
 
+/* A real connection's sequence space (--flow-seq), found by source port. */
+struct gen_flow_seq {
+        uint16_t sport;
+        uint32_t snd_nxt, rcv_nxt;
+};
+
 struct gen {
         struct gen_cfg cfg;
         struct gen_addrs addrs;
@@ -55,6 +61,8 @@ struct gen {
         struct xsk_umem_set *umem;
         struct gen_thread *th;
         uint64_t *bitmap, bits;
+        struct gen_flow_seq *flow_seq; /* --flow-seq's lines, nflow_seq of them */
+        uint32_t nflow_seq;
         uint32_t run_id; /* 0 with --rx-only: adopt the first one seen */
         bool stop_tx, stop_rx;
         uint64_t start_ns;
@@ -101,6 +109,9 @@ static inline uint64_t gen_rnd(uint64_t *s) /* xorshift64* */
         return *s * 0x2545f4914f6cdd1dull;
 }
 
+/* gen_tx.c: reads --flow-seq's file into g->flow_seq and checks that every
+ * flow's source port is there; 0, or a negative errno with a message in err. */
+int gen__flow_seq_load(struct gen *g, char *err, size_t errlen);
 /* gen_tx.c: the thread's flow templates (--mode tcp); 0 or -ENOMEM. */
 int gen_thread__flows_init(struct gen_thread *t);
 /* gen_tx.c: sends until the quota, the deadline or stop_tx, then waits for

@@ -51,7 +51,7 @@ static uint64_t pseudo_sum(const uint8_t *ip, uint32_t tcp_len)
 
 void gen_template__init(struct gen_template *t, uint8_t *buf, uint32_t size,
                         const struct gen_addrs *a, uint16_t sport, uint16_t dport, uint32_t isn,
-                        uint32_t run_id)
+                        uint32_t ack, bool fixed, uint32_t run_id)
 {
         uint8_t *ip = buf + GEN_ETH_LEN, *tcp = ip + GEN_IP_LEN, *pl = tcp + GEN_TCP_LEN;
         uint32_t tcp_len = size - GEN_ETH_LEN - GEN_IP_LEN;
@@ -61,7 +61,7 @@ void gen_template__init(struct gen_template *t, uint8_t *buf, uint32_t size,
         put_ip(ip, (uint16_t)(size - GEN_ETH_LEN), 0, a->src_ip, a->dst_ip);
         gen_put16(tcp, sport);
         gen_put16(tcp + 2, dport);
-        gen_put32(tcp + 8, 1); /* ack: the peer's ISN + 1 of an imagined handshake */
+        gen_put32(tcp + 8, ack);
         tcp[12] = (GEN_TCP_LEN / 4) << 4;
         tcp[13] = TCP_ACK | TCP_PSH;
         gen_put16(tcp + 14, 65535);
@@ -71,6 +71,7 @@ void gen_template__init(struct gen_template *t, uint8_t *buf, uint32_t size,
         t->frame = buf;
         t->size = size;
         t->payload = tcp_len - GEN_TCP_LEN;
+        t->step = fixed ? 0 : t->payload;
         t->tcp_seq = isn;
         t->sum = pseudo_sum(ip, tcp_len) + gen_csum_add(0, tcp, tcp_len);
         t->udp = false;
@@ -95,6 +96,7 @@ void gen_template__init_udp(struct gen_template *t, uint8_t *buf, uint32_t size,
         t->frame = buf;
         t->size = size;
         t->payload = udp_len - GEN_UDP_LEN;
+        t->step = 0;
         t->tcp_seq = 0;
         t->udp = true;
         /* the pseudo header (RFC 768) and the datagram */

@@ -36,7 +36,8 @@ struct gen_addrs {
 struct gen_template {
         uint8_t *frame;   /* size bytes */
         uint32_t size;    /* whole Ethernet frame, no FCS */
-        uint32_t payload; /* TCP payload bytes: what seq advances by */
+        uint32_t payload; /* TCP payload bytes */
+        uint32_t step;    /* what seq advances by per frame: payload, or 0 (--flow-seq) */
         uint32_t tcp_seq; /* of the next frame of this flow */
         uint64_t sum;     /* TCP checksum sum with tcp seq and stamp seq zero */
         bool udp;         /* a UDP datagram: only the stamp and the checksum change */
@@ -87,12 +88,14 @@ static inline void gen_put64(uint8_t *p, uint64_t v)
 
 /*
  * Builds the template of one flow into buf (size bytes, size >= GEN_MIN_SIZE):
- * TCP ACK|PSH from sport to dport, first sequence number isn, the stamp with
- * run_id, the rest of the payload zero.
+ * TCP ACK|PSH from sport to dport, first sequence number isn, acknowledgment
+ * number ack, the stamp with run_id, the rest of the payload zero. Each frame
+ * advances the sequence number by the payload, unless fixed: then every frame
+ * carries isn (a retransmission of the same bytes).
  */
 void gen_template__init(struct gen_template *t, uint8_t *buf, uint32_t size,
                         const struct gen_addrs *a, uint16_t sport, uint16_t dport, uint32_t isn,
-                        uint32_t run_id);
+                        uint32_t ack, bool fixed, uint32_t run_id);
 
 /*
  * The same for a UDP flow (gen_template__frame sends it): UDP from sport to
@@ -102,7 +105,8 @@ void gen_template__init_udp(struct gen_template *t, uint8_t *buf, uint32_t size,
                             const struct gen_addrs *a, uint16_t sport, uint16_t dport,
                             uint32_t run_id);
 
-/* One frame of the flow into dst, stamped seq; advances the flow's TCP seq.
+/* One frame of the flow into dst, stamped seq; advances the flow's TCP seq
+ * by step.
  * The checksum is the template's sum plus the two patched fields (RFC 1071:
  * the one's complement sum is order-independent). */
 static inline void gen_template__frame(struct gen_template *t, uint8_t *dst, uint64_t seq)
@@ -126,7 +130,7 @@ static inline void gen_template__frame(struct gen_template *t, uint8_t *dst, uin
         gen_put32(tcp + 4, s);
         gen_put64(tcp + GEN_TCP_LEN + 8, seq);
         gen_put16(tcp + 16, (uint16_t)~gen_csum_fold(sum));
-        t->tcp_seq = s + t->payload;
+        t->tcp_seq = s + t->step;
 }
 
 /* A SYN with an MSS option into dst (GEN_SYN_SIZE bytes), from src_ip (network

@@ -35,6 +35,7 @@ enum {
         O_SRC_RANGE,
         O_MSS,
         O_SRC_COUNT,
+        O_FLOW_SEQ,
         O_COUNT,
         O_DURATION,
         O_RATE,
@@ -67,6 +68,7 @@ static const struct option OPTIONS[] = {
     {"src-range", required_argument, NULL, O_SRC_RANGE},
     {"mss", required_argument, NULL, O_MSS},
     {"src-count", required_argument, NULL, O_SRC_COUNT},
+    {"flow-seq", required_argument, NULL, O_FLOW_SEQ},
     {"count", required_argument, NULL, O_COUNT},
     {"duration", required_argument, NULL, O_DURATION},
     {"rate", required_argument, NULL, O_RATE},
@@ -99,9 +101,9 @@ void gen_cfg__usage(FILE *f)
             "                      two (default 2048)\n"
             "\n"
             "Frames (--mode tcp, the default): TCP ACK|PSH, sequence numbers per flow\n"
-            "advancing by the payload, valid IPv4 and TCP checksums; the payload starts\n"
-            "with a 16-byte stamp (magic \"XDG1\", run id, sequence number) and is padded\n"
-            "with zeros to --size.\n"
+            "advancing by the payload (fixed with --flow-seq), valid IPv4 and TCP\n"
+            "checksums; the payload starts with a 16-byte stamp (magic \"XDG1\", run id,\n"
+            "sequence number) and is padded with zeros to --size.\n"
             "  --src-mac MAC       (default: the interface's own)\n"
             "  --dst-mac MAC       (default: ff:ff:ff:ff:ff:ff)\n"
             "  --src IP            IPv4 source (default: the interface's address, else\n"
@@ -129,6 +131,18 @@ void gen_cfg__usage(FILE *f)
             "                      (UDP payload = --size - 42), valid UDP checksums\n"
             "  --src-range A/LEN   source addresses of --mode syn (default 198.18.0.0/15)\n"
             "  --mss N             MSS option of --mode syn (default 1460)\n"
+            "  --flow-seq FILE     (--mode tcp) the flows are real connections: FILE has a\n"
+            "                      line 'SPORT SND_NXT RCV_NXT' per flow (its source port,\n"
+            "                      the next sequence number it sends and the next one it\n"
+            "                      expects, decimal; '#' starts a comment). Every frame of\n"
+            "                      the flow then carries seq SND_NXT - payload and ack\n"
+            "                      RCV_NXT, and seq does not advance: each frame is a\n"
+            "                      retransmission of the last payload bytes the\n"
+            "                      connection sent (with the stamp as their content). The\n"
+            "                      payload (--size - 54) must not exceed what each\n"
+            "                      connection has sent. Needs --src-count 1; every flow's\n"
+            "                      source port must be in FILE. Without it: a random\n"
+            "                      first seq per flow, ack 1\n"
             "\n"
             "How much (numbers take a k, M or G suffix: x1000):\n"
             "  --count N           frames in total, split over the threads (thread t\n"
@@ -359,6 +373,13 @@ static int check(struct gen_cfg *c, bool flows_set, char *err, size_t errlen)
         if (c->rate && c->rate < c->queues)
                 return bad(err, errlen, "--rate: %llu is below one frame per second per queue",
                            (unsigned long long)c->rate);
+        if (c->flow_seq && c->mode != GEN_MODE_TCP)
+                return bad(err, errlen, "--flow-seq: only with --mode tcp");
+        if (c->flow_seq && c->rx_only)
+                return bad(err, errlen, "--flow-seq: nothing is sent with --rx-only");
+        if (c->flow_seq && c->src_count > 1)
+                return bad(err, errlen,
+                           "--flow-seq: flows are found by source port: needs --src-count 1");
         if (c->mode == GEN_MODE_SYN) {
                 if (c->size_set)
                         return bad(err, errlen,
@@ -384,6 +405,11 @@ static int check(struct gen_cfg *c, bool flows_set, char *err, size_t errlen)
                            "--flows: %u exceeds the %llu distinct (source, sport, dport) of "
                            "--src-count, --sport and --dport",
                            c->flows, (unsigned long long)pairs);
+        if (c->flow_seq && c->flows > c->sport_hi - c->sport_lo + 1u)
+                return bad(err, errlen,
+                           "--flow-seq: flows are found by source port: --flows %u exceeds "
+                           "the %u ports of --sport",
+                           c->flows, c->sport_hi - c->sport_lo + 1u);
         return 0;
 }
 
@@ -482,6 +508,11 @@ int gen_cfg__parse(struct gen_cfg *c, int argc, char **argv, char *err, size_t e
                         if (!parse_u32(a, 1, 1u << 16, &c->src_count))
                                 return bad(err, errlen,
                                            "--src-count: '%s' is not a number in 1..65536", a);
+                        break;
+                case O_FLOW_SEQ:
+                        if (!*a)
+                                return bad(err, errlen, "--flow-seq: empty file name");
+                        c->flow_seq = a;
                         break;
                 case O_MSS:
                         if (!parse_u64(a, 1, 65535, &v))

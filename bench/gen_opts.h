@@ -48,6 +48,7 @@ struct gen_cfg {
         uint32_t rx_wait_ms, rx_linger_ms;
         uint32_t run_id;
         bool run_id_set;
+        const char *flow_seq; /* --flow-seq FILE: per-flow seq/ack of real connections */
         bool json, quiet;
 };
 

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,10 +14,106 @@
 
 #define DRAIN_NS 1000000000ull /* longest wait for the TX ring to empty */
 
+static const struct gen_flow_seq *flow_seq_find(const struct gen *g, uint16_t sport)
+{
+        for (uint32_t i = 0; i < g->nflow_seq; i++)
+                if (g->flow_seq[i].sport == sport)
+                        return &g->flow_seq[i];
+        return NULL;
+}
+
+/* A decimal number in 0..max at *p, then blanks; false when there is none. */
+static bool take_u32(char **p, uint32_t max, uint32_t *out)
+{
+        char *end;
+        unsigned long long v;
+
+        while (**p == ' ' || **p == '\t')
+                (*p)++;
+        if (**p < '0' || **p > '9')
+                return false;
+        errno = 0;
+        v = strtoull(*p, &end, 10);
+        if (errno || v > max)
+                return false;
+        *out = (uint32_t)v;
+        *p = end;
+        return true;
+}
+
+int gen__flow_seq_load(struct gen *g, char *err, size_t errlen)
+{
+        const struct gen_cfg *c = &g->cfg;
+        uint32_t cap = 0, line = 0, sspan = c->sport_hi - c->sport_lo + 1u;
+        char buf[256];
+        FILE *f = fopen(c->flow_seq, "r");
+        int r = 0;
+
+        if (!f) {
+                r = -errno;
+                snprintf(err, errlen, "--flow-seq: %s: %s", c->flow_seq, strerror(errno));
+                return r;
+        }
+        while (fgets(buf, sizeof(buf), f)) {
+                struct gen_flow_seq e;
+                uint32_t sport;
+                char *p = buf, *hash = strchr(buf, '#');
+
+                line++;
+                if (hash)
+                        *hash = 0;
+                p += strspn(p, " \t\r\n");
+                if (!*p)
+                        continue;
+                if (!take_u32(&p, 65535, &sport) || !sport ||
+                    !take_u32(&p, UINT32_MAX, &e.snd_nxt) ||
+                    !take_u32(&p, UINT32_MAX, &e.rcv_nxt) || p[strspn(p, " \t\r\n")]) {
+                        snprintf(err, errlen,
+                                 "--flow-seq: %s, line %u: not 'SPORT SND_NXT RCV_NXT' (decimal)",
+                                 c->flow_seq, line);
+                        r = -EINVAL;
+                        break;
+                }
+                e.sport = (uint16_t)sport;
+                if (flow_seq_find(g, e.sport)) {
+                        snprintf(err, errlen, "--flow-seq: %s, line %u: source port %u again",
+                                 c->flow_seq, line, sport);
+                        r = -EINVAL;
+                        break;
+                }
+                if (g->nflow_seq == cap) {
+                        struct gen_flow_seq *n;
+
+                        cap = cap ? 2 * cap : 64;
+                        n = realloc(g->flow_seq, cap * sizeof(*n));
+                        if (!n) {
+                                r = -ENOMEM;
+                                snprintf(err, errlen, "--flow-seq: %s", strerror(ENOMEM));
+                                break;
+                        }
+                        g->flow_seq = n;
+                }
+                g->flow_seq[g->nflow_seq++] = e;
+        }
+        fclose(f);
+        /* every flow's port (with --src-count 1, flow f's is lo + f % S) */
+        for (uint32_t fl = 0; !r && fl < c->flows; fl++) {
+                uint16_t sport = (uint16_t)(c->sport_lo + fl % sspan);
+
+                if (!flow_seq_find(g, sport)) {
+                        snprintf(err, errlen, "--flow-seq: %s has no line for source port %u",
+                                 c->flow_seq, sport);
+                        r = -EINVAL;
+                }
+        }
+        return r;
+}
+
 /* Thread t's flows: f = t, t + queues, ... with sport = lo + f % S and
  * dport = lo' + (f / S) % D, so that every flow is a distinct pair; with
  * --src-count A > 1, the address src + f % A and the ports of flow f / A.
- * TCP segments, or UDP datagrams with --mode udp. */
+ * TCP segments, or UDP datagrams with --mode udp; with --flow-seq each flow's
+ * seq and ack come from its line (gen__flow_seq_load checked it is there). */
 int gen_thread__flows_init(struct gen_thread *t)
 {
         const struct gen_cfg *c = &t->g->cfg;
@@ -40,9 +137,18 @@ int gen_thread__flows_init(struct gen_thread *t)
                 if (c->mode == GEN_MODE_UDP)
                         gen_template__init_udp(&t->flows[i], buf, c->size, &a, sport, dport,
                                                t->g->run_id);
-                else
+                else if (c->flow_seq) {
+                        /* the connection's last payload bytes, sent again */
+                        const struct gen_flow_seq *fs = flow_seq_find(t->g, sport);
+
                         gen_template__init(&t->flows[i], buf, c->size, &a, sport, dport,
-                                           (uint32_t)gen_rnd(&t->rng), t->g->run_id);
+                                           fs->snd_nxt - (c->size - GEN_HDR_LEN), fs->rcv_nxt, true,
+                                           t->g->run_id);
+                } else {
+                        /* ack: the peer's ISN + 1 of an imagined handshake */
+                        gen_template__init(&t->flows[i], buf, c->size, &a, sport, dport,
+                                           (uint32_t)gen_rnd(&t->rng), 1, false, t->g->run_id);
+                }
         }
         return 0;
 }

@@ -204,6 +204,7 @@ static void gen__close(struct gen *g)
         umem_area__unmap(&g->area);
         free(g->bitmap);
         free(g->th);
+        free(g->flow_seq);
 }
 
 /* ---- the run ------------------------------------------------------------ */
@@ -313,8 +314,10 @@ int main(int argc, char **argv)
          * exec: no dispatcher); what matters is reported by us */
         libxdp_set_print(NULL);
         libbpf_set_print(NULL);
-        if (r || resolve(&g, err, sizeof(err))) {
+        if (r || resolve(&g, err, sizeof(err)) ||
+            (c->flow_seq && gen__flow_seq_load(&g, err, sizeof(err)))) {
                 fprintf(stderr, "xdpgen: %s\n", err);
+                free(g.flow_seq);
                 return 1;
         }
         if (c->run_id_set)
