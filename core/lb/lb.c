@@ -228,6 +228,8 @@ int lb_worker__new(struct lb_worker **out, struct lb *lb, uint32_t id, const str
                              sizeof(struct conn), lb->seed ^ (0x9e3779b97f4a7c15ull * (id + 1)));
         if (!rc)
                 rc = timer_wheel__init(&lw->wheel, TIMER_WHEEL_TICK_NS_DEFAULT, 0);
+        if (!rc && buf_cache__init(&lw->bufs))
+                rc = -ENOMEM;
         if (rc) {
                 lb_worker__free(lw);
                 return rc;
@@ -247,6 +249,7 @@ void lb_worker__free(struct lb_worker *lw)
         if (!lw)
                 return;
         flow_table__free(lw->flows);
+        buf_cache__fini(&lw->bufs);
         free(lw);
 }
 
@@ -330,7 +333,7 @@ void conn__end(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
         conn__setup_done(lw, c);
         conn__binder(c)->fini(c);
         conn__prefix_free(c);
-        free(c->buf);
+        conn__buf_free(lw, c);
         free(c->cid);
         for (uint8_t i = 0; i < c->ntopics; i++)
                 free((void *)c->topics[i].ptr);
@@ -466,6 +469,7 @@ static void lb_tick(void *ctx, struct worker *w, uint64_t now_ns)
         }
         timer_wheel__advance(&lw->wheel, now_ns, on_timer, lw);
         lb__setup_pump(lw);
+        lb__buf_trim(lw, now_ns);
 }
 
 /* The one dispatch on a connection's state: which part of the balancer

@@ -139,6 +139,7 @@ struct lb_cfg {
           "spliced segments no endpoint could send (seq or ACK 2^30 off), dropped")              \
         X(stray_reset, "segments to a source address and no connection, answered by RST")        \
         X(buffer_held, "heap bytes the worker's connections hold now (buffers, parsers, ids)")   \
+        X(buffer_cached, "heap bytes of freed client buffers kept for reuse (about a second)")   \
         X(budget_slowed, "connections whose window the buffer budget held below their buffer")   \
         X(budget_refused, "new connections refused (RST): the buffer budget's reserves spent")   \
         X(per_source_refused, "new connections refused (RST): per_source_max open already")      \

@@ -247,7 +247,8 @@ static void client_edge(struct lb_worker *lw, const struct plan *plan, struct co
 }
 
 /* Appends b[0..n) to the buffer, whose capacity may grow up to max. */
-static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t max)
+static bool buf_append(struct lb_worker *lw, struct conn *c, const uint8_t *b, uint32_t n,
+                       uint32_t max)
 {
         if (c->buf_len + n > c->buf_cap) {
                 uint32_t cap = c->buf_cap ? c->buf_cap : CONN_BUF_RESERVE;
@@ -257,7 +258,8 @@ static bool buf_append(struct conn *c, const uint8_t *b, uint32_t n, uint32_t ma
                         cap *= 2;
                 if (cap > max)
                         cap = max;
-                nb = realloc(c->buf, cap);
+                /* the first buffer of the usual size: from the worker's cache */
+                nb = !c->buf && cap == CONN_BUF_RESERVE ? conn__buf_new(lw) : realloc(c->buf, cap);
                 if (!nb)
                         return false;
                 c->buf = nb;
@@ -326,7 +328,7 @@ static bool take_bytes(struct lb_worker *lw, struct conn *c, const struct seg *s
                         n = room;
                         STAT(lw, window_full);
                 }
-                if (n && !buf_append(c, s->payload + skip, n, c->buf_len + room)) {
+                if (n && !buf_append(lw, c, s->payload + skip, n, c->buf_len + room)) {
                         STAT(lw, window_full);
                         n = 0;
                 }
@@ -392,9 +394,8 @@ void conn__close_client(struct lb_worker *lw, struct conn *c, enum lb_verdict v)
 
         /* nothing buffered can be sent any more: a closing connection holds
          * no buffer and no parser (its client id stays, for the report) */
-        free(c->buf);
-        c->buf = NULL;
-        c->buf_len = c->buf_cap = 0;
+        conn__buf_free(lw, c);
+        c->buf_len = 0;
         c->parse_dead = true;
         conn__binder(c)->stop(c);
         conn__setup_done(lw, c);

@@ -279,6 +279,22 @@ struct lb {
  * worker keeps a port picker per source. */
 _Static_assert(LB_SOURCES_MAX == WORKER_SOURCES_MAX, "a worker owns every source address");
 
+/* lb_bufcache.c: freed client buffers (CONN_BUF_RESERVE bytes) kept for the
+ * next connection, last in first out; what stays unused for a whole trim
+ * period goes back to malloc. */
+#define BUF_CACHE_MAX      4096          /* buffers, 32 MiB */
+#define BUF_CACHE_TRIM_NS  1000000000ull /* a period */
+#define BUF_CACHE_FREE_MAX 256           /* buffers freed per round at most */
+struct buf_cache {
+        void **slot; /* BUF_CACHE_MAX; slot[0..n) cached */
+        uint32_t n;
+        uint32_t low;          /* the fewest cached since the period began */
+        uint32_t surplus;      /* still to free, this period's trim */
+        uint64_t next_trim_ns; /* the next period's start */
+};
+int buf_cache__init(struct buf_cache *bc);
+void buf_cache__fini(struct buf_cache *bc);
+
 struct lb_worker {
         struct lb *lb;
         uint32_t id;
@@ -304,6 +320,7 @@ struct lb_worker {
         uint32_t setup_legs[PLAN_BROKERS_MAX];
         struct conn *setup_head[PLAN_BROKERS_MAX], *setup_tail[PLAN_BROKERS_MAX];
         uint64_t setup_freed[PLAN_BROKERS_MAX / 64];
+        struct buf_cache bufs; /* lb_bufcache.c */
 };
 
 /* Single writer (the worker), read by the control thread: relaxed atomics. */
@@ -585,6 +602,13 @@ void conn__setup_done(struct lb_worker *lw, struct conn *c);
 void conn__setup_expired(struct lb_worker *lw, struct conn *c);
 /* At each tick: the legs waiting at brokers a slot came free at since, started. */
 void lb__setup_pump(struct lb_worker *lw);
+
+/* lb_bufcache.c: a client buffer of CONN_BUF_RESERVE bytes (NULL: out of
+ * memory); a connection's buffer given back (kept when it is one of those),
+ * c->buf and c->buf_cap cleared; the cache's surplus freed (each tick). */
+void *conn__buf_new(struct lb_worker *lw);
+void conn__buf_free(struct lb_worker *lw, struct conn *c);
+void lb__buf_trim(struct lb_worker *lw, uint64_t now_ns);
 
 /* lb_budget.c: the worker's memory budget and the per-source limit. */
 /* A new connection from k: 0 (its per-source bucket in *bucket, UINT32_MAX

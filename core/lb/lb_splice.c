@@ -476,9 +476,7 @@ static void broker_acked(struct lb_worker *lw, struct conn *c, const struct seg 
         }
         c->brk.t.snd_wnd = (uint32_t)s->win << c->brk.t.snd_wscale;
         if (c->buf && seq_le(c->brk.replay_end + (c->brk.replay_fin ? 1 : 0), c->brk.t.snd_una)) {
-                free(c->buf); /* replayed and ACKed: the broker has it all */
-                c->buf = NULL;
-                c->buf_cap = 0;
+                conn__buf_free(lw, c); /* replayed and ACKed: the broker has it all */
                 budget__release_reserve(lw, c);
                 budget__charge(lw, c);
         } else if (c->buf) {

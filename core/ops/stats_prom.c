@@ -73,7 +73,7 @@ static void prom_u64(struct stats_buf *b, const char *name, const char *const *l
 }
 
 /* The Prometheus name of balancer counter k: conn_active and conn_total as
- * connections_*, buffer_held as the gauge buffer_held_bytes, udp_flows_active
+ * connections_*, buffer_held and buffer_cached as the gauges *_bytes, udp_flows_active
  * and connect_waiting as gauges of their names, malformed as
  * malformed_connections_total (malformed_total is the family by reason), the rest NAME_total. */
 static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
@@ -84,8 +84,8 @@ static void lb_prom_name(size_t k, char *out, size_t n, const char **type)
         if (!strcmp(name, "conn_active")) {
                 snprintf(out, n, "mqttlb_connections_active");
                 *type = "gauge";
-        } else if (!strcmp(name, "buffer_held")) {
-                snprintf(out, n, "mqttlb_buffer_held_bytes");
+        } else if (!strcmp(name, "buffer_held") || !strcmp(name, "buffer_cached")) {
+                snprintf(out, n, "mqttlb_%s_bytes", name);
                 *type = "gauge";
         } else if (!strcmp(name, "mqttsn_malformed")) {
                 snprintf(out, n, "mqttlb_mqttsn_malformed_datagrams_total");

@@ -10,7 +10,9 @@
  * once freed), its growth half slows (window) the connections that fill their
  * buffers while new ones still get their reserve, and what the worker holds
  * never passes buffer_total; per_source_max refuses the connection over it
- * from one address, counts IPv6 by prefix, and frees its count at the end.
+ * from one address, counts IPv6 by prefix, and frees its count at the end;
+ * freed client buffers are kept for the next connections, and given back to
+ * malloc when nobody takes them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,6 +276,75 @@ static void test_budget(void **state)
         assert_int_equal(lbh__close(t.h), 0);
 }
 
+/* Freed client buffers are kept for the next connections (lb_bufcache.c):
+ * a closed connection's 8 KiB buffer is counted in buffer_cached and taken
+ * by the next one; a buffer grown past 8 KiB is not kept; what nobody takes
+ * for a whole second goes back to malloc within two. */
+static void test_buffer_cache(void **state)
+{
+        static const uint8_t CONNECT[] = {0x10, 0x10, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x04,
+                                          0x02, 0x00, 0x3c, 0x00, 0x04, 't', 'e', 's', 't'};
+        struct t t;
+        struct cli c[6];
+        uint8_t head[64], fill[1400];
+        uint32_t n;
+
+        (void)state;
+        memset(fill, 'a', sizeof(fill));
+        open_h(&t, "buffer: 32k, bind_timeout: 1h");
+        assert_int_equal(stats(&t).buffer_cached, 0);
+        /* three connections waiting for their PUBLISH hold a buffer each */
+        for (int i = 0; i < 3; i++) {
+                peer_of(&c[i], 4, (uint32_t)(1 + i), (uint16_t)(40000 + i));
+                connect_with(&t, &c[i], CONNECT, sizeof(CONNECT));
+                assert_false(c[i].refused);
+        }
+        assert_int_equal(stats(&t).buffer_cached, 0);
+        /* two leave (RST): their buffers are kept, not freed */
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(
+                    lbh__send(t.h, &c[i].p,
+                              &(struct lbh_seg){.flags = TCP_OUT_RST, .seq = c[i].nxt}),
+                    0);
+        run(&t, MS);
+        assert_int_equal(lbh__connections(t.h), 1);
+        assert_int_equal(stats(&t).buffer_cached, 2 * 8192);
+        /* a new connection takes one of them */
+        peer_of(&c[3], 4, 4, 40003);
+        connect_with(&t, &c[3], CONNECT, sizeof(CONNECT));
+        assert_false(c[3].refused);
+        assert_int_equal(stats(&t).buffer_cached, 8192);
+        /* a client id of 20k grows its buffer past 8k: not kept at the end */
+        n = connect_head(head, 20000);
+        peer_of(&c[4], 4, 5, 40004);
+        connect_with(&t, &c[4], head, n);
+        assert_int_equal(stats(&t).buffer_cached, 0); /* it took the last one */
+        for (int k = 0; k < 10; k++) {
+                send_data(&t, &c[4], fill, sizeof(fill));
+                run(&t, MS);
+        }
+        assert_true(stats(&t).buffer_held > 8192);
+        assert_int_equal(
+            lbh__send(t.h, &c[4].p, &(struct lbh_seg){.flags = TCP_OUT_RST, .seq = c[4].nxt}), 0);
+        run(&t, MS);
+        assert_int_equal(stats(&t).buffer_cached, 0);
+        /* one more kept, then nobody comes: freed within two seconds */
+        assert_int_equal(
+            lbh__send(t.h, &c[3].p, &(struct lbh_seg){.flags = TCP_OUT_RST, .seq = c[3].nxt}), 0);
+        run(&t, MS);
+        assert_int_equal(stats(&t).buffer_cached, 8192);
+        for (int k = 0; k < 20 && stats(&t).buffer_cached; k++)
+                run(&t, 100 * MS);
+        assert_int_equal(stats(&t).buffer_cached, 0);
+        /* the connection left open still works: its buffer was its own */
+        assert_int_equal(lbh__connections(t.h), 1);
+        peer_of(&c[5], 4, 6, 40005);
+        connect_with(&t, &c[5], CONNECT, sizeof(CONNECT));
+        assert_false(c[5].refused);
+        assert_int_equal(lbh__connections(t.h), 2);
+        assert_int_equal(lbh__close(t.h), 0);
+}
+
 static void test_per_source_max(void **state)
 {
         static const uint8_t CONNECT[] = {0x10, 0x10, 0x00, 0x04, 'M',  'Q', 'T', 'T', 0x04,
@@ -336,6 +407,7 @@ int main(void)
             cmocka_unit_test(test_close_timeout),
             cmocka_unit_test(test_budget),
             cmocka_unit_test(test_per_source_max),
+            cmocka_unit_test(test_buffer_cache),
             cmocka_unit_test(test_budget_config),
         };
 

@@ -665,8 +665,8 @@ static void test_prometheus(void **state)
                         snprintf(name, sizeof(name), "mqttlb_connections_total");
                 else if (!strcmp(n, "malformed") || !strcmp(n, "tls_malformed"))
                         snprintf(name, sizeof(name), "mqttlb_%s_connections_total", n);
-                else if (!strcmp(n, "buffer_held"))
-                        snprintf(name, sizeof(name), "mqttlb_buffer_held_bytes");
+                else if (!strcmp(n, "buffer_held") || !strcmp(n, "buffer_cached"))
+                        snprintf(name, sizeof(name), "mqttlb_%s_bytes", n);
                 else if (!strcmp(n, "mqttsn_malformed"))
                         snprintf(name, sizeof(name), "mqttlb_mqttsn_malformed_datagrams_total");
                 else if (!strcmp(n, "udp_flows_active") || !strcmp(n, "connect_waiting"))
@@ -676,7 +676,8 @@ static void test_prometheus(void **state)
                 has_line(text, "# HELP %s %s", name, lb_stat_docs[k]);
                 has_line(text, "# TYPE %s %s", name,
                          !strcmp(n, "conn_active") || !strcmp(n, "buffer_held") ||
-                                 !strcmp(n, "udp_flows_active") || !strcmp(n, "connect_waiting")
+                                 !strcmp(n, "buffer_cached") || !strcmp(n, "udp_flows_active") ||
+                                 !strcmp(n, "connect_waiting")
                              ? "gauge"
                              : "counter");
                 has_line(text, "%s %llu", name, (unsigned long long)v[k]);
