@@ -40,6 +40,7 @@ struct port {
         uint64_t clock_ns;         /* offline ports: time of the last frame read */
         bool virtual_clock;        /* clock_ns is the time (offline), not the host's */
         uint64_t rx_frames, tx_frames, rx_dropped; /* rx_dropped: no free frame */
+        bool tx_busy; /* after flush: frames sent that the kernel has not completed */
 };
 
 static inline uint32_t port__rx(struct port *p, struct frame_desc *d, uint32_t n)

@@ -206,6 +206,7 @@ static void xsk_flush(struct port *port)
                 }
         }
         reclaim_completions(x);
+        port->tx_busy = x->tx_held != 0;
 }
 
 static void xsk_port_close(struct port *port)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 #include <linux/if_xdp.h>
 
 #define HANDOVER_SIZE 1024u /* per ordered pair of workers; a power of two */
@@ -31,6 +33,7 @@ struct dataplane {
         uint32_t nthreads;
         atomic_bool stop;
         struct worker_source sources[WORKER_SOURCES_MAX];
+        struct worker_wake wakes[WORKER_MAX]; /* with more than one worker */
 };
 
 static uint32_t default_frames(const struct dataplane_cfg *c)
@@ -166,6 +169,21 @@ static void worker_cfg_for(struct dataplane *dp, uint32_t w, struct worker_cfg *
         wc->ops = c->ops;
         wc->ctx = c->ctx[w];
         wc->stop = &dp->stop;
+        for (uint32_t o = 0; o < c->nworkers; o++)
+                wc->wake[o] = c->nworkers > 1 ? &dp->wakes[o] : NULL;
+}
+
+/* The eventfds that wake a sleeping worker for a handed-over frame. */
+static int make_wakes(struct dataplane *dp)
+{
+        for (uint32_t w = 0; w < WORKER_MAX; w++)
+                dp->wakes[w].fd = -1;
+        if (dp->cfg.nworkers < 2)
+                return 0;
+        for (uint32_t w = 0; w < dp->cfg.nworkers; w++)
+                if ((dp->wakes[w].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+                        return -errno;
+        return 0;
 }
 
 static int start_threads(struct dataplane *dp, char *err, size_t errlen)
@@ -206,6 +224,11 @@ int dataplane__start(struct dataplane **out, const struct dataplane_cfg *cfg, ch
         if (!dp)
                 return -ENOMEM;
         dp->cfg = *cfg;
+        e = make_wakes(dp);
+        if (e) {
+                snprintf(err, errlen, "cannot make the workers' eventfds: %s", strerror(-e));
+                goto fail;
+        }
         for (uint32_t s = 0; s < cfg->nsources; s++) {
                 dp->sources[s].addr.family = cfg->sources[s].key.family;
                 memcpy(dp->sources[s].addr.addr, cfg->sources[s].key.addr, 16);
@@ -285,6 +308,9 @@ void dataplane__stop(struct dataplane *dp)
         if (!dp)
                 return;
         atomic_store(&dp->stop, true);
+        for (uint32_t t = 0; t < dp->nthreads; t++) /* an idle one sleeps up to 100 ms */
+                if (dp->wakes[t].fd >= 0)
+                        (void)eventfd_write(dp->wakes[t].fd, 1);
         for (uint32_t t = 0; t < dp->nthreads; t++)
                 pthread_join(dp->threads[t], NULL);
         dp->nthreads = 0;
@@ -343,6 +369,9 @@ void dataplane__free(struct dataplane *dp)
         }
         for (uint32_t i = 0; i < WORKER_PORTS_MAX; i++)
                 redirector__detach(dp->redir[i]);
+        for (uint32_t w = 0; w < WORKER_MAX; w++)
+                if (dp->wakes[w].fd >= 0)
+                        close(dp->wakes[w].fd);
         xsk_umem_set__free(dp->uset);
         if (dp->caches)
                 for (uint32_t w = 0; w < dp->cfg.nworkers; w++)

@@ -2,12 +2,15 @@
  * The worker loop (worker.h). Everything here runs per packet except
  * worker__init and the thread set-up in worker__run: no lock, no allocation,
  * a syscall only when a ring asks for one (inside the port) or when the
- * worker has been idle for idle_rounds rounds and sleeps in poll().
+ * worker has been idle for idle_rounds rounds and sleeps in poll(), until a
+ * frame comes, another worker hands one over (worker_wake), or the handler's
+ * next timer is due.
  */
 #include "core/datapath/worker.h"
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -85,10 +88,25 @@ void worker__send(struct worker *w, uint16_t port, const struct frame_desc *d)
         w->txq[port][w->ntx[port]++] = *d;
 }
 
+/* After a push to worker to's inbox: wakes it if it sleeps (worker_wake). */
+static void wake(struct worker *w, uint32_t to)
+{
+        struct worker_wake *k = w->cfg.wake[to];
+
+        if (!k || k->fd < 0)
+                return;
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&k->sleeping, memory_order_relaxed) &&
+            eventfd_write(k->fd, 1) == 0)
+                STAT_ADD(w, wakeups_sent, 1);
+}
+
 static void push_handover(struct worker *w, uint32_t to)
 {
         uint32_t n = w->nho[to], pushed = handover_ring__push(w->cfg.outbox[to], w->hoq[to], n);
 
+        if (pushed)
+                wake(w, to);
         STAT_ADD(w, handed_over, pushed);
         if (pushed < n) {
                 for (uint32_t i = pushed; i < n; i++)
@@ -153,26 +171,6 @@ static void process(struct worker *w, struct worker_pkt *p)
         handle(w, p);
 }
 
-static void sleep_idle(struct worker *w)
-{
-        struct pollfd pfd[WORKER_PORTS_MAX];
-        nfds_t n = 0;
-
-        for (uint32_t i = 0; i < w->cfg.nports; i++)
-                if (w->cfg.fds[i] >= 0)
-                        pfd[n++] = (struct pollfd){.fd = w->cfg.fds[i], .events = POLLIN};
-        if (!n)
-                return;
-        STAT_ADD(w, idle_waits, 1);
-        /* 1 ms: a frame handed over while we sleep waits at most that long.
-         * Offline for RCU meanwhile: a grace period need not wait for us. */
-        if (w->rcu_online)
-                rcu_thread_offline();
-        poll(pfd, n, 1);
-        if (w->rcu_online)
-                rcu_thread_online();
-}
-
 /* Offline ports carry the capture's (or the harness's) clock; live ones run
  * on the host's monotonic clock. */
 static uint64_t worker_clock(const struct worker *w)
@@ -183,6 +181,80 @@ static uint64_t worker_clock(const struct worker *w)
                 return w->cfg.ports[0]->clock_ns;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* How long an idle worker may sleep (ms): until the handler's next timer,
+ * within WORKER_SLEEP_MIN_MS..WORKER_SLEEP_MAX_MS; the least while frames
+ * sent are not completed (the port reclaims them in its flush) or while no
+ * eventfd would wake us for a handed-over frame. */
+int worker__sleep_ms(struct worker *w)
+{
+        uint64_t next, now, ms;
+        struct worker_wake *k = w->cfg.wake[w->cfg.id];
+
+        if (!w->cfg.ops->next_ns || (w->cfg.nworkers > 1 && (!k || k->fd < 0)))
+                return WORKER_SLEEP_MIN_MS;
+        for (uint32_t i = 0; i < w->cfg.nports; i++)
+                if (w->cfg.ports[i]->tx_busy)
+                        return WORKER_SLEEP_MIN_MS;
+        next = w->cfg.ops->next_ns(w->cfg.ctx, w);
+        now = worker_clock(w);
+        if (next <= now)
+                return 0;
+        ms = (next - now + 999999) / 1000000;
+        if (ms < WORKER_SLEEP_MIN_MS)
+                ms = WORKER_SLEEP_MIN_MS;
+        return ms > WORKER_SLEEP_MAX_MS ? WORKER_SLEEP_MAX_MS : (int)ms;
+}
+
+/* Something in an inbox (a frame handed over before we said we sleep). */
+static bool inbox_waiting(const struct worker *w)
+{
+        for (uint32_t from = 0; from < w->cfg.nworkers; from++)
+                if (from != w->cfg.id && w->cfg.inbox[from] &&
+                    handover_ring__count(w->cfg.inbox[from]))
+                        return true;
+        return false;
+}
+
+static void sleep_idle(struct worker *w)
+{
+        struct pollfd pfd[WORKER_PORTS_MAX + 1];
+        struct worker_wake *k = w->cfg.wake[w->cfg.id];
+        nfds_t n = 0;
+        int ms;
+
+        for (uint32_t i = 0; i < w->cfg.nports; i++)
+                if (w->cfg.fds[i] >= 0)
+                        pfd[n++] = (struct pollfd){.fd = w->cfg.fds[i], .events = POLLIN};
+        if (!n)
+                return;
+        ms = worker__sleep_ms(w);
+        if (!ms)
+                return; /* a timer is due: the next round runs it */
+        if (k && k->fd >= 0) {
+                pfd[n++] = (struct pollfd){.fd = k->fd, .events = POLLIN};
+                atomic_store_explicit(&k->sleeping, true, memory_order_relaxed);
+                atomic_thread_fence(memory_order_seq_cst);
+                if (inbox_waiting(w)) {
+                        atomic_store_explicit(&k->sleeping, false, memory_order_relaxed);
+                        return;
+                }
+        }
+        STAT_ADD(w, idle_waits, 1);
+        /* Offline for RCU meanwhile: a grace period need not wait for us. */
+        if (w->rcu_online)
+                rcu_thread_offline();
+        poll(pfd, n, ms);
+        if (w->rcu_online)
+                rcu_thread_online();
+        if (k && k->fd >= 0) {
+                eventfd_t v;
+
+                atomic_store_explicit(&k->sleeping, false, memory_order_relaxed);
+                if (pfd[n - 1].revents & POLLIN)
+                        (void)eventfd_read(k->fd, &v);
+        }
 }
 
 uint32_t worker__round(struct worker *w)

@@ -46,7 +46,8 @@
         X(drop_handler, "frames the handler dropped")                          \
         X(drop_tx_full, "frames for which the TX ring had no room")            \
         X(drop_handover_full, "frames for which the owner's ring had no room") \
-        X(idle_waits, "times the worker slept in poll() for lack of work")
+        X(idle_waits, "times the worker slept in poll() for lack of work")     \
+        X(wakeups_sent, "times the worker woke another, sleeping, for a frame it handed over")
 
 #define WORKER_COUNTER_FIELD_(name, doc) uint64_t name;
 struct worker_stats {
@@ -76,7 +77,30 @@ struct worker_ops {
         enum worker_verdict (*handle)(void *ctx, struct worker *w, struct worker_pkt *p);
         /* Once per round, before its frames, with the worker's clock (optional): timers. */
         void (*tick)(void *ctx, struct worker *w, uint64_t now_ns);
+        /* When the handler next has work of its own (a timer), on the
+         * worker's clock: 0 now, UINT64_MAX none (optional; without it an
+         * idle worker wakes every WORKER_SLEEP_MIN_MS). */
+        uint64_t (*next_ns)(void *ctx, struct worker *w);
 };
+
+/*
+ * Waking a sleeping worker: a worker about to sleep sets `sleeping`, then
+ * looks at its inboxes once more; a worker that pushed to another's inbox
+ * then reads its `sleeping` and, when set, writes its eventfd (which it
+ * sleeps on with its ports). Both sides fence (seq_cst) between their store
+ * and their load, so one of them sees the other: no handed-over frame waits
+ * for a timeout.
+ */
+struct worker_wake {
+        atomic_bool sleeping;
+        int fd; /* eventfd; -1: none (the worker then wakes every WORKER_SLEEP_MIN_MS) */
+};
+
+/* An idle worker sleeps until its handler's next timer, at least
+ * WORKER_SLEEP_MIN_MS and at most WORKER_SLEEP_MAX_MS (the longest a
+ * configuration reload or a stop waits for an idle worker). */
+#define WORKER_SLEEP_MIN_MS 1
+#define WORKER_SLEEP_MAX_MS 100
 
 /* One of the balancer's source addresses: segments to it within its port
  * range (the broker legs' local ports) are owned by port. */
@@ -94,6 +118,7 @@ struct worker_cfg {
         struct frame_cache *cache;                /* the cache the ports were opened with */
         struct handover_ring *inbox[WORKER_MAX];  /* [w]: from worker w to this one */
         struct handover_ring *outbox[WORKER_MAX]; /* [w]: from this one to worker w */
+        struct worker_wake *wake[WORKER_MAX];     /* [w]: worker w's (NULL: none) */
         const struct worker_source *sources;
         uint32_t nsources;
         uint32_t idle_rounds; /* empty rounds before sleeping; 0: never sleep (busy poll) */
@@ -124,6 +149,9 @@ uint32_t worker__round(struct worker *w);
 void *worker__run(void *arg);
 /* Sends a frame the handler built or kept (it is the worker's from here). */
 void worker__send(struct worker *w, uint16_t port, const struct frame_desc *d);
+/* How long the idle worker would sleep now, in ms (0: not at all, a timer
+ * is due): see WORKER_SLEEP_MIN_MS. */
+int worker__sleep_ms(struct worker *w);
 /* Pushes what worker__send queued out of every port (a stopped worker). */
 void worker__flush(struct worker *w);
 /* Gives a frame back to the worker's cache. */

@@ -532,7 +532,26 @@ static enum worker_verdict lb_handle(void *ctx, struct worker *w, struct worker_
         return WORKER_DROP;
 }
 
-const struct worker_ops lb_ops = {.handle = lb_handle, .tick = lb_tick};
+/* When the worker must run a round by itself, frames or not: the next
+ * timer; now while the connect window has slots to hand out or the buffer
+ * cache a trim to finish; the buffer cache's next trim while it holds any. */
+static uint64_t lb_next_ns(void *ctx, struct worker *w)
+{
+        struct lb_worker *lw = ctx;
+        uint64_t next = timer_wheel__next_ns(&lw->wheel);
+
+        (void)w;
+        for (uint32_t i = 0; i < PLAN_BROKERS_MAX / 64; i++)
+                if (lw->setup_freed[i])
+                        return 0;
+        if (lw->bufs.surplus)
+                return 0;
+        if (lw->bufs.n && lw->bufs.next_trim_ns < next)
+                next = lw->bufs.next_trim_ns;
+        return next;
+}
+
+const struct worker_ops lb_ops = {.handle = lb_handle, .tick = lb_tick, .next_ns = lb_next_ns};
 
 static int close_one(void *ctx, struct flow *f)
 {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <cmocka.h>
 #include <pcap/pcap.h>
 
@@ -1063,15 +1064,136 @@ static void idle_sleeps_after_idle_rounds(void **state)
         free(w);
 }
 
+/* A handler whose next timer the test sets (on the ports' virtual clock). */
+struct timed {
+        uint64_t next;
+};
+
+static enum worker_verdict timed_handle(void *ctx, struct worker *w, struct worker_pkt *p)
+{
+        (void)ctx, (void)w, (void)p;
+        return WORKER_DROP;
+}
+
+static uint64_t timed_next(void *ctx, struct worker *w)
+{
+        (void)w;
+        return ((struct timed *)ctx)->next;
+}
+
+static const struct worker_ops timed_ops = {.handle = timed_handle, .next_ns = timed_next};
+
+/* An idle worker sleeps until its handler's next timer (rounded up to a
+ * ms), 1 ms at least, 100 ms at most; not at all when one is due; 1 ms
+ * while sent frames are not completed, with a handler that tells no timer,
+ * or with other workers and no eventfd to wake it for their frames. */
+static void idle_sleep_until_next_timer(void **state)
+{
+        struct env *e = *state;
+        struct timed t = {0};
+        struct port *p = port_open(e, NULL, "out.pcap", 0);
+        struct worker *w = worker_new(e, 0, 1, &p, 1, &timed_ops, &t);
+        struct worker_wake k = {.fd = 7};
+        uint64_t now = 5000000000ull;
+
+        p->clock_ns = now;
+        assert_true(p->virtual_clock);
+        t.next = now + 30 * 1000000ull;
+        assert_int_equal(worker__sleep_ms(w), 30);
+        t.next = now + 30 * 1000000ull + 1; /* never wakes before the timer's ms is over */
+        assert_int_equal(worker__sleep_ms(w), 31);
+        t.next = now + 1000; /* due within the ms: the least sleep */
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MIN_MS);
+        t.next = now;
+        assert_int_equal(worker__sleep_ms(w), 0);
+        t.next = now - 1;
+        assert_int_equal(worker__sleep_ms(w), 0);
+        t.next = UINT64_MAX; /* no timer */
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MAX_MS);
+        t.next = now + 3600 * 1000000000ull;
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MAX_MS);
+        p->tx_busy = true;
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MIN_MS);
+        p->tx_busy = false;
+        w->cfg.nworkers = 2; /* another worker, nothing to wake us for its frames */
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MIN_MS);
+        w->cfg.wake[0] = &k;
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MAX_MS);
+        w->cfg.ops = &nullfwd_ops; /* no next_ns */
+        assert_int_equal(worker__sleep_ms(w), WORKER_SLEEP_MIN_MS);
+        port__close(p);
+        assert_all_frames_back(e);
+        free(w);
+}
+
+/* Worker 0 hands four frames over to worker 1, which is asleep or not;
+ * returns worker 0's wakeups_sent and sets *woke to whether worker 1's
+ * eventfd was written. */
+static uint64_t hand_over_to(struct env *e, bool sleeping, bool *woke)
+{
+        struct capture *in0 = cap_new(), *in[2][2] = {{NULL}};
+        struct worker_source src = {.addr.family = 4, .port_lo = 1, .port_hi = 65535};
+        struct worker_wake k[2];
+        struct worker_stats s;
+        struct pair pr;
+        eventfd_t v = 0;
+
+        frames_addr(4, S4, src.addr.addr);
+        for (uint32_t i = 0; i < 4; i++) { /* odd ports: worker 1's */
+                struct fspec f = fspec_tcp(4, "10.9.0.2", 1883, S4, (uint16_t)(40001 + 2 * i));
+
+                cap_add(in0, &f);
+        }
+        in[0][0] = in0;
+        pair_open(e, &pr, 1, in, &src, 1, 64);
+        for (int i = 0; i < 2; i++) {
+                k[i].fd = eventfd(0, EFD_NONBLOCK);
+                assert_true(k[i].fd >= 0);
+                atomic_init(&k[i].sleeping, false);
+                pr.w[0]->cfg.wake[i] = &k[i];
+                pr.w[1]->cfg.wake[i] = &k[i];
+        }
+        atomic_store(&k[1].sleeping, sleeping);
+        assert_int_equal(worker__round(pr.w[0]), 4);
+        worker__stats(pr.w[0], &s);
+        assert_int_equal(s.handed_over, 4);
+        *woke = eventfd_read(k[1].fd, &v) == 0 && v == 1;
+        assert_int_equal(eventfd_read(k[0].fd, &v), -1); /* never its own */
+        /* worker 1 takes them in (and, awake, sleeps on nothing) */
+        atomic_store(&k[1].sleeping, false);
+        assert_int_equal(worker__round(pr.w[1]), 4);
+        run(pr.w, 2, pr.r);
+        pair_close_ports(&pr);
+        close(k[0].fd);
+        close(k[1].fd);
+        pair_free(&pr);
+        free(in0);
+        return s.wakeups_sent;
+}
+
+/* A worker that hands frames over to a sleeping one writes its eventfd,
+ * once per round; to one awake, it does not. */
+static void handover_wakes_a_sleeper(void **state)
+{
+        struct env *e = *state;
+        bool woke;
+
+        assert_int_equal(hand_over_to(e, true, &woke), 1);
+        assert_true(woke);
+        assert_int_equal(hand_over_to(e, false, &woke), 0);
+        assert_false(woke);
+        assert_all_frames_back(e);
+}
+
 /* The counter table matches struct worker_stats field for field. */
 static void counter_names_follow_struct(void **state)
 {
         (void)state;
         struct worker_stats s;
 
-        assert_int_equal(WORKER_NCOUNTERS, 12);
+        assert_int_equal(WORKER_NCOUNTERS, 13);
         assert_string_equal(worker_counter_names[0], "rx");
-        assert_string_equal(worker_counter_names[WORKER_NCOUNTERS - 1], "idle_waits");
+        assert_string_equal(worker_counter_names[WORKER_NCOUNTERS - 1], "wakeups_sent");
         assert_ptr_equal((uint64_t *)&s + 10, &s.drop_handover_full);
         assert_string_equal(worker_counter_names[10], "drop_handover_full");
         for (size_t i = 0; i < WORKER_NCOUNTERS; i++)
@@ -1090,6 +1212,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(cross_needs_two_ports, setup, teardown),
             cmocka_unit_test_setup_teardown(tx_ring_full_drops, setup, teardown),
             cmocka_unit_test_setup_teardown(idle_sleeps_after_idle_rounds, setup, teardown),
+            cmocka_unit_test_setup_teardown(idle_sleep_until_next_timer, setup, teardown),
+            cmocka_unit_test_setup_teardown(handover_wakes_a_sleeper, setup, teardown),
             cmocka_unit_test(counter_names_follow_struct),
         };
 
