@@ -100,32 +100,6 @@ cost_sfx() {
   echo "q$1_$2B_$r"
 }
 
-# cost_stat: the time (bash's EPOCHREALTIME) and /proc/stat's first line,
-# read together, as "TIME BUSY USER SYSTEM IRQ STEAL IDLE": BUSY the
-# jiffies of user+nice+system+irq+softirq+steal (guest time is already in
-# user), USER user+nice, IRQ irq+softirq, IDLE idle+iowait.
-cost_stat() {
-  local line t
-  read -r line </proc/stat
-  t=$EPOCHREALTIME
-  awk -v t="$t" '{ print t, $2 + $3 + $4 + $7 + $8 + $9, $2 + $3, $4, $7 + $8, $9, $5 + $6 }' <<<"$line"
-}
-
-# cost_busy A B: between two cost_stat snapshots, "SECONDS BUSY_PCT
-# BUSY_S TICKED_PCT USER_PCT SYSTEM_PCT IRQ_PCT STEAL_PCT" (100 = one core):
-# BUSY is the cores' time in the window minus their idle and iowait time
-# (which this NO_HZ kernel measures exactly, where it samples the busy states
-# at each tick); TICKED is the busy states' own jiffies, and the parts are
-# those states'.
-cost_busy() {
-  awk -v a="$1" -v b="$2" -v n="$COST_NCPU" -v hz="$COST_HZ" 'BEGIN { split(a, x, " "); split(b, y, " ")
-    w = y[1] - x[1]; if (w <= 0) exit
-    bs = n * w - (y[7] - x[7]) / hz; if (bs < 0) bs = 0
-    f = 100 / hz / w
-    printf "%.6f %.2f %.6f %.2f %.1f %.1f %.1f %.1f\n", w, 100 * bs / w, bs, f * (y[2] - x[2]),
-      f * (y[3] - x[3]), f * (y[4] - x[4]), f * (y[5] - x[5]), f * (y[6] - x[6]) }'
-}
-
 # cost_count_at ERRFILE KEY ELAPSED: mqttload's cumulative count KEY (sent,
 # acked, received) at ELAPSED seconds after its start, interpolated between
 # its progress lines ("mqttload:   3.0s up ... sent N (N/s) ... received N
@@ -164,10 +138,10 @@ cost_quiet() {
   local a b
   COST_WAITED=0
   while :; do
-    a=$(cost_stat)
+    a=$(machine_stat)
     cost_sleep 1
-    b=$(cost_stat)
-    COST_IDLE=$(cost_busy "$a" "$b" | cut -d' ' -f2)
+    b=$(machine_stat)
+    COST_IDLE=$(machine_busy "$a" "$b" | cut -d' ' -f2)
     awk -v b="${COST_IDLE:-0}" -v t="$COST_NOISE" 'BEGIN { exit !(b > t) }' || return 0
     [ "$COST_WAITED" -lt "$COST_QUIET_WAIT" ] || return 0
     COST_WAITED=$((COST_WAITED + 1))
@@ -220,9 +194,9 @@ cost_measure() {
   # the window: nothing else of this script runs in it
   ka=$(contender_cpu_ticks)
   ra=$(cost_run_ticks)
-  sa=$(cost_stat)
+  sa=$(machine_stat)
   cost_sleep "$COST_WINDOW"
-  sb=$(cost_stat)
+  sb=$(machine_stat)
   rb=$(cost_run_ticks)
   kb=$(contender_cpu_ticks)
   gone=0
@@ -239,7 +213,7 @@ cost_measure() {
   kill -INT "$spid" 2>/dev/null || true
   mqttload_collect "$sstem" "$spid" 15 || true
 
-  read -r window busy busy_s ticked parts < <(cost_busy "$sa" "$sb") || true
+  read -r window busy busy_s ticked parts < <(machine_busy "$sa" "$sb") || true
   recv=$(sub_or_empty "$(cost_count_at "$sstem.err" received "$(sub_or_empty "$tb" "$s0")")" \
     "$(cost_count_at "$sstem.err" received "$(sub_or_empty "$ta" "$s0")")")
   sent=$(sub_or_empty "$(cost_count_at "$pstem.err" sent "$(sub_or_empty "$tb" "$p0")")" \
@@ -250,12 +224,12 @@ cost_measure() {
   parts=$(printf 'user+nice %s%%, system %s%%, irq+softirq %s%%, steal %s%%' $parts)
   # the run's processes' share and the balancer's (100 = one core); the rest
   # of busy is other work (and softirqs that ran on an idle core)
-  runpct=$(div_or_empty "$(calc "($rb - $ra) * 100 / $COST_HZ")" "$window")
-  balpct=$(div_or_empty "$(calc "($kb - $ka) * 100 / $COST_HZ")" "$window")
+  runpct=$(div_or_empty "$(calc "($rb - $ra) * 100 / $MACHINE_HZ")" "$window")
+  balpct=$(div_or_empty "$(calc "($kb - $ka) * 100 / $MACHINE_HZ")" "$window")
   rest=$(sub_or_empty "$busy" "$runpct")
   cpu=$(div_or_empty "$(calc "${busy_s:-0} * 1000000")" "$recv")
-  run=$(div_or_empty "$(calc "($rb - $ra) * 1000000 / $COST_HZ")" "$recv")
-  bal=$(div_or_empty "$(calc "($kb - $ka) * 1000000 / $COST_HZ")" "$recv")
+  run=$(div_or_empty "$(calc "($rb - $ra) * 1000000 / $MACHINE_HZ")" "$recv")
+  bal=$(div_or_empty "$(calc "($kb - $ka) * 1000000 / $MACHINE_HZ")" "$recv")
   totals="sent $(jget "$pstem.json" sent), acked $(jget "$pstem.json" acked), received $(jget "$sstem.json" received), duplicated $(jget "$sstem.json" duplicated), connect_failed $(jget "$pstem.json" connect_failed)"
   lat_p50=$(jget "$sstem.json" lat_p50_us)
   lat_p99=$(jget "$sstem.json" lat_p99_us)
@@ -267,8 +241,8 @@ cost_measure() {
 cost_flags() {
   sat="" noisy=""
   if [ "$gone" -eq 1 ]; then sat="the publishers had stopped before the window closed"; fi
-  if [ -n "$busy" ] && awk -v b="$busy" -v n="$COST_NCPU" 'BEGIN { exit !(b > 90 * n) }'; then
-    sat+="${sat:+; }the machine was busy $(printf '%.0f' "$busy")% of $((100 * COST_NCPU))%"
+  if [ -n "$busy" ] && awk -v b="$busy" -v n="$MACHINE_NCPU" 'BEGIN { exit !(b > 90 * n) }'; then
+    sat+="${sat:+; }the machine was busy $(printf '%.0f' "$busy")% of $((100 * MACHINE_NCPU))%"
   fi
   if [ -z "$achieved" ] || awk -v a="$achieved" -v r="$1" 'BEGIN { exit !(a < 0.98 * r) }'; then
     sat+="${sat:+; }achieved $(printf '%.0f' "${achieved:-0}") of $1 msg/s offered"
@@ -299,7 +273,7 @@ cost_row() {
   emit cost "$c" "rate_$sfx" "$achieved" msg/s \
     "${sat:+$sat; }messages the subscribers (on the brokers) received in the ${COST_WINDOW} s window / the window; $what, topics bench/cost/N, from $NCLIENT_ADDRS addresses; sent in the window $(printf '%.0f' "${sent_rate:-0}")/s; whole run: $totals; $(pool_note "$c")${first:+; $first}"
   emit cost "$c" "busy_pct_$sfx" "$busy" % \
-    "${sat:+$sat; }${noisy:+$noisy; }the whole machine's busy CPU over the window, every state but idle and iowait (/proc/stat cpu: the cores' time minus idle+iowait, which this NO_HZ kernel measures exactly; 100 = one core, $COST_NCPU cores (nproc $(nproc)) = $((100 * COST_NCPU))); the busy states' tick-sampled jiffies give $(printf '%.1f' "${ticked:-0}")%: $parts; the run's own processes and ksoftirqd $(printf '%.1f' "${runpct:-0}")%; with no load just before: $(printf '%.1f' "${COST_IDLE:-0}")%$([ "$COST_WAITED" -eq 0 ] || echo " (after waiting $COST_WAITED s for the machine to quieten)")"
+    "${sat:+$sat; }${noisy:+$noisy; }the whole machine's busy CPU over the window, every state but idle and iowait (/proc/stat cpu: the cores' time minus idle+iowait, which this NO_HZ kernel measures exactly; 100 = one core, $MACHINE_NCPU cores (nproc $(nproc)) = $((100 * MACHINE_NCPU))); the busy states' tick-sampled jiffies give $(printf '%.1f' "${ticked:-0}")%: $parts; the run's own processes and ksoftirqd $(printf '%.1f' "${runpct:-0}")%; with no load just before: $(printf '%.1f' "${COST_IDLE:-0}")%$([ "$COST_WAITED" -eq 0 ] || echo " (after waiting $COST_WAITED s for the machine to quieten)")"
   emit cost "$c" "cpu_us_per_msg_$sfx" "$cpu" us \
     "${sat:+$sat; }${noisy:+$noisy; }the whole machine's busy CPU time in the window / the messages received in it: load tools, brokers, subscribers, contender, every kernel path (softirq included), and anything else running"
   emit cost "$c" "run_cpu_us_per_msg_$sfx" "$run" us \
@@ -362,9 +336,7 @@ scenario_cost() {
   local -A COST_REF=()
   COST_WINDOW=10 COST_QUIET_WAIT=10
   [ "$QUICK" -eq 0 ] || COST_WINDOW=3 COST_QUIET_WAIT=2
-  COST_HZ=$(getconf CLK_TCK)
-  COST_NCPU=$(grep -c '^cpu[0-9]' /proc/stat)
-  COST_NOISE=$((5 * COST_NCPU))
+  COST_NOISE=$((5 * MACHINE_NCPU))
   COST_KSOFTIRQD=$(awk '/^ksoftirqd\// { split(FILENAME, f, "/"); print f[3] }' /proc/[0-9]*/comm 2>/dev/null || true)
   mapfile -t grid < <(cost_grid)
   COST_HAVE_DIRECT=0

@@ -194,6 +194,36 @@ wait_until() {
 # now_s: seconds since the epoch, with nanoseconds.
 now_s() { date +%s.%N; }
 
+# The machine's cores and clock ticks, for machine_busy.
+MACHINE_NCPU=$(grep -c '^cpu[0-9]' /proc/stat)
+MACHINE_HZ=$(getconf CLK_TCK)
+
+# machine_stat: the time (bash's EPOCHREALTIME) and /proc/stat's first line,
+# read together, as "TIME BUSY USER SYSTEM IRQ STEAL IDLE": BUSY the
+# jiffies of user+nice+system+irq+softirq+steal (guest time is already in
+# user), USER user+nice, IRQ irq+softirq, IDLE idle+iowait.
+machine_stat() {
+  local line t
+  read -r line </proc/stat
+  t=$EPOCHREALTIME
+  awk -v t="$t" '{ print t, $2 + $3 + $4 + $7 + $8 + $9, $2 + $3, $4, $7 + $8, $9, $5 + $6 }' <<<"$line"
+}
+
+# machine_busy A B: between two machine_stat snapshots, "SECONDS BUSY_PCT
+# BUSY_S TICKED_PCT USER_PCT SYSTEM_PCT IRQ_PCT STEAL_PCT" (100 = one core):
+# BUSY is the cores' time in the window minus their idle and iowait time
+# (which this NO_HZ kernel measures exactly, where it samples the busy states
+# at each tick); TICKED is the busy states' own jiffies, and the parts are
+# those states'.
+machine_busy() {
+  awk -v a="$1" -v b="$2" -v n="$MACHINE_NCPU" -v hz="$MACHINE_HZ" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    w = y[1] - x[1]; if (w <= 0) exit
+    bs = n * w - (y[7] - x[7]) / hz; if (bs < 0) bs = 0
+    f = 100 / hz / w
+    printf "%.6f %.2f %.6f %.2f %.1f %.1f %.1f %.1f\n", w, 100 * bs / w, bs, f * (y[2] - x[2]),
+      f * (y[3] - x[3]), f * (y[4] - x[4]), f * (y[5] - x[5]), f * (y[6] - x[6]) }'
+}
+
 bench_cleanup() {
   local rc=$? p ns
   trap - EXIT INT TERM
