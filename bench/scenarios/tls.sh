@@ -130,12 +130,18 @@ tls_listen_counts() {
     END { print o + 0, c + 0 }'
 }
 
+# tls_deltas BEFORE AFTER: two snapshots of counts (words), AFTER less
+# BEFORE for each, separated by ", " (a missing count is 0).
+tls_deltas() {
+  awk -v b="$1" -v a="$2" 'BEGIN { n = split(a, y, " "); split(b, x, " ")
+    for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? ", " : ""), y[i] - x[i]; print "" }'
+}
+
 # tls_listen_note BEFORE AFTER NS-NAME: the counts' deltas, in words.
 tls_listen_note() {
-  local b a
-  read -r -a b <<<"$1"
-  read -r -a a <<<"$2"
-  echo "$3's kernel: accept-queue overflows $((a[0] - b[0])), SYN cookies sent $((a[1] - b[1]))"
+  local d
+  IFS=, read -r -a d <<<"$(tls_deltas "$1" "$2")"
+  echo "$3's kernel: accept-queue overflows ${d[0]}, SYN cookies sent ${d[1]# }"
 }
 
 # tls_progress_lines STEM: mqttload's --progress lines so far (one a second).
@@ -283,13 +289,6 @@ tls_sample() {
 tls_mqttlb_drops() {
   mqttlb_stats '[([.workers[].kernel_rx_ring_full] | add), ([.workers[].kernel_rx_dropped] | add), ([.workers[].drop_tx_full] | add), .counters.no_frame] | map(. // 0 | tostring) | join(" ")'
 }
-# tls_drops_note BEFORE AFTER: the four counts' deltas, in words.
-tls_drops_note() {
-  local b a
-  read -r -a b <<<"${1:-0 0 0 0}"
-  read -r -a a <<<"${2:-0 0 0 0}"
-  echo "$((a[0] - b[0])), $((a[1] - b[1])), $((a[2] - b[2])), $((a[3] - b[3]))"
-}
 
 # tls_run_ns: the running contender's CPU time in ns, every thread of every
 # process (/proc/PID/task/*/schedstat: exact, where clock ticks are 10 ms).
@@ -353,7 +352,7 @@ tls_rate() {
   notes="connected $(jget "$stem.json" connected), failed $(jget "$stem.json" connect_failed) $(jq -c '.connect_errors' "$stem.json" 2>/dev/null)"
   notes+=", burst $(printf '%.2f' "${w:-0}") s measured, machine busy at rest ${rest:-NA}%, the slowest connection $(jget "$stem.json" connect_max_us) us"
   [ "$c" = direct ] || notes+="; the balancer at rest (the 3 s before): $(calc "(${n1:-0} - ${n0:-0}) / 30000000" | cut -c1-5)% of a core"
-  [ "$c" != mqttlb ] || notes+="; frames mqttlb's kernel dropped (RX ring full, other) and mqttlb's worker dropped (TX ring full, no frame): $(tls_drops_note "$d0" "$d1")"
+  [ "$c" != mqttlb ] || notes+="; frames mqttlb's kernel dropped (RX ring full, other) and mqttlb's worker dropped (TX ring full, no frame): $(tls_deltas "${d0:-0 0 0 0}" "${d1:-0 0 0 0}")"
   notes+="; $(tls_listen_note "$k0" "$k1" "the brokers' namespace")"
   case "$c" in haproxy | nginx) notes+=", $(tls_listen_note "$l0" "$l1" "the proxy's namespace")" ;; esac
   [ -z "$(jget "$stem.json" tls_error)" ] || notes+="; first TLS error: $(jget "$stem.json" tls_error)"
