@@ -29,13 +29,9 @@
 #    handshake_p50/p99 SYN to the end of the TLS handshake. Over the burst
 #    (mqttload's start to its last CONNACK, from /proc/stat sampled every
 #    0.1 s), less the rate at rest in the 3 s before, per connection:
-#    machine_us_per_conn the whole machine's CPU (/proc/stat; on this
-#    CPU-bound machine the rate is about cores / this), cpu_us_per_conn the
-#    balancer's own; added_machine_us_per_conn is the first over direct's.
-#    Every contender runs ROUNDS times (BENCH_TLS_ROUNDS, default 3, quick
-#    1), in turn, the order rotated every round; each metric is the median
-#    of its rounds, every round's value in the notes: single runs of this
-#    part moved by 30 % from run to run.
+#    machine_us_per_conn the whole machine's CPU (/proc/stat: clients,
+#    brokers, kernels and balancer), cpu_us_per_conn the balancer's own;
+#    added_machine_us_per_conn is the first over direct's.
 # 2. Reconnect storm: N clients connected (--reconnect), then every
 #    connection the TLS brokers hold is killed at once (ss -K in the brokers'
 #    namespace: an RST, which reaches each client through the contender);
@@ -43,6 +39,10 @@
 #    again (a TLS handshake may still be under way on some), storm_client_s
 #    mqttload's reconnect_all_s (the last CONNACK), read once every client is
 #    back (mqttload --progress). Every client makes a new TLS handshake.
+# Every contender runs both parts ROUNDS times (BENCH_TLS_ROUNDS, default 3,
+# quick 1), in turn, the order rotated every round; each metric is the
+# median of its rounds, every round's value in the notes: single runs moved
+# by 30 % from run to run.
 # M is 2,000 and N 3,000 (quick: 500 and 1,000): fewer than in `connect`,
 # because this machine completes only a few hundred TLS handshakes a second
 # (the clients' and the brokers' OpenSSL work on 2 cores); 5,000 and 10,000
@@ -407,8 +407,11 @@ tls_rate_emit() {
 }
 
 # tls_storm C N TMAX: the reconnect storm for the running contender C.
+# tls_storm C N TMAX R: round R of the reconnect storm for the running
+# contender C; sets TLS_R[C.R.storm_broker_s], TLS_R[C.R.storm_client_s] and
+# their notes (C.R.storm_bnotes, C.R.storm_cnotes).
 tls_storm() {
-  local c=$1 n=$2 tmax=$3 nn stem pid t0 t1 got r0 r1 k0 k1 l0 l1 p0 drops rnote resume=()
+  local c=$1 n=$2 tmax=$3 r=$4 nn stem pid t0 t1 got r0 r1 k0 k1 l0 l1 p0 drops rnote resume=()
   if [ "${BENCH_TLS_RESUME:-0}" = 1 ]; then
     resume=(--tls-resume)
     rnote="the clients resume their previous session (BENCH_TLS_RESUME=1)"
@@ -419,8 +422,9 @@ tls_storm() {
   case "$c" in
     haproxy | nginx) [ "$nn" -le $(((NOFILE - 200) / 2)) ] || nn=$(((NOFILE - 200) / 2 / 100 * 100)) ;;
   esac
-  next_log "tls-$c-storm"
+  next_log "tls-$c-storm-$r"
   stem=$NEXT_LOG
+  TLS_R[$c.$r.storm_broker_s]="" TLS_R[$c.$r.storm_client_s]="" TLS_R[$c.$r.storm_cnotes]=""
   # shellcheck disable=SC2046 # the options are words
   mqttload_bg cli "$stem" conn -H "$(tls_target)" $(tls_client_args) "${resume[@]}" -c "$nn" \
     -d $((tmax * 3)) --reconnect -b "$CLIENT_ADDRS" --connect-timeout 30 --progress
@@ -428,7 +432,7 @@ tls_storm() {
   if ! wait_until "$tmax" tls_clients_up "$stem" "$nn" 0; then
     got=$(tls_clients_now "$stem")
     stop_pid "$pid" 20 INT || true
-    emit tls "$c" storm_broker_s "" s "only ${got:-0} of $nn TLS clients connected (CONNACK) within $tmax s"
+    TLS_R[$c.$r.storm_bnotes]="only ${got:-0} of $nn TLS clients connected (CONNACK) within $tmax s"
     return 0
   fi
   wait_until 10 tls_broker_conns_at_least "$nn" || true
@@ -454,10 +458,25 @@ tls_storm() {
   drops="; from the kill until 1 s after all clients were back, $(tls_listen_note "$k0" "$k1" "the brokers' namespace")"
   case "$c" in haproxy | nginx) drops+=", $(tls_listen_note "$l0" "$l1" "the proxy's namespace")" ;; esac
   [ "$c" != mqttlb ] || drops+="; frames the kernel dropped on mqttlb's full RX rings meanwhile: $(delta "$r1" "$r0")"
-  emit tls "$c" storm_broker_s "$got" s \
-    "$nn TLS clients (mqttload conn --tls --reconnect); every broker-side connection killed at once (ss -K); until the brokers hold $nn TCP connections again (a connection counts from its TCP handshake: its TLS handshake may still be going on); $rnote$([ "$nn" -eq "$n" ] || echo "; $nn, not $n: two descriptors per proxied connection, hard nofile limit $NOFILE")$drops"
-  emit tls "$c" storm_client_s "$(jget "$stem.json" reconnect_all_s)" s \
-    "mqttload's reconnect_all_s: first drop to the last client reconnected (TLS handshake and CONNACK); reconnects $(jget "$stem.json" reconnects), connect_failed $(jget "$stem.json" connect_failed) $(jq -c '.connect_errors' "$stem.json" 2>/dev/null), handshakes $(jget "$stem.json" tls_handshakes) (resumed $(jget "$stem.json" tls_resumed)), handshake p50/p99 $(jget "$stem.json" tls_p50_us)/$(jget "$stem.json" tls_p99_us) us"
+  TLS_R[$c.$r.storm_broker_s]=$got
+  TLS_R[$c.$r.storm_bnotes]="$nn TLS clients (mqttload conn --tls --reconnect); every broker-side connection killed at once (ss -K); until the brokers hold $nn TCP connections again (a connection counts from its TCP handshake: its TLS handshake may still be going on); $rnote$([ "$nn" -eq "$n" ] || echo "; $nn, not $n: two descriptors per proxied connection, hard nofile limit $NOFILE")$drops"
+  TLS_R[$c.$r.storm_client_s]=$(jget "$stem.json" reconnect_all_s)
+  TLS_R[$c.$r.storm_cnotes]="reconnects $(jget "$stem.json" reconnects), connect_failed $(jget "$stem.json" connect_failed) $(jq -c '.connect_errors' "$stem.json" 2>/dev/null), handshakes $(jget "$stem.json" tls_handshakes) (resumed $(jget "$stem.json" tls_resumed)), handshake p50/p99 $(jget "$stem.json" tls_p50_us)/$(jget "$stem.json" tls_p99_us) us"
+}
+
+# tls_storm_emit C ROUNDS: the medians of C's storm rounds.
+tls_storm_emit() {
+  local c=$1 rounds=$2 r bn="" cn=""
+  for ((r = 1; r <= rounds; r++)); do
+    bn+="; round $r: ${TLS_R[$c.$r.storm_bnotes]:-not run}"
+    cn+="; round $r: ${TLS_R[$c.$r.storm_cnotes]:-not run}"
+  done
+  # shellcheck disable=SC2046 # the rounds' values are words
+  emit tls "$c" storm_broker_s "$(tls_median $(tls_rounds "$c" storm_broker_s "$rounds"))" s \
+    "median of $rounds rounds: $(tls_rounds "$c" storm_broker_s "$rounds" | sed 's/ /, /g') s$bn"
+  # shellcheck disable=SC2046
+  emit tls "$c" storm_client_s "$(tls_median $(tls_rounds "$c" storm_client_s "$rounds"))" s \
+    "mqttload's reconnect_all_s: first drop to the last client reconnected (TLS handshake and CONNACK); median of $rounds rounds: $(tls_rounds "$c" storm_client_s "$rounds" | sed 's/ /, /g') s$cn"
 }
 
 # tls_stop: stops the running contender; mqttlb's counters go into TLS_MQ.
@@ -481,31 +500,29 @@ scenario_tls() {
     fi
     list+=("$c")
   done
-  # 1. connections per second: every contender in turn, ROUNDS times, the
-  #    order rotated each round (the machine's drift and the order's effect
-  #    fall on each contender alike)
+  # every contender in turn, ROUNDS times, the order rotated each round (the
+  # machine's drift and the order's effect fall on each contender alike);
+  # each turn: 1. connections per second, 2. the reconnect storm
   for ((r = 1; r <= rounds; r++)); do
     run=()
     for ((i = 0; i < ${#list[@]}; i++)); do run+=("${list[$(((i + r - 1) % ${#list[@]}))]}"); done
-    say "tls: rate round $r of $rounds: ${run[*]}"
+    say "tls: round $r of $rounds: ${run[*]}"
     for c in "${run[@]}"; do
       tls_contender_start "$c"
       tls_rate "$c" "$r" "$m" "$hold"
+      tls_storm "$c" "$n" "$tmax" "$r"
       tls_stop
+      wait_until 30 tls_broker_conns_none || true
     done
   done
-  for c in "${list[@]}"; do tls_rate_emit "$c" "$rounds" "$m"; done
-  # 2. reconnect storm, each contender once
   for c in "${list[@]}"; do
-    tls_contender_start "$c"
-    tls_storm "$c" "$n" "$tmax"
-    tls_stop
-    wait_until 30 tls_broker_conns_none || true
+    tls_rate_emit "$c" "$rounds" "$m"
+    tls_storm_emit "$c" "$rounds"
   done
   if has_contender mqttlb; then
     for k in $TLS_MQ_KEYS; do : "${TLS_MQ[$k]:=0}"; done
     emit tls mqttlb tls_malformed "${TLS_MQ[tls_malformed]}" conns \
-      "mqttlb's counters over every run of the scenario (the rate rounds and the storm): ClientHellos read whole ${TLS_MQ[tls_hellos]}, bound by sni ${TLS_MQ[tls_bound_sni]} / by the listener's pool ${TLS_MQ[tls_bound_default]}; malformed (this row); timeouts ${TLS_MQ[timeouts]}, no_broker ${TLS_MQ[no_broker]}, conn_total ${TLS_MQ[conn_total]}, spliced ${TLS_MQ[spliced]}"
+      "mqttlb's counters over every run of the scenario (every round's rate part and storm): ClientHellos read whole ${TLS_MQ[tls_hellos]}, bound by sni ${TLS_MQ[tls_bound_sni]} / by the listener's pool ${TLS_MQ[tls_bound_default]}; malformed (this row); timeouts ${TLS_MQ[timeouts]}, no_broker ${TLS_MQ[no_broker]}, conn_total ${TLS_MQ[conn_total]}, spliced ${TLS_MQ[spliced]}"
     emit tls mqttlb broker_syn_retries "${TLS_MQ[broker_syn_retries]}" SYNs \
       "mqttlb's counters over every run of the scenario: SYNs to a broker sent again after connections.connect_timeout; broker_failovers ${TLS_MQ[broker_failovers]}, syncookies sent ${TLS_MQ[syncookies_sent]} / validated ${TLS_MQ[syncookies_validated]}, retransmits ${TLS_MQ[retransmits]}, binds that waited for the connect window ${TLS_MQ[connect_queued]}"
   fi
