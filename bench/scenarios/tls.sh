@@ -191,7 +191,7 @@ tls_contender_start() {
       stem=$NEXT_LOG
       render "$BENCH_SCEN_DIR/mqttlb-tls.yaml" "$stem.yaml" IF_C=lb-c IF_B=lb-b VIP="$TOPO_VIP" \
         PORT="$TLS_PORT" SRC="$TOPO_SRC" CPU="$BAL_CPU" SNI="$TLS_SNI" DIR="$WORK" \
-        WINDOW="${BENCH_CONNECT_WINDOW:-64}" \
+        WINDOW="${BENCH_CONNECT_WINDOW:-64}" RING="${BENCH_XSK_RING:-4096}" \
         BROKERS="$(broker_list ', ' "\"%s:$TLS_PORT\"")"
       bg lb "$stem" "$MQTTLB" run -c "$stem.yaml" --json
       CUR_PID=$BG_PID CUR_OUT=$stem.out CUR_ERR=$stem.err

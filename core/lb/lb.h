@@ -133,6 +133,8 @@ struct lb_cfg {
         X(ports_exhausted, "broker legs that found no free local port")                          \
         X(nexthop_unresolved, "segments not sent yet: the next hop was not resolved")            \
         X(rst_sent, "RSTs the balancer sent")                                                    \
+        X(broker_stale_acks,                                                                     \
+          "broker legs' SYNs answered by an ACK of an earlier connection (TIME-WAIT): RST")      \
         X(rst_challenged, "RSTs in the window but not exact: a challenge ACK (RFC 5961)")        \
         X(rst_ignored, "RSTs outside the window, dropped (RFC 5961)")                            \
         X(insane_segments,                                                                       \

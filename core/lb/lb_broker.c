@@ -237,10 +237,14 @@ void conn__connect(struct lb_worker *lw, struct conn *c)
                  * 4-tuple keeps it (RFC 9293 3.8.1): the broker may hold the
                  * first one, and a SYN with another ISN would only draw an
                  * ACK for the first (DESIGN.md "The splice must be
-                 * invisible to TCP") */
-                c->brk.t.iss =
-                    (uint32_t)XXH3_64bits_withSeed(&c->f.broker, sizeof(c->f.broker),
-                                                   lw->lb->seed ^ lw->now_ns ^ lw->id_counter++);
+                 * invisible to TCP"). RFC 6528: a secret hash of the
+                 * 4-tuple plus a clock that ticks every 4 µs (as Linux's),
+                 * so that a 4-tuple used again starts past its last
+                 * connection's sequence space, which a broker holding that
+                 * one in TIME-WAIT then accepts (RFC 9293 3.4.1). */
+                c->brk.t.iss = (uint32_t)XXH3_64bits_withSeed(&c->f.broker, sizeof(c->f.broker),
+                                                              lw->lb->seed) +
+                               (uint32_t)(lw->now_ns >> 12);
         }
         c->brk.t.port = nh.port;
         memcpy(c->brk.t.own_mac, nh.src_mac, 6);
@@ -449,8 +453,22 @@ enum worker_verdict lb__broker_synack(struct lb_worker *lw, struct conn *c, stru
         if (!c->brk.syn_sent)
                 return WORKER_DROP;
         seg__read(p, &s);
-        if (!(s.flags & TCP_OUT_ACK) || s.ack != c->brk.t.iss + 1)
+        if (!(s.flags & TCP_OUT_ACK))
                 return WORKER_DROP;
+        if (s.ack != c->brk.t.iss + 1) {
+                /* RFC 9293 3.10.7.3, SYN-SENT: an unacceptable ACK draws
+                 * <SEQ=SEG.ACK><CTL=RST> (none for an RST). This is the
+                 * broker still holding the 4-tuple from an earlier
+                 * connection: in TIME-WAIT (Mosquitto closes first on a
+                 * DISCONNECT) it answers a SYN it cannot take with an ACK
+                 * of the old one. The RST clears it, and the SYN sent
+                 * again gets through instead of failing over. */
+                if (!(s.flags & TCP_OUT_RST)) {
+                        STAT(lw, broker_stale_acks);
+                        conn__rst_broker_at(lw, c, s.ack);
+                }
+                return WORKER_DROP;
+        }
         if (s.flags & TCP_OUT_RST) {
                 conn__failover(lw, c);
                 return WORKER_DROP;

@@ -308,7 +308,6 @@ struct lb_worker {
         uint32_t queue;
         struct rss_picker pickers[LB_SOURCES_MAX];
         bool picker_ok[LB_SOURCES_MAX];
-        uint64_t id_counter;
         uint32_t source_rr;       /* the next source address, round robin (pick_source) */
         uint64_t budget_reserves; /* CONN_BUF_RESERVE per connection holding one */
         uint64_t budget_growth;   /* charged bytes past the reserves */
@@ -475,6 +474,8 @@ void conn__send_client(struct lb_worker *lw, struct conn *c, uint32_t k_from, bo
 void conn__send_broker_ack(struct lb_worker *lw, struct conn *c);
 void conn__rst_client(struct lb_worker *lw, struct conn *c);
 void conn__rst_broker(struct lb_worker *lw, struct conn *c);
+/* RST alone to the broker with sequence number seq (RFC 9293 3.10.7.3). */
+void conn__rst_broker_at(struct lb_worker *lw, struct conn *c, uint32_t seq);
 
 /* lb_client.c */
 /* An RST answering a segment to no connection (k: its key), built in its

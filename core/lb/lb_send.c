@@ -123,7 +123,7 @@ void conn__rst_client(struct lb_worker *lw, struct conn *c)
         lb__send(lw, c->cli.t.port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, true));
 }
 
-void conn__rst_broker(struct lb_worker *lw, struct conn *c)
+void conn__rst_broker_at(struct lb_worker *lw, struct conn *c, uint32_t seq)
 {
         struct tcp_out_hdr h;
         struct frame_desc d;
@@ -134,7 +134,12 @@ void conn__rst_broker(struct lb_worker *lw, struct conn *c)
         buf = lb__frame(lw, &d);
         if (!buf)
                 return;
-        conn__broker_hdr(c, &h, seq_max(c->brk.t.snd_nxt, c->brk.t.snd_una));
+        conn__broker_hdr(c, &h, seq);
         STAT(lw, rst_sent);
         lb__send(lw, c->brk.t.port, &d, tcp_out__rst(buf, UMEM_FRAME_SIZE, &h, false));
+}
+
+void conn__rst_broker(struct lb_worker *lw, struct conn *c)
+{
+        conn__rst_broker_at(lw, c, seq_max(c->brk.t.snd_nxt, c->brk.t.snd_una));
 }

@@ -724,6 +724,65 @@ static void test_syn_retry_keeps_isn(void **state)
         assert_int_equal(lbh__close(s.h), 0);
 }
 
+/* The broker still holds the leg's 4-tuple from an earlier connection
+ * (TIME-WAIT) and answers our SYN with an ACK of that one: an RST with
+ * <SEQ=SEG.ACK> (RFC 9293 3.10.7.3), counted, no failover; the SYN sent
+ * again, same 4-tuple and ISN, then opens the leg. An RST with a wrong ACK
+ * draws nothing. */
+static void test_stale_ack_in_syn_sent(void **state)
+{
+        struct sp s;
+        const struct lbh_frame *f;
+        uint32_t isn;
+        uint16_t port;
+
+        (void)state;
+        open_client(&s, CONFIG, 40000);
+        client_connect(&s);
+        client_data(&s, PUBLISH, sizeof(PUBLISH));
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_SYN);
+        isn = f->seq;
+        port = f->sport;
+        s.brk = (struct lbh_peer){.family = 4,
+                                  .to = {10, 20, 0, 1},
+                                  .port = 1883,
+                                  .to_port = port,
+                                  .mac = LBH_BROKER_MAC};
+        memcpy(s.brk.addr, f->daddr, 4);
+        /* the old connection's ACK */
+        send_b(&s, TCP_OUT_ACK, 5000, 777777, 65535, NULL, 0, NULL, 0);
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_RST);
+        assert_int_equal(f->seq, 777777);
+        assert_int_equal(f->sport, port);
+        assert_int_equal(STAT_OF(&s, broker_stale_acks), 1);
+        /* an RST with a wrong ACK: nothing */
+        send_b(&s, TCP_OUT_RST | TCP_OUT_ACK, 5000, 777777, 0, NULL, 0, NULL, 0);
+        run(&s, MS);
+        assert_int_equal(count(&s, false), 0);
+        assert_int_equal(STAT_OF(&s, broker_failovers), 0);
+        /* the SYN again; the SYN-ACK opens the leg and the replay comes */
+        run(&s, 300 * MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_SYN);
+        assert_int_equal(f->sport, port);
+        assert_int_equal(f->seq, isn);
+        send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 9000, isn + 1, 65535, NULL, 0, NULL, 0);
+        run(&s, MS);
+        f = nth(&s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->plen, sizeof(CONNECT) + sizeof(PUBLISH));
+        assert_int_equal(STAT_OF(&s, broker_stale_acks), 1);
+        assert_int_equal(STAT_OF(&s, broker_failovers), 0);
+        assert_int_equal(lbh__close(s.h), 0);
+}
+
 /* An ACK 2^31 past what we sent, while the broker leg is being opened: not
  * taken (serial arithmetic cannot order it), and the SYN's retransmission
  * timer sends nothing of ours from 2 GB away (found by fuzz.lb: an
@@ -1085,6 +1144,7 @@ int main(void)
             cmocka_unit_test(test_idle_timeout_rst),
             cmocka_unit_test(test_misroute_disconnect),
             cmocka_unit_test(test_syn_retry_keeps_isn),
+            cmocka_unit_test(test_stale_ack_in_syn_sent),
             cmocka_unit_test(test_broker_reset_retried),
             cmocka_unit_test(test_ack_half_the_space_away),
             cmocka_unit_test(test_replay_fast_retransmit),
