@@ -695,6 +695,41 @@ static void test_broker_reset_retried(void **state)
         close_conn(&s);
 }
 
+/* A client connected and bound by its first PUBLISH: the broker leg's SYN
+ * (s->brk addresses the leg from here). */
+static const struct lbh_frame *bound_syn(struct sp *s)
+{
+        const struct lbh_frame *f;
+
+        open_client(s, CONFIG, 40000);
+        client_connect(s);
+        client_data(s, PUBLISH, sizeof(PUBLISH));
+        run(s, MS);
+        f = nth(s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_SYN);
+        s->brk = (struct lbh_peer){.family = 4,
+                                   .to = {10, 20, 0, 1},
+                                   .port = 1883,
+                                   .to_port = f->sport,
+                                   .mac = LBH_BROKER_MAC};
+        memcpy(s->brk.addr, f->daddr, 4);
+        return f;
+}
+
+/* After wait, the leg's SYN again: the same 4-tuple (port) and ISN. */
+static void syn_again(struct sp *s, uint64_t wait, uint16_t port, uint32_t isn)
+{
+        const struct lbh_frame *f;
+
+        run(s, wait);
+        f = nth(s, false, 0);
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_SYN);
+        assert_int_equal(f->sport, port);
+        assert_int_equal(f->seq, isn);
+}
+
 static void test_syn_retry_keeps_isn(void **state)
 {
         struct sp s;
@@ -703,23 +738,12 @@ static void test_syn_retry_keeps_isn(void **state)
         uint16_t port;
 
         (void)state;
-        open_client(&s, CONFIG, 40000);
-        client_connect(&s);
-        client_data(&s, PUBLISH, sizeof(PUBLISH));
-        run(&s, MS);
-        f = nth(&s, false, 0);
-        assert_non_null(f);
+        f = bound_syn(&s);
         isn = f->seq;
         port = f->sport;
         /* the SYN-ACK is lost: the SYN again, same 4-tuple, same ISN */
-        for (int i = 0; i < 2; i++) {
-                run(&s, 300 * MS << i);
-                f = nth(&s, false, 0);
-                assert_non_null(f);
-                assert_int_equal(f->flags, TCP_OUT_SYN);
-                assert_int_equal(f->sport, port);
-                assert_int_equal(f->seq, isn);
-        }
+        for (int i = 0; i < 2; i++)
+                syn_again(&s, 300 * MS << i, port, isn);
         assert_int_equal(STAT_OF(&s, broker_syn_retries), 2);
         assert_int_equal(lbh__close(s.h), 0);
 }
@@ -737,21 +761,9 @@ static void test_stale_ack_in_syn_sent(void **state)
         uint16_t port;
 
         (void)state;
-        open_client(&s, CONFIG, 40000);
-        client_connect(&s);
-        client_data(&s, PUBLISH, sizeof(PUBLISH));
-        run(&s, MS);
-        f = nth(&s, false, 0);
-        assert_non_null(f);
-        assert_int_equal(f->flags, TCP_OUT_SYN);
+        f = bound_syn(&s);
         isn = f->seq;
         port = f->sport;
-        s.brk = (struct lbh_peer){.family = 4,
-                                  .to = {10, 20, 0, 1},
-                                  .port = 1883,
-                                  .to_port = port,
-                                  .mac = LBH_BROKER_MAC};
-        memcpy(s.brk.addr, f->daddr, 4);
         /* the old connection's ACK */
         send_b(&s, TCP_OUT_ACK, 5000, 777777, 65535, NULL, 0, NULL, 0);
         run(&s, MS);
@@ -767,12 +779,7 @@ static void test_stale_ack_in_syn_sent(void **state)
         assert_int_equal(count(&s, false), 0);
         assert_int_equal(STAT_OF(&s, broker_failovers), 0);
         /* the SYN again; the SYN-ACK opens the leg and the replay comes */
-        run(&s, 300 * MS);
-        f = nth(&s, false, 0);
-        assert_non_null(f);
-        assert_int_equal(f->flags, TCP_OUT_SYN);
-        assert_int_equal(f->sport, port);
-        assert_int_equal(f->seq, isn);
+        syn_again(&s, 300 * MS, port, isn);
         send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 9000, isn + 1, 65535, NULL, 0, NULL, 0);
         run(&s, MS);
         f = nth(&s, false, 0);
