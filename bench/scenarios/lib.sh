@@ -206,7 +206,12 @@ machine_stat() {
   local line t
   read -r line </proc/stat
   t=$EPOCHREALTIME
-  awk -v t="$t" '{ print t, $2 + $3 + $4 + $7 + $8 + $9, $2 + $3, $4, $7 + $8, $9, $5 + $6 }' <<<"$line"
+  machine_stat_of "$t" "$line"
+}
+# machine_stat_of TIME LINE: /proc/stat's first LINE, read at TIME, as
+# machine_stat prints it.
+machine_stat_of() {
+  awk -v t="$1" '{ print t, $2 + $3 + $4 + $7 + $8 + $9, $2 + $3, $4, $7 + $8, $9, $5 + $6 }' <<<"$2"
 }
 
 # machine_busy A B: between two machine_stat snapshots, "SECONDS BUSY_PCT

@@ -278,10 +278,11 @@ tls_sampler() {
 # tls_sample FILE T AFTER: the sampler's line at or before time T (AFTER 0)
 # or at or after it (AFTER 1), as machine_stat prints it.
 tls_sample() {
-  awk -v t="$2" -v after="$3" '
+  local l
+  l=$(awk -v t="$2" -v after="$3" '
     { if (!after && $1 <= t) l = $0; if (after && $1 >= t && l == "") l = $0 }
-    END { if (l == "") exit 1
-      split(l, f, " "); print f[1], f[3] + f[4] + f[5] + f[8] + f[9] + f[10], f[3] + f[4], f[5], f[8] + f[9], f[10], f[6] + f[7] }' "$1"
+    END { if (l == "") exit 1; print l }' "$1") || return 1
+  machine_stat_of "${l%% *}" "${l#* }"
 }
 
 # tls_mqttlb_drops: "RING_FULL RX_DROPPED TX_FULL NO_FRAME" of the running

@@ -33,7 +33,7 @@ struct dataplane {
         uint32_t nthreads;
         atomic_bool stop;
         struct worker_source sources[WORKER_SOURCES_MAX];
-        struct worker_wake wakes[WORKER_MAX]; /* with more than one worker */
+        struct worker_wake wakes[WORKER_MAX]; /* fd -1 with one worker: none to wake */
 };
 
 static uint32_t default_frames(const struct dataplane_cfg *c)
@@ -170,7 +170,7 @@ static void worker_cfg_for(struct dataplane *dp, uint32_t w, struct worker_cfg *
         wc->ctx = c->ctx[w];
         wc->stop = &dp->stop;
         for (uint32_t o = 0; o < c->nworkers; o++)
-                wc->wake[o] = c->nworkers > 1 ? &dp->wakes[o] : NULL;
+                wc->wake[o] = &dp->wakes[o];
 }
 
 /* The eventfds that wake a sleeping worker for a handed-over frame. */

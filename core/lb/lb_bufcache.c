@@ -59,7 +59,7 @@ void conn__buf_free(struct lb_worker *lw, struct conn *c)
 {
         struct buf_cache *bc = &lw->bufs;
 
-        if (c->buf && c->buf_cap == CONN_BUF_RESERVE && bc->n < BUF_CACHE_MAX && bc->slot) {
+        if (c->buf && c->buf_cap == CONN_BUF_RESERVE && bc->n < BUF_CACHE_MAX) {
                 bc->slot[bc->n++] = c->buf;
                 count(lw, 1);
         } else {

@@ -192,6 +192,23 @@ static void client_connect(struct sp *s)
         s->c_rcv += 4;
 }
 
+/* The broker leg's SYN, the first frame to the broker: s->brk addresses
+ * the leg from here, s->b_isn is its ISN. */
+static void leg_of_syn(struct sp *s)
+{
+        const struct lbh_frame *f = nth(s, false, 0);
+
+        assert_non_null(f);
+        assert_int_equal(f->flags, TCP_OUT_SYN);
+        s->b_isn = f->seq;
+        s->brk = (struct lbh_peer){.family = 4,
+                                   .to = {10, 20, 0, 1},
+                                   .port = 1883,
+                                   .to_port = f->sport,
+                                   .mac = LBH_BROKER_MAC};
+        memcpy(s->brk.addr, f->daddr, 4);
+}
+
 static void open_conn(struct sp *s, const char *yaml, const struct params *pp)
 {
         const struct lbh_frame *f;
@@ -218,16 +235,7 @@ static void open_conn(struct sp *s, const char *yaml, const struct params *pp)
         /* the first PUBLISH binds: SYN to the broker */
         client_data(s, PUBLISH, sizeof(PUBLISH));
         run(s, MS);
-        f = nth(s, false, 0);
-        assert_non_null(f);
-        assert_true(f->flags & TCP_OUT_SYN);
-        s->b_isn = f->seq;
-        s->brk = (struct lbh_peer){.family = 4,
-                                   .to = {10, 20, 0, 1},
-                                   .port = 1883,
-                                   .to_port = f->sport,
-                                   .mac = LBH_BROKER_MAC};
-        memcpy(s->brk.addr, f->daddr, 4);
+        leg_of_syn(s);
         /* SYN-ACK: the replay (CONNECT + PUBLISH) comes */
         send_b(s, TCP_OUT_SYN | TCP_OUT_ACK, pp->r_isn, s->b_isn + 1, 65535, NULL, 0, NULL, 0);
         run(s, MS);
@@ -695,30 +703,19 @@ static void test_broker_reset_retried(void **state)
         close_conn(&s);
 }
 
-/* A client connected and bound by its first PUBLISH: the broker leg's SYN
- * (s->brk addresses the leg from here). */
-static const struct lbh_frame *bound_syn(struct sp *s)
+/* A client connected and bound by its first PUBLISH, the broker leg's SYN
+ * sent. */
+static void bound_syn(struct sp *s)
 {
-        const struct lbh_frame *f;
-
         open_client(s, CONFIG, 40000);
         client_connect(s);
         client_data(s, PUBLISH, sizeof(PUBLISH));
         run(s, MS);
-        f = nth(s, false, 0);
-        assert_non_null(f);
-        assert_int_equal(f->flags, TCP_OUT_SYN);
-        s->brk = (struct lbh_peer){.family = 4,
-                                   .to = {10, 20, 0, 1},
-                                   .port = 1883,
-                                   .to_port = f->sport,
-                                   .mac = LBH_BROKER_MAC};
-        memcpy(s->brk.addr, f->daddr, 4);
-        return f;
+        leg_of_syn(s);
 }
 
-/* After wait, the leg's SYN again: the same 4-tuple (port) and ISN. */
-static void syn_again(struct sp *s, uint64_t wait, uint16_t port, uint32_t isn)
+/* After wait, the leg's SYN again: the same 4-tuple and ISN. */
+static void syn_again(struct sp *s, uint64_t wait)
 {
         const struct lbh_frame *f;
 
@@ -726,24 +723,19 @@ static void syn_again(struct sp *s, uint64_t wait, uint16_t port, uint32_t isn)
         f = nth(s, false, 0);
         assert_non_null(f);
         assert_int_equal(f->flags, TCP_OUT_SYN);
-        assert_int_equal(f->sport, port);
-        assert_int_equal(f->seq, isn);
+        assert_int_equal(f->sport, s->brk.to_port);
+        assert_int_equal(f->seq, s->b_isn);
 }
 
 static void test_syn_retry_keeps_isn(void **state)
 {
         struct sp s;
-        const struct lbh_frame *f;
-        uint32_t isn;
-        uint16_t port;
 
         (void)state;
-        f = bound_syn(&s);
-        isn = f->seq;
-        port = f->sport;
+        bound_syn(&s);
         /* the SYN-ACK is lost: the SYN again, same 4-tuple, same ISN */
         for (int i = 0; i < 2; i++)
-                syn_again(&s, 300 * MS << i, port, isn);
+                syn_again(&s, 300 * MS << i);
         assert_int_equal(STAT_OF(&s, broker_syn_retries), 2);
         assert_int_equal(lbh__close(s.h), 0);
 }
@@ -757,13 +749,9 @@ static void test_stale_ack_in_syn_sent(void **state)
 {
         struct sp s;
         const struct lbh_frame *f;
-        uint32_t isn;
-        uint16_t port;
 
         (void)state;
-        f = bound_syn(&s);
-        isn = f->seq;
-        port = f->sport;
+        bound_syn(&s);
         /* the old connection's ACK */
         send_b(&s, TCP_OUT_ACK, 5000, 777777, 65535, NULL, 0, NULL, 0);
         run(&s, MS);
@@ -771,7 +759,7 @@ static void test_stale_ack_in_syn_sent(void **state)
         assert_non_null(f);
         assert_int_equal(f->flags, TCP_OUT_RST);
         assert_int_equal(f->seq, 777777);
-        assert_int_equal(f->sport, port);
+        assert_int_equal(f->sport, s.brk.to_port);
         assert_int_equal(STAT_OF(&s, broker_stale_acks), 1);
         /* an RST with a wrong ACK: nothing */
         send_b(&s, TCP_OUT_RST | TCP_OUT_ACK, 5000, 777777, 0, NULL, 0, NULL, 0);
@@ -779,8 +767,8 @@ static void test_stale_ack_in_syn_sent(void **state)
         assert_int_equal(count(&s, false), 0);
         assert_int_equal(STAT_OF(&s, broker_failovers), 0);
         /* the SYN again; the SYN-ACK opens the leg and the replay comes */
-        syn_again(&s, 300 * MS, port, isn);
-        send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 9000, isn + 1, 65535, NULL, 0, NULL, 0);
+        syn_again(&s, 300 * MS);
+        send_b(&s, TCP_OUT_SYN | TCP_OUT_ACK, 9000, s.b_isn + 1, 65535, NULL, 0, NULL, 0);
         run(&s, MS);
         f = nth(&s, false, 0);
         assert_non_null(f);
